@@ -1,0 +1,3 @@
+from sendflowr.cli import main
+
+main()

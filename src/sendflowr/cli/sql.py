@@ -1,0 +1,77 @@
+"""``sendflowr sql``: run a query against the store and print it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import click
+from rich.table import Table
+
+from sendflowr.cli.context import console, load_settings
+from sendflowr.store import ClickHouseStore, QueryResult
+
+__all__ = ["render", "sql"]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def render(result: QueryResult, fmt: str) -> str | Table:
+    """The result as a rich table, CSV text or JSON lines."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows([[_plain(v) for v in row] for row in result.rows])
+        return buf.getvalue().rstrip("\n")
+    if fmt == "json":
+        return "\n".join(
+            json.dumps(dict(zip(result.columns, map(_plain, row), strict=True)), ensure_ascii=False)
+            for row in result.rows
+        )
+    table = Table(*result.columns, show_lines=False)
+    for row in result.rows:
+        table.add_row(*("NULL" if v is None else str(_plain(v)) for v in row))
+    return table
+
+
+@click.command()
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+def sql(query: str, fmt: str) -> None:
+    """Run QUERY on the store (chDB, or CLICKHOUSE_URL) and print the rows.
+
+    \b
+    Example:
+      sendflowr sql "SELECT count() FROM sendflowr.email_events WHERE universal_id LIKE 'sf_%'"
+    """
+    store = ClickHouseStore(load_settings())
+    store.start()
+    try:
+        result = store.query(query)
+    finally:
+        store.stop()
+    out = render(result, fmt)
+    if isinstance(out, str):
+        click.echo(out)
+    else:
+        console.print(out)

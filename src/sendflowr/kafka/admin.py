@@ -1,0 +1,128 @@
+"""Kafka administration: readiness, topics and offsets, over confluent-kafka."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from sendflowr.errors import KafkaUnavailable
+
+_log = logging.getLogger("sendflowr.kafka")
+
+__all__ = ["PartitionOffsets", "ensure_topics", "group_offsets", "topic_offsets", "wait_ready"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """Low and high watermarks of one partition, and a group's committed offset."""
+
+    topic: str
+    partition: int
+    low: int
+    high: int
+    committed: int | None = None
+
+    @property
+    def lag(self) -> int | None:
+        """Records not yet committed by the group (None when it committed nothing)."""
+        if self.committed is None:
+            return None
+        return max(self.high - self.committed, 0)
+
+
+def _admin(bootstrap: str) -> AdminClient:
+    config: dict[str, Any] = {"bootstrap.servers": bootstrap, "socket.timeout.ms": 5000}
+    config["logger"] = _log
+    return AdminClient(config)
+
+
+def wait_ready(bootstrap: str, timeout: float = 60.0) -> None:
+    """Block until the broker answers a metadata request; raise ``KafkaUnavailable`` if not."""
+    admin = _admin(bootstrap)
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            metadata = admin.list_topics(timeout=min(5.0, max(deadline - time.monotonic(), 0.1)))
+            if metadata.brokers:
+                return
+        except KafkaException as exc:
+            last = exc
+        time.sleep(0.2)
+    raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({last})")
+
+
+def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]], timeout: float = 30.0) -> None:
+    """Create each ``(name, partitions)`` topic that does not exist yet (idempotent)."""
+    admin = _admin(bootstrap)
+    existing = admin.list_topics(timeout=timeout).topics
+    wanted = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics]
+    missing = [t for t in wanted if t.topic not in existing]
+    if not missing:
+        return
+    for topic, future in admin.create_topics(missing, request_timeout=timeout).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise KafkaUnavailable(f"could not create topic {topic}: {exc}") from exc
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        known = admin.list_topics(timeout=timeout).topics
+        if all(t.topic in known and not known[t.topic].error for t in missing):
+            return
+        time.sleep(0.1)
+
+
+def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    # The group coordinator may still be loading right after a broker start.
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            result: list[TopicPartition] = consumer.committed(partitions, timeout=10)
+            return result
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"could not read committed offsets: {exc}") from exc
+            time.sleep(0.3)
+
+
+def topic_offsets(bootstrap: str, topic: str, group: str | None = None) -> list[PartitionOffsets]:
+    """Watermarks of every partition of ``topic`` and, with ``group``, its committed offsets."""
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group or "sendflowr-offsets-probe",
+        "enable.auto.commit": False,
+        "logger": _log,
+    }
+    consumer = Consumer(config)
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None:
+            return []
+        partitions = [TopicPartition(topic, p) for p in sorted(info.partitions)]
+        committed: dict[int, int | None] = {}
+        if group:
+            for tp in _committed(consumer, partitions):
+                committed[tp.partition] = tp.offset if tp.offset >= 0 else None
+        result = []
+        for tp in partitions:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            result.append(
+                PartitionOffsets(topic, tp.partition, low, high, committed.get(tp.partition))
+            )
+        return result
+    finally:
+        consumer.close()
+
+
+def group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
+    """Committed offset per partition of ``group`` on ``topic``."""
+    return {p.partition: p.committed for p in topic_offsets(bootstrap, topic, group)}

@@ -1,0 +1,88 @@
+"""Settings, built once at the edge (CLI or app factory) and passed down.
+
+Every field reads ``SENDFLOWR_<NAME>`` from the environment, except the two
+conventional names ``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Frozen configuration of every SendFlowr role."""
+
+    model_config = SettingsConfigDict(env_prefix="SENDFLOWR_", frozen=True, extra="ignore")
+
+    # --- state -------------------------------------------------------------
+    home: Path = Field(default=Path(".sendflowr"), description="State folder (SENDFLOWR_HOME).")
+
+    # --- Kafka -------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "SENDFLOWR_KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    kafka_version: str = "4.1.1"
+    kafka_port: int = Field(default=9092, description="Local broker's client port.")
+    kafka_controller_port: int = Field(default=9093, description="Local KRaft controller port.")
+    kafka_heap: str = "1g"
+    topic: str = "email-events"
+    dlq_topic: str = "email-events-dlq"
+    topic_partitions: int = Field(default=3, ge=1)
+    consumer_group: str = "sendflowr-consumer"
+
+    # --- ClickHouse --------------------------------------------------------
+    clickhouse_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CLICKHOUSE_URL", "SENDFLOWR_CLICKHOUSE_URL"),
+        description="http(s)://user:pass@host:port of a ClickHouse server; unset = embedded chDB.",
+    )
+    clickhouse_database: str = "sendflowr"
+
+    # --- HTTP roles ----------------------------------------------------------
+    host: str = "127.0.0.1"
+    connector_port: int = 5215
+    inference_port: int = 8001
+    api_key: SecretStr | None = Field(
+        default=None, description="Required on write endpoints if set."
+    )
+    mock_endpoints: bool = Field(default=True, description="Serve /api/mock/* endpoints.")
+
+    # --- identity ----------------------------------------------------------
+    identity_url: str | None = Field(
+        default=None, description="postgresql://… for the identity store; unset = SQLite file."
+    )
+
+    # --- webhooks ----------------------------------------------------------
+    klaviyo_webhook_secret: SecretStr | None = None
+    sendgrid_webhook_secret: SecretStr | None = None
+    sendgrid_public_key: str | None = Field(
+        default=None, description="SendGrid's ECDSA verification key (base64 DER or PEM)."
+    )
+    webhook_tolerance_seconds: int = 300
+
+    # --- sink --------------------------------------------------------------
+    sink_batch_size: int = Field(default=20_000, ge=1)
+    sink_max_wait_ms: int = Field(default=500, ge=1)
+
+    @property
+    def clickhouse_path(self) -> Path:
+        """Data folder of the embedded chDB engine."""
+        return self.home / "clickhouse"
+
+    @property
+    def kafka_dir(self) -> Path:
+        """Folder of the local broker: jars, data, log, pid file."""
+        return self.home / "kafka"
+
+    @property
+    def identity_path(self) -> Path:
+        """SQLite file of the identity store when ``identity_url`` is unset."""
+        return self.home / "identity.sqlite3"

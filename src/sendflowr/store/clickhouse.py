@@ -1,0 +1,193 @@
+"""The ClickHouse store: one client API over embedded chDB and a server.
+
+``CLICKHOUSE_URL`` unset → embedded chDB in ``SENDFLOWR_HOME/clickhouse``
+(one process owns that folder, and one chDB engine lives per process);
+set → a ClickHouse server through clickhouse-connect's HTTP client.
+Queries take bound parameters (``{name:Type}``); inserts are columnar.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from sendflowr.errors import ConfigError, StoreError, StoreLocked
+from sendflowr.settings import Settings
+from sendflowr.store.schema import EVENTS_TABLE, migrations, quote_identifier
+
+__all__ = ["ClickHouseStore", "QueryResult"]
+
+_engine_lock = threading.Lock()
+_engine_path: Path | None = None
+
+
+class QueryResult:
+    """Rows of a query with their column names."""
+
+    def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        self.columns = list(columns)
+        self.rows = [tuple(r) for r in rows]
+
+    def scalar(self) -> Any:
+        """The first column of the first row."""
+        return self.rows[0][0]
+
+
+def _as_store_error(exc: Exception) -> StoreError:
+    code = getattr(exc, "code", None)
+    name = getattr(exc, "name", None)
+    text = str(exc)
+    if "Cannot lock file" in text or "Error initializing EmbeddedServer" in text:
+        return StoreLocked(
+            "the embedded ClickHouse folder is in use by another process "
+            "(stop `sendflowr serve` or set CLICKHOUSE_URL)",
+            code=code,
+            name=name,
+        )
+    return StoreError(text.strip().splitlines()[0] if text else repr(exc), code=code, name=name)
+
+
+class ClickHouseStore:
+    """Event store over clickhouse-connect. Call ``start()`` before use, ``stop()`` after."""
+
+    def __init__(self, settings: Settings, *, database: str | None = None) -> None:
+        self._settings = settings
+        self.database = database or settings.clickhouse_database
+        quote_identifier(self.database)
+        self._client: Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embedded(self) -> bool:
+        """True when the store is the in-process chDB engine."""
+        return not self._settings.clickhouse_url
+
+    @property
+    def events_table(self) -> str:
+        """Qualified name of the events table."""
+        return f"{quote_identifier(self.database)}.{EVENTS_TABLE}"
+
+    def start(self) -> None:
+        """Open the connection (and the embedded engine) and run migrations."""
+        if self._client is not None:
+            return
+        try:
+            self._client = self._connect()
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+        self.migrate()
+
+    def _connect(self) -> Client:
+        url = self._settings.clickhouse_url
+        if url:
+            if not url.startswith(("http://", "https://", "clickhouse://", "chdb://")):
+                raise ConfigError("must start with http:// or https://", option="CLICKHOUSE_URL")
+            return clickhouse_connect.get_client(dsn=url, tz_mode="aware")
+        global _engine_path
+        path = self._settings.clickhouse_path.resolve()
+        with _engine_lock:
+            if _engine_path is not None and _engine_path != path:
+                raise StoreError(
+                    f"this process already runs chDB on {_engine_path}; one engine per process"
+                )
+            path.mkdir(parents=True, exist_ok=True)
+            client = clickhouse_connect.get_client(dsn=f"chdb://{path}", tz_mode="aware")
+            _engine_path = path
+            return client
+
+    def stop(self) -> None:
+        """Close the client. The embedded engine stays up for this process."""
+        if self._client is not None and not self.embedded:
+            self._client.close()
+        self._client = None
+
+    @property
+    def client(self) -> Client:
+        """The clickhouse-connect client; raises if ``start()`` was not called."""
+        if self._client is None:
+            raise StoreError("store not started")
+        return self._client
+
+    def migrate(self) -> None:
+        """Create the database and tables if missing (idempotent)."""
+        for statement in migrations(self.database):
+            self.command(statement)
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
+        """Run a statement that returns no rows."""
+        try:
+            with self._lock:
+                self.client.command(sql, parameters=dict(parameters or {}))
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a query with bound parameters and return its rows."""
+        try:
+            with self._lock:
+                result = self.client.query(sql, parameters=dict(parameters or {}))
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+        return QueryResult(result.column_names, result.result_rows)
+
+    def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        """Run a query and return a pandas DataFrame."""
+        try:
+            with self._lock:
+                return self.client.query_df(sql, parameters=dict(parameters or {}))
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+
+    def insert_columns(
+        self,
+        table: str,
+        columns: Mapping[str, Sequence[Any]],
+        *,
+        dedup_token: str | None = None,
+    ) -> int:
+        """Insert columnar data into ``table`` (a name in this database); return the row count.
+
+        With ``dedup_token``, a replay of the same insert adds no rows.
+        """
+        names = list(columns)
+        data = [columns[n] for n in names]
+        settings: dict[str, Any] = {}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        try:
+            with self._lock:
+                summary = self.client.insert(
+                    f"{quote_identifier(self.database)}.{quote_identifier(table)}",
+                    data,
+                    column_names=names,
+                    column_oriented=True,
+                    settings=settings,
+                )
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+        return int(summary.written_rows) if summary is not None else len(data[0]) if data else 0
+
+    def insert_df(self, table: str, frame: Any, *, dedup_token: str | None = None) -> None:
+        """Insert a pandas DataFrame into ``table`` (a name in this database)."""
+        settings: dict[str, Any] = {}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        try:
+            with self._lock:
+                self.client.insert_df(
+                    f"{quote_identifier(self.database)}.{quote_identifier(table)}",
+                    frame,
+                    settings=settings,
+                )
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+
+    def count_events(self) -> int:
+        """Rows in ``email_events`` (no FINAL)."""
+        return int(self.query(f"SELECT count() FROM {self.events_table}").scalar())  # noqa: S608

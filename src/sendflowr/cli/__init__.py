@@ -19,6 +19,7 @@ __all__ = ["COMMANDS", "main"]
 #: command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
     "kafka": "sendflowr.cli.kafka:kafka",
+    "serve": "sendflowr.cli.serve:serve",
     "sql": "sendflowr.cli.sql:sql",
 }
 

@@ -1,0 +1,91 @@
+"""``sendflowr serve``: run every role in one process, or one role with ``--role``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import click
+import uvicorn
+
+from sendflowr.cli.context import console, load_settings
+from sendflowr.roles import ROLE_BUILDERS, Resources, RoleHandle, build_role
+
+__all__ = ["serve"]
+
+_log = logging.getLogger("sendflowr.serve")
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``serve`` (several share a loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _run(handles: list[RoleHandle], host: str) -> None:
+    servers = [
+        _Server(uvicorn.Config(h.app, host=host, port=h.port, log_level="warning", lifespan="on"))
+        for h in handles
+        if h.app is not None and h.port is not None
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    workers = [h for h in handles if h.start is not None]
+    for h in workers:
+        assert h.start is not None
+        await asyncio.to_thread(h.start)
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    try:
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if waiter not in done:
+            # A server ended on its own: it failed to start (e.g. its port is taken) or crashed.
+            failed = [s for s, t in zip(servers, tasks, strict=True) if t in done]
+            ports = ", ".join(str(s.config.port) for s in failed)
+            raise click.ClickException(f"HTTP role on port {ports} stopped unexpectedly")
+    finally:
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for h in reversed(workers):
+            if h.stop is not None:
+                await asyncio.to_thread(h.stop)
+
+
+@click.command()
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(sorted(ROLE_BUILDERS)),
+    help="Run only this role (repeatable). Default: every role in one process.",
+)
+def serve(roles: tuple[str, ...]) -> None:
+    """Run SendFlowr's roles: connector (HTTP, port 5215), consumer (Kafka → ClickHouse)
+    and inference (HTTP, port 8001).
+
+    \b
+    Example:
+      sendflowr serve                    # every role, one process (embedded chDB)
+      sendflowr serve --role connector   # one role, to scale it on its own
+    """
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    resources = Resources(settings)
+    names = list(roles) or list(ROLE_BUILDERS)
+    try:
+        handles = [build_role(name, resources) for name in names]
+        for h in handles:
+            where = f" on http://{settings.host}:{h.port}" if h.port else ""
+            console.print(f"[bold]{h.name}[/bold] starting{where}")
+        asyncio.run(_run(handles, settings.host))
+    finally:
+        resources.close()
+    console.print("stopped")

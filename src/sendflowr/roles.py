@@ -1,0 +1,90 @@
+"""The roles of SendFlowr and what they share inside one process.
+
+A role (connector, consumer, inference) is built by a function
+``build(resources) -> RoleHandle`` living in its own domain package. An HTTP
+role hands over an ASGI app and a port; a worker role hands over ``start`` and
+``stop``. ``sendflowr serve`` runs any set of roles in one process; in embedded
+mode that is the only way several roles can share the chDB store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sendflowr.errors import ConfigError
+from sendflowr.settings import Settings
+from sendflowr.store import ClickHouseStore
+
+__all__ = ["ROLE_BUILDERS", "Resources", "RoleHandle", "build_role"]
+
+#: role name → "module:function" of its builder.
+ROLE_BUILDERS: Final[dict[str, str]] = {
+    "connector": "sendflowr.connector.role:build",
+    "consumer": "sendflowr.sink.role:build",
+    "inference": "sendflowr.timing.role:build",
+}
+
+
+@dataclass
+class RoleHandle:
+    """What a role gives ``serve``: an ASGI app on a port, and/or a background worker."""
+
+    name: str
+    app: Any | None = None
+    port: int | None = None
+    start: Callable[[], None] | None = None
+    stop: Callable[[], None] | None = None
+
+
+@dataclass
+class Resources:
+    """Per-process shared resources, created lazily and closed once."""
+
+    settings: Settings
+    _store: ClickHouseStore | None = field(default=None, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
+
+    def store(self) -> ClickHouseStore:
+        """The process's started ClickHouse store (one chDB engine per process)."""
+        with self._lock:
+            if self._store is None:
+                store = ClickHouseStore(self.settings)
+                store.start()
+                self._store = store
+                self._closers.append(store.stop)
+            return self._store
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Register a callable run by ``close()``, last registered first."""
+        with self._lock:
+            self._closers.append(closer)
+
+    def close(self) -> None:
+        """Close every shared resource."""
+        with self._lock:
+            closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            closer()
+
+
+def build_role(name: str, resources: Resources) -> RoleHandle:
+    """Build role ``name``; a ConfigError names ``--role`` when it does not exist."""
+    target = ROLE_BUILDERS.get(name)
+    if target is None:
+        raise ConfigError(
+            f"unknown role {name!r} (one of {', '.join(ROLE_BUILDERS)})", option="--role"
+        )
+    module_name, attr = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ConfigError(f"role {name!r} is not built yet", option="--role") from exc
+        raise
+    builder: Callable[[Resources], RoleHandle] = getattr(module, attr)
+    return builder(resources)

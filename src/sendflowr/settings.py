@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     connector_port: int = 5215
     inference_port: int = 8001
+    admin_port: int = Field(
+        default=5216,
+        description="Loopback-only admin API of `sendflowr serve` (read-only SQL, status).",
+    )
     api_key: SecretStr | None = Field(
         default=None, description="Required on write endpoints if set."
     )

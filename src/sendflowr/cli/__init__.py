@@ -18,9 +18,12 @@ __all__ = ["COMMANDS", "main"]
 
 #: command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
+    "down": "sendflowr.cli.down:down",
     "kafka": "sendflowr.cli.kafka:kafka",
     "serve": "sendflowr.cli.serve:serve",
     "sql": "sendflowr.cli.sql:sql",
+    "status": "sendflowr.cli.status:status",
+    "up": "sendflowr.cli.up:up",
 }
 
 

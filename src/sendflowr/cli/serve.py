@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import click
 import uvicorn
 
+from sendflowr.admin import create_admin_app
 from sendflowr.cli.context import console, load_settings
 from sendflowr.roles import ROLE_BUILDERS, Resources, RoleHandle, build_role
 
@@ -29,7 +30,15 @@ class _Server(uvicorn.Server):
 
 async def _run(handles: list[RoleHandle], host: str) -> None:
     servers = [
-        _Server(uvicorn.Config(h.app, host=host, port=h.port, log_level="warning", lifespan="on"))
+        _Server(
+            uvicorn.Config(
+                h.app,
+                host="127.0.0.1" if h.name == "admin" else host,
+                port=h.port,
+                log_level="warning",
+                lifespan="on",
+            )
+        )
         for h in handles
         if h.app is not None and h.port is not None
     ]
@@ -82,6 +91,8 @@ def serve(roles: tuple[str, ...]) -> None:
     names = list(roles) or list(ROLE_BUILDERS)
     try:
         handles = [build_role(name, resources) for name in names]
+        if {"consumer", "inference"} & set(names):
+            handles.append(RoleHandle("admin", create_admin_app(resources), settings.admin_port))
         for h in handles:
             where = f" on http://{settings.host}:{h.port}" if h.port else ""
             console.print(f"[bold]{h.name}[/bold] starting{where}")

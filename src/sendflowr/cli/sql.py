@@ -13,7 +13,8 @@ import click
 from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
-from sendflowr.store import ClickHouseStore, QueryResult
+from sendflowr.store import QueryResult
+from sendflowr.store.access import read_access
 
 __all__ = ["render", "sql"]
 
@@ -60,16 +61,15 @@ def render(result: QueryResult, fmt: str) -> str | Table:
 def sql(query: str, fmt: str) -> None:
     """Run QUERY on the store (chDB, or CLICKHOUSE_URL) and print the rows.
 
+    While `sendflowr serve` owns the embedded store, the query runs inside it
+    (read-only) through its loopback admin API.
+
     \b
     Example:
       sendflowr sql "SELECT count() FROM sendflowr.email_events WHERE universal_id LIKE 'sf_%'"
     """
-    store = ClickHouseStore(load_settings())
-    store.start()
-    try:
+    with read_access(load_settings()) as store:
         result = store.query(query)
-    finally:
-        store.stop()
     out = render(result, fmt)
     if isinstance(out, str):
         click.echo(out)

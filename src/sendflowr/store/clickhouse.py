@@ -127,11 +127,16 @@ class ClickHouseStore:
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run a query with bound parameters and return its rows."""
+    def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, readonly: bool = False
+    ) -> QueryResult:
+        """Run a query with bound parameters and return its rows (``readonly``: reads only)."""
+        settings = {"readonly": 2} if readonly else None
         try:
             with self._lock:
-                result = self.client.query(sql, parameters=dict(parameters or {}))
+                result = self.client.query(
+                    sql, parameters=dict(parameters or {}), settings=settings
+                )
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
         return QueryResult(result.column_names, result.result_rows)

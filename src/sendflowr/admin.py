@@ -1,0 +1,69 @@
+"""The loopback admin API of ``sendflowr serve``: read-only SQL over the process's store.
+
+Embedded chDB lets one process own its data folder. While ``serve`` owns it,
+``sendflowr sql``, ``status`` and ``report`` reach the same store through this
+API (127.0.0.1 only; queries run with ClickHouse's ``readonly=2``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from sendflowr.errors import StoreError
+from sendflowr.roles import Resources
+
+__all__ = ["create_admin_app", "jsonable"]
+
+
+class SqlRequest(BaseModel):
+    """A read-only query with bound parameters."""
+
+    query: str = Field(min_length=1, max_length=100_000)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-friendly form of a ClickHouse value."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+def create_admin_app(resources: Resources) -> FastAPI:
+    """The admin app; the store is opened lazily through ``resources``."""
+    app = FastAPI(title="SendFlowr admin", docs_url=None, redoc_url=None)
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        store = resources.store()
+        return {"status": "ok", "database": store.database, "embedded": store.embedded}
+
+    @app.post("/sql")
+    def sql(request: SqlRequest) -> JSONResponse:
+        store = resources.store()
+        try:
+            result = store.query(request.query, request.parameters, readonly=True)
+        except StoreError as exc:
+            return JSONResponse(
+                status_code=400,
+                content={"error": str(exc), "code": exc.code, "name": exc.name},
+            )
+        rows = [[jsonable(v) for v in row] for row in result.rows]
+        return JSONResponse({"columns": result.columns, "rows": rows})
+
+    return app

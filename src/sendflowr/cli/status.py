@@ -1,0 +1,69 @@
+"""``sendflowr status``: what runs, topic offsets, consumer lag and row counts."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from sendflowr.cli.context import console, load_settings
+from sendflowr.daemon import ServeProcess
+from sendflowr.errors import SendFlowrError
+from sendflowr.kafka import LocalKafka, topic_offsets
+from sendflowr.store.access import read_access
+
+__all__ = ["status"]
+
+
+@click.command()
+def status() -> None:
+    """Show Kafka, the background serve and its endpoints, offsets, lag and row counts.
+
+    \b
+    Example:
+      sendflowr status
+    """
+    settings = load_settings()
+    broker = LocalKafka(settings).status()
+    serve = ServeProcess(settings).status()
+    services = Table("service", "state", "where", title="Services")
+    kafka_state = f"running (pid {broker.pid})" if broker.running else "not started by sendflowr"
+    services.add_row("kafka", kafka_state, settings.kafka_bootstrap_servers)
+    services.add_row(
+        "serve", f"running (pid {serve.pid})" if serve.pid else "not running", str(settings.home)
+    )
+    ports = {
+        "connector": settings.connector_port,
+        "inference": settings.inference_port,
+        "admin": settings.admin_port,
+    }
+    for name, ok in serve.health.items():
+        services.add_row(f"  {name}", "healthy" if ok else "down", f"127.0.0.1:{ports[name]}")
+    console.print(services)
+
+    offsets = Table("topic", "partition", "low", "high", "committed", "lag", title="Kafka")
+    try:
+        for topic in (settings.topic, settings.dlq_topic):
+            for p in topic_offsets(
+                settings.kafka_bootstrap_servers, topic, settings.consumer_group
+            ):
+                committed = "-" if p.committed is None else str(p.committed)
+                lag = str(p.high - p.low) if p.lag is None else str(p.lag)
+                offsets.add_row(topic, str(p.partition), str(p.low), str(p.high), committed, lag)
+        console.print(offsets)
+    except SendFlowrError as exc:
+        console.print(f"Kafka: {exc}")
+
+    try:
+        with read_access(settings) as store:
+            counts = store.query(
+                "SELECT name, total_rows FROM system.tables "
+                "WHERE database = {db:String} ORDER BY name",
+                {"db": settings.clickhouse_database},
+            )
+    except SendFlowrError as exc:
+        console.print(f"store: {exc}")
+        return
+    rows = Table("table", "rows", title=f"ClickHouse {settings.clickhouse_database}")
+    for name, total in counts.rows:
+        rows.add_row(str(name), str(total))
+    console.print(rows)

@@ -1,0 +1,43 @@
+"""Read access to the store from a CLI process, wherever the store lives.
+
+With a ClickHouse server, or when no ``serve`` owns the embedded folder, the
+CLI opens the store itself; while ``serve`` owns it, queries go through
+serve's loopback admin API instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from sendflowr.errors import StoreLocked
+from sendflowr.settings import Settings
+from sendflowr.store.clickhouse import ClickHouseStore, QueryResult
+from sendflowr.store.remote import RemoteQuery
+
+__all__ = ["Queryable", "read_access"]
+
+
+class Queryable(Protocol):
+    """Anything that runs a query with bound parameters."""
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult: ...
+
+
+@contextmanager
+def read_access(settings: Settings) -> Iterator[Queryable]:
+    """The store itself, or the running serve's admin API when serve owns the store."""
+    store = ClickHouseStore(settings)
+    try:
+        store.start()
+    except StoreLocked:
+        remote = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}")
+        if not remote.available():
+            raise
+        yield remote
+        return
+    try:
+        yield store
+    finally:
+        store.stop()

@@ -1,0 +1,100 @@
+"""Identity resolution with a per-process cache over a transactional store.
+
+A key set that resolved once always resolves the same way (links are never
+removed or overwritten, and the answer is the identity of the strongest key), so
+the resolver keeps resolved key sets in memory and sends only the unseen ones to
+the store — all of a request's unseen sets in one transaction. Every resolution
+the store performs is audited there; a cache hit repeats an audited answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from sendflowr.identity.model import IdentityKey, Resolution, key_of, strongest
+from sendflowr.identity.store import AuditRecord, IdentityStore, KeySet, Link
+from sendflowr.settings import Settings
+
+__all__ = ["IdentityResolver", "key_set", "keys_from", "open_store"]
+
+
+def open_store(settings: Settings) -> IdentityStore:
+    """PostgreSQL when ``identity_url`` is set, else the SQLite file under ``SENDFLOWR_HOME``.
+
+    Not started: call ``start()``.
+    """
+    if settings.identity_url:
+        from sendflowr.identity.postgres import PostgresIdentityStore
+
+        return PostgresIdentityStore(settings.identity_url)
+    from sendflowr.identity.sqlite import SqliteIdentityStore
+
+    return SqliteIdentityStore(settings.identity_path)
+
+
+class IdentityResolver:
+    """Resolves key sets to universal ids; thread-safe. No I/O in the constructor."""
+
+    def __init__(self, store: IdentityStore, *, cache_size: int = 1_000_000) -> None:
+        self.store = store
+        self._cache: dict[KeySet, Resolution] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.store_resolutions = 0
+
+    def start(self) -> None:
+        """Open the store."""
+        self.store.start()
+
+    def stop(self) -> None:
+        """Close the store."""
+        self.store.stop()
+
+    def resolve_many(self, key_sets: Sequence[KeySet]) -> list[Resolution]:
+        """One resolution per key set, in order; at most one store transaction.
+
+        Key sets are normalised (sorted, deduplicated) by the caller through
+        ``key_set``. Raises ``IdentityError`` for an empty set.
+        """
+        for ks in key_sets:
+            strongest(ks)
+        cache = self._cache
+        misses = list(dict.fromkeys(ks for ks in key_sets if ks not in cache))
+        if misses:
+            resolved = self.store.resolve_many(misses)
+            with self._lock:
+                if len(cache) + len(misses) > self._cache_size:
+                    cache.clear()
+                cache.update(zip(misses, resolved, strict=True))
+                self.store_resolutions += len(misses)
+        results = [cache[ks] for ks in key_sets]
+        self.cache_hits += len(key_sets) - len(misses)
+        return results
+
+    def resolve(self, keys: Sequence[IdentityKey]) -> Resolution:
+        """Resolve one set of keys."""
+        return self.resolve_many([key_set(keys)])[0]
+
+    def link(self, universal_id: str, keys: Sequence[IdentityKey]) -> Resolution:
+        """Add links from ``keys`` to an existing identity (never overwriting one)."""
+        return self.store.link(universal_id, key_set(keys))
+
+    def lookup(self, keys: Sequence[IdentityKey]) -> dict[IdentityKey, Link]:
+        """Existing links of ``keys``, without creating anything."""
+        return self.store.lookup(keys)
+
+    def audit(self, universal_id: str) -> list[AuditRecord]:
+        """Audit trail of one identity."""
+        return self.store.audit(universal_id)
+
+
+def key_set(keys: Sequence[IdentityKey]) -> KeySet:
+    """The canonical (sorted, unique) form of a key set, as the cache and store expect."""
+    return tuple(sorted(set(keys)))
+
+
+def keys_from(**raw: str) -> KeySet:
+    """Key set from keyword ``key_type=value`` pairs; empty values are skipped."""
+    return key_set([key_of(t, v) for t, v in raw.items() if v and v.strip()])

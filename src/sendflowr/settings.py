@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         default=None, description="Required on write endpoints if set."
     )
     mock_endpoints: bool = Field(default=True, description="Serve /api/mock/* endpoints.")
+    connector_max_events: int = Field(default=10_000, ge=1, description="Events per request.")
+    connector_max_bytes: int = Field(default=10_485_760, ge=1, description="Request body bytes.")
+    connector_publish_timeout_ms: int = Field(
+        default=10_000, ge=100, description="Kafka delivery wait before a 503."
+    )
 
     # --- identity ----------------------------------------------------------
     identity_url: str | None = Field(

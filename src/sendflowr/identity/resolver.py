@@ -73,6 +73,16 @@ class IdentityResolver:
         self.cache_hits += len(key_sets) - len(misses)
         return results
 
+    def cached(self, key_sets: Sequence[KeySet]) -> list[Resolution] | None:
+        """The resolutions of ``key_sets`` if every one is cached (no I/O), else None."""
+        cache = self._cache
+        try:
+            results = [cache[ks] for ks in key_sets]
+        except KeyError:
+            return None
+        self.cache_hits += len(key_sets)
+        return results
+
     def resolve(self, keys: Sequence[IdentityKey]) -> Resolution:
         """Resolve one set of keys."""
         return self.resolve_many([key_set(keys)])[0]

@@ -1,0 +1,109 @@
+"""The one ingestion path every endpoint uses: keys → identity → canonical → Kafka.
+
+``Ingestor.ingest`` takes decoded events (and the rejections decoding produced),
+resolves all identities of the request in one store transaction (or none, when
+the process cache knows them), builds the canonical events and awaits Kafka's
+acknowledgement of all of them. It raises ``KafkaUnavailable`` when Kafka did
+not confirm; then nothing is reported accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sendflowr.connector.canonical import canonicalise, identity_keys
+from sendflowr.connector.decode import Rejection
+from sendflowr.connector.metrics import ConnectorMetrics
+from sendflowr.connector.publisher import Publisher
+from sendflowr.errors import KafkaUnavailable, ValidationError
+from sendflowr.events import CanonicalEvent, IncomingEvent, encode_event
+from sendflowr.identity import IdentityResolver, Resolution
+from sendflowr.identity.store import KeySet
+
+__all__ = ["IngestResult", "Ingestor"]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """What one request produced: the published events and the rejected items."""
+
+    published: list[CanonicalEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        """Number of events Kafka acknowledged."""
+        return len(self.published)
+
+    def body(self) -> dict[str, object]:
+        """The JSON answer: ``{"accepted": N, "rejected": [{index, field, reason}]}``."""
+        return {
+            "accepted": self.accepted,
+            "rejected": [
+                {"index": r.index, "field": r.field, "reason": r.reason} for r in self.rejected
+            ],
+        }
+
+
+class Ingestor:
+    """Validated events → acknowledged Kafka records."""
+
+    def __init__(
+        self, resolver: IdentityResolver, publisher: Publisher, metrics: ConnectorMetrics
+    ) -> None:
+        self.resolver = resolver
+        self.publisher = publisher
+        self.metrics = metrics
+
+    async def _resolve(self, key_sets: Sequence[KeySet]) -> list[Resolution]:
+        cached = self.resolver.cached(key_sets)
+        if cached is not None:
+            self.metrics.identity_cache_hits.inc(len(key_sets))
+            return cached
+        return await asyncio.to_thread(self.resolver.resolve_many, key_sets)
+
+    async def ingest(
+        self,
+        events: Sequence[tuple[int, IncomingEvent]],
+        rejected: Sequence[Rejection] = (),
+        *,
+        source: str = "api",
+    ) -> IngestResult:
+        """Resolve, canonicalise and publish ``events``; raises ``KafkaUnavailable``."""
+        result = IngestResult(rejected=list(rejected))
+        valid: list[IncomingEvent] = []
+        key_sets: list[KeySet] = []
+        for index, event in events:
+            try:
+                key_sets.append(identity_keys(event))
+            except ValidationError as exc:
+                result.rejected.append(Rejection(index, exc.field, exc.reason))
+                continue
+            valid.append(event)
+        result.rejected.sort(key=lambda r: r.index)
+        if result.rejected:
+            self.metrics.rejected.labels(source).inc(len(result.rejected))
+        if not valid:
+            return result
+        self.metrics.accepted.inc(len(valid))
+        resolutions = await self._resolve(key_sets)
+        now = datetime.now(UTC)
+        canonical = [
+            canonicalise(event, resolution, now)
+            for event, resolution in zip(valid, resolutions, strict=True)
+        ]
+        records = [(c.universal_id.encode(), encode_event(c)) for c in canonical]
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish(records)
+        except KafkaUnavailable:
+            self.metrics.publish_failures.inc()
+            raise
+        self.metrics.publish_latency.observe(time.perf_counter() - started)
+        self.metrics.published.inc(len(records))
+        result.published = canonical
+        return result

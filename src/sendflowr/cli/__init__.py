@@ -20,6 +20,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, str] = {
     "down": "sendflowr.cli.down:down",
     "kafka": "sendflowr.cli.kafka:kafka",
+    "report": "sendflowr.cli.report:report",
     "serve": "sendflowr.cli.serve:serve",
     "sql": "sendflowr.cli.sql:sql",
     "status": "sendflowr.cli.status:status",

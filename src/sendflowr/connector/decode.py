@@ -17,7 +17,15 @@ import msgspec
 from sendflowr.errors import ValidationError
 from sendflowr.events import CHANNELS, EVENT_TYPES, IncomingEvent
 
-__all__ = ["BadBody", "Decoded", "Rejection", "TooLarge", "decode_body", "decode_one"]
+__all__ = [
+    "BadBody",
+    "Decoded",
+    "Rejection",
+    "TooLarge",
+    "decode_body",
+    "decode_one",
+    "explain_validation",
+]
 
 _item_decoder: Final = msgspec.json.Decoder(IncomingEvent)
 _array_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
@@ -60,7 +68,7 @@ class Decoded:
     rejected: list[Rejection]
 
 
-def _explain(exc: msgspec.ValidationError) -> tuple[str, str]:
+def explain_validation(exc: msgspec.ValidationError) -> tuple[str, str]:
     message = str(exc)
     missing = _MISSING.search(message)
     if missing:
@@ -87,7 +95,7 @@ def decode_one(raw: bytes | msgspec.Raw) -> IncomingEvent:
     try:
         event = _item_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise ValidationError(*_explain(exc)) from None
+        raise ValidationError(*explain_validation(exc)) from None
     except msgspec.DecodeError as exc:
         raise BadBody("$", f"invalid JSON: {exc}") from None
     _check(event)

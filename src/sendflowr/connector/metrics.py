@@ -40,8 +40,10 @@ class ConnectorMetrics:
             registry=r,
         )
         self.requests = Counter(
-            "sendflowr_connector_requests", "HTTP requests by route and status.",
-            ["route", "status"], registry=r,
+            "sendflowr_connector_requests",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=r,
         )
         self.signature_failures = Counter(
             "sendflowr_connector_webhook_signature_failures",

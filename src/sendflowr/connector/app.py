@@ -1,0 +1,239 @@
+"""The connector's FastAPI app: validated ingestion with acknowledged publishing.
+
+Endpoints (all answers JSON; OpenAPI at ``/docs``):
+
+- ``POST /api/events`` — JSON array or NDJSON of events (≤ 10,000 / 10 MB).
+- ``POST /api/mock/events/synthetic`` — one event (the seed generator's endpoint).
+- ``POST /api/mock/events/generate?count=N&seed=S`` — N server-made mock events.
+- ``POST /api/webhooks/klaviyo``, ``POST /api/webhooks/sendgrid`` — signed ESP payloads.
+- ``GET /health`` (200 only when Kafka answers), ``GET /metrics`` (Prometheus).
+
+Answers: 200 ``{"accepted": N, "rejected": [{"index", "field", "reason"}]}`` once
+Kafka acknowledged every accepted event; 422 when nothing was accepted; 400 bad
+JSON; 413 too large; 401 missing API key or bad signature; 503 + ``Retry-After``
+when Kafka did not confirm (nothing of that request counts as accepted).
+"""
+
+from __future__ import annotations
+
+import hmac
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one
+from sendflowr.connector.ingest import Ingestor, IngestResult
+from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
+from sendflowr.connector.mock import generate_mock_events
+from sendflowr.connector.openapi import EVENTS_BODY, ONE_EVENT_BODY, WEBHOOK_BODY, install_schemas
+from sendflowr.connector.publisher import KafkaPublisher, Publisher
+from sendflowr.connector.signatures import (
+    KLAVIYO_SIGNATURE,
+    KLAVIYO_TIMESTAMP,
+    SENDGRID_SIGNATURE,
+    SENDGRID_TIMESTAMP,
+    SignatureInvalid,
+    load_ec_public_key,
+    verify_klaviyo,
+    verify_sendgrid,
+)
+from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
+from sendflowr.errors import KafkaUnavailable, ValidationError
+from sendflowr.identity import IdentityResolver, open_store
+from sendflowr.settings import Settings
+
+__all__ = ["create_app"]
+
+_encode = msgspec.json.encode
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encode(body), status, headers, media_type="application/json")
+
+
+def _error(status: int, kind: str, exc: ValidationError) -> Response:
+    return _json({"error": kind, "field": exc.field, "reason": exc.reason}, status)
+
+
+def _result(result: IngestResult, **extra: Any) -> Response:
+    status = 422 if result.rejected and not result.accepted else 200
+    return _json({**result.body(), **extra}, status)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise TooLarge("$", f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge("$", f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    publisher: Publisher | None = None,
+    resolver: IdentityResolver | None = None,
+) -> FastAPI:
+    """The connector app; its lifespan opens the identity store and the Kafka producer."""
+    metrics = ConnectorMetrics()
+    pub: Publisher = publisher or KafkaPublisher(settings)
+    res = resolver or IdentityResolver(open_store(settings))
+    ingestor = Ingestor(res, pub, metrics)
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    sendgrid_key = (
+        load_ec_public_key(settings.sendgrid_public_key) if settings.sendgrid_public_key else None
+    )
+    max_events, max_bytes = settings.connector_max_events, settings.connector_max_bytes
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(res.start)
+        await run_in_threadpool(pub.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(pub.stop)
+            await run_in_threadpool(res.stop)
+
+    app = FastAPI(
+        title="SendFlowr connector",
+        version="0.1.0",
+        summary="Validated event ingestion: identity resolution, email hashing, Kafka.",
+        lifespan=lifespan,
+    )
+    app.state.metrics, app.state.resolver, app.state.publisher = metrics, res, pub
+    install_schemas(app)
+
+    @app.exception_handler(ValidationError)
+    async def _validation(_: Request, exc: ValidationError) -> Response:
+        if isinstance(exc, BadBody):
+            return _error(400, "bad_request", exc)
+        if isinstance(exc, TooLarge):
+            return _error(413, "too_large", exc)
+        if isinstance(exc, SignatureInvalid):
+            return _error(401, "unauthorized", exc)
+        return _error(422, "invalid", exc)
+
+    @app.exception_handler(KafkaUnavailable)
+    async def _kafka(_: Request, exc: KafkaUnavailable) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return _json({"error": "unavailable", "reason": str(exc)}, 503, headers)
+
+    def _check_key(request: Request) -> None:
+        if api_key is None:
+            return
+        given = request.headers.get("x-api-key", "")
+        auth = request.headers.get("authorization", "")
+        if not given and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise SignatureInvalid("missing or wrong API key (X-API-Key header)")
+
+    @app.post("/api/events", openapi_extra=EVENTS_BODY, tags=["ingest"])
+    async def post_events(request: Request) -> Response:
+        """Ingest a batch: a JSON array or NDJSON of events (≤ 10,000 events, ≤ 10 MB)."""
+        _check_key(request)
+        decoded = decode_body(await _read_body(request, max_bytes), max_events=max_events)
+        result = await ingestor.ingest(decoded.events, decoded.rejected)
+        return _result(result)
+
+    if settings.mock_endpoints:
+
+        @app.post("/api/mock/events/synthetic", openapi_extra=ONE_EVENT_BODY, tags=["mock"])
+        async def post_synthetic(request: Request) -> Response:
+            """Ingest one event (the seed generator's endpoint)."""
+            _check_key(request)
+            event = decode_one(await _read_body(request, max_bytes))
+            result = await ingestor.ingest([(0, event)], source="synthetic")
+            if not result.published:
+                return _result(result)
+            published = result.published[0]
+            return _result(result, event_id=published.event_id, universal_id=published.universal_id)
+
+        @app.post("/api/mock/events/generate", tags=["mock"])
+        async def post_generate(
+            request: Request,
+            count: int = Query(100, ge=1, le=100_000, description="Events to make."),
+            seed: int | None = Query(None, description="Random seed (default: random)."),
+        ) -> Response:
+            """Make ``count`` realistic mock events server-side and ingest them."""
+            _check_key(request)
+            used_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
+            events, source = generate_mock_events(count, used_seed)
+            total = IngestResult()
+            for start in range(0, len(events), max_events):
+                chunk = list(enumerate(events[start : start + max_events], start))
+                part = await ingestor.ingest(chunk, source="mock")
+                total.published.extend(part.published)
+                total.rejected.extend(part.rejected)
+            return _result(total, source=source, seed=used_seed)
+
+    async def _webhook(mapped: Mapped, provider: str) -> Response:
+        result = await ingestor.ingest(mapped.events, mapped.rejected, source=provider)
+        return _result(result, skipped=mapped.skipped)
+
+    @app.post("/api/webhooks/klaviyo", openapi_extra=WEBHOOK_BODY, tags=["webhooks"])
+    async def klaviyo(request: Request) -> Response:
+        """Klaviyo webhooks, verified with HMAC-SHA256 (``Klaviyo-Signature``)."""
+        body = await _read_body(request, max_bytes)
+        secret = settings.klaviyo_webhook_secret
+        try:
+            verify_klaviyo(
+                body,
+                request.headers.get(KLAVIYO_SIGNATURE),
+                request.headers.get(KLAVIYO_TIMESTAMP),
+                secret=secret.get_secret_value() if secret else None,
+                now=datetime.now(UTC),
+                tolerance_s=settings.webhook_tolerance_seconds,
+            )
+        except SignatureInvalid:
+            metrics.signature_failures.labels("klaviyo").inc()
+            raise
+        return await _webhook(map_klaviyo(body), "klaviyo")
+
+    @app.post("/api/webhooks/sendgrid", openapi_extra=WEBHOOK_BODY, tags=["webhooks"])
+    async def sendgrid(request: Request) -> Response:
+        """SendGrid Event Webhook, verified with ECDSA (or HMAC-SHA256 with a secret)."""
+        body = await _read_body(request, max_bytes)
+        secret = settings.sendgrid_webhook_secret
+        try:
+            verify_sendgrid(
+                body,
+                request.headers.get(SENDGRID_SIGNATURE),
+                request.headers.get(SENDGRID_TIMESTAMP),
+                public_key=sendgrid_key,
+                secret=secret.get_secret_value() if secret else None,
+                now=datetime.now(UTC),
+                tolerance_s=settings.webhook_tolerance_seconds,
+            )
+        except SignatureInvalid:
+            metrics.signature_failures.labels("sendgrid").inc()
+            raise
+        return await _webhook(map_sendgrid(body), "sendgrid")
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> Response:
+        """200 ``{"status": "ok"}`` when Kafka answers, else 503."""
+        if await pub.ready():
+            return _json({"status": "ok", "kafka": "ok"})
+        return _json({"status": "unavailable", "kafka": "unreachable"}, 503, {"Retry-After": "5"})
+
+    @app.get("/metrics", tags=["ops"])
+    async def prometheus() -> Response:
+        """Prometheus text format."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

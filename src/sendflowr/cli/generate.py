@@ -1,0 +1,300 @@
+"""``sendflowr generate``: the seed's synthetic data generator (also its script)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sendflowr.cli.context import console, err_console, load_settings
+from sendflowr.errors import ConfigError, ServiceError
+from sendflowr.generator import model_for, parse_shard
+from sendflowr.generator.model import Model
+from sendflowr.generator.run import Plan, RunResult, run
+from sendflowr.generator.sinks.base import DrySink, Sink
+from sendflowr.generator.summary import expected_counts
+from sendflowr.generator.truth import truth_record, write_truth
+from sendflowr.generator.world import load_world
+
+__all__ = ["generate"]
+
+_SINKS = ("connector", "kafka", "jsonl", "parquet")
+
+
+def _day(option: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"expected a date YYYY-MM-DD, got {text!r}", option=option) from None
+
+
+def _counts_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("")
+    first = next(iter(rows.values()), {})
+    for col in first:
+        table.add_column(col, justify="right")
+    for name, values in rows.items():
+        table.add_row(name, *(f"{round(v):,}" for v in values.values()))
+    return table
+
+
+def _three_tables(
+    by_type: Mapping[str, float],
+    by_channel: Mapping[str, float],
+    by_persona: Mapping[str, float],
+    label: str,
+) -> None:
+    console.print(_counts_table("by event type", {k: {label: v} for k, v in by_type.items()}))
+    console.print(_counts_table("by channel", {k: {label: v} for k, v in by_channel.items()}))
+    console.print(_counts_table("by persona", {k: {label: v} for k, v in by_persona.items()}))
+
+
+def _make_sink(
+    model: Model,
+    sink: str,
+    output: Path | None,
+    url: str,
+    batch_size: int,
+    concurrency: int,
+    rate: float,
+) -> Sink:
+    if sink in ("jsonl", "parquet"):
+        if output is None:
+            raise ConfigError(f"--sink {sink} needs --output FILE", option="--output")
+        from sendflowr.generator.sinks.files import JsonlSink, ParquetSink
+
+        return JsonlSink(model, output) if sink == "jsonl" else ParquetSink(model, output)
+    settings = load_settings()
+    if sink == "kafka":
+        from sendflowr.generator.sinks.kafka import KafkaSink
+
+        return KafkaSink(model, settings)
+    from sendflowr.generator.sinks.connector import ConnectorSink
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return ConnectorSink(
+        model, url, batch_size=batch_size, concurrency=concurrency, rate=rate, api_key=key
+    )
+
+
+def _report(result: RunResult, sink: Sink, dry_run: bool) -> None:
+    _three_tables(result.by_type, result.by_channel, result.by_persona, "events")
+    stats = result.stats
+    rate = result.total / result.elapsed if result.elapsed > 0 else 0.0
+    table = Table(title="run", title_justify="left", show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("users", f"{result.users:,}")
+    table.add_row("events generated", f"{result.total:,}")
+    if dry_run:
+        table.add_row("published", "nothing (dry run)")
+    else:
+        table.add_row(f"sent ({sink.name})", f"{stats.sent:,}")
+        table.add_row("acknowledged", f"{stats.acknowledged:,}")
+        table.add_row("failed", f"{stats.failed:,}")
+        if stats.requests:
+            table.add_row("requests (retries)", f"{stats.requests:,} ({stats.retries:,})")
+    table.add_row("elapsed", f"{result.elapsed:.2f} s")
+    table.add_row("events/s", f"{rate:,.0f}")
+    console.print(table)
+
+
+@click.command()
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    help="Quick mode: generate N events (users in order until N).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Generate and report what would be sent; publish nothing."
+)
+@click.option("--summary", is_flag=True, help="Show what would be generated, without generating.")
+@click.option("--seed", type=int, help="Random seed (default: a fresh one, always printed).")
+@click.option(
+    "--users", type=click.IntRange(min=1), help="Number of users (default: the world's, 350)."
+)
+@click.option("--start", help="First day, YYYY-MM-DD (default 2025-10-01).")
+@click.option("--end", help="Day after the last, YYYY-MM-DD (default 2026-01-10).")
+@click.option(
+    "--world",
+    "world_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="World file (personas, campaigns, providers, constants) replacing the shipped one.",
+)
+@click.option(
+    "--connector-url",
+    envvar="SENDFLOWR_CONNECTOR_URL",
+    help="Connector base URL (default http://SENDFLOWR_HOST:SENDFLOWR_CONNECTOR_PORT).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=500,
+    show_default=True,
+    help="Events per request.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Requests in flight.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Requests per second (each carries a batch).",
+)
+@click.option("--shard", help="I/N: generate only users with index %% N == I.")
+@click.option(
+    "--sink",
+    type=click.Choice(_SINKS),
+    default="connector",
+    show_default=True,
+    help="Where events go.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File for --sink jsonl|parquet.",
+)
+@click.option(
+    "--truth",
+    "truth_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write per-user ground truth (JSON lines) to FILE.",
+)
+@click.option("--progress/--no-progress", default=True, help="Progress bar with events/s.")
+def generate(
+    count: int | None,
+    dry_run: bool,
+    summary: bool,
+    seed: int | None,
+    users: int | None,
+    start: str | None,
+    end: str | None,
+    world_path: Path | None,
+    connector_url: str | None,
+    batch_size: int,
+    concurrency: int,
+    rate: float,
+    shard: str | None,
+    sink: str,
+    output: Path | None,
+    truth_path: Path | None,
+    progress: bool,
+) -> None:
+    """Generate synthetic engagement events and send them through the connector.
+
+    No option: the full history (2025-10-01 to 2026-01-10, 350 users, ~80-100K
+    events). Same seed and options give identical events, event ids included.
+
+    \b
+    Examples:
+      sendflowr generate --count 100
+      sendflowr generate --dry-run --count 100
+      sendflowr generate --summary
+      sendflowr generate --seed 42 --sink parquet --output events.parquet --truth truth.jsonl
+    """
+    model = model_for(load_world(world_path))
+    history = model.world.history
+    first = _day("--start", start) or history.start
+    last = _day("--end", end) or history.end
+    if last <= first:
+        raise ConfigError("must be after --start", option="--end")
+    parsed_shard = parse_shard(shard)
+    if count is not None and parsed_shard.count > 1:
+        raise ConfigError(
+            "cannot be combined with --count (shard the full history)", option="--shard"
+        )
+    n_users = users if users is not None else history.users
+    if summary:
+        expected = expected_counts(model, n_users, first, last)
+        console.print(f"Expected data summary (world {model.world.name!r})")
+        console.print(f"Users: {n_users}   Date range: {first} to {last} ({expected.days} days)")
+        console.print(f"Expected events: ~{round(expected.total):,}")
+        _three_tables(expected.by_type, expected.by_channel, expected.by_persona, "expected")
+        return
+    used_seed = seed if seed is not None else secrets.randbits(32)
+    plan = Plan(
+        model=model,
+        seed=used_seed,
+        start=first,
+        end=last,
+        users=users if count is not None else n_users,
+        shard=parsed_shard,
+        count=count,
+    )
+    url = connector_url or _default_url()
+    target: Sink = (
+        DrySink()
+        if dry_run
+        else _make_sink(model, sink, output, url, batch_size, concurrency, rate)
+    )
+    mode = (
+        f"quick mode: {count:,} events"
+        if count is not None
+        else f"full history: {n_users} users, {first} to {last}"
+    )
+    console.print(f"Generating ({mode}), seed {used_seed} (repeat with --seed {used_seed})")
+    console.print(
+        "Dry run: nothing will be published"
+        if dry_run
+        else f"Sink: {target.name}" + (f" → {url}" if target.name == "connector" else "")
+    )
+    total = count or round(expected_counts(model, n_users, first, last).total / parsed_shard.count)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("events", total=total, rate="")
+        began = datetime.now().timestamp()  # noqa: DTZ005 - elapsed seconds only
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            done = bar.tasks[0].completed
+            elapsed = max(datetime.now().timestamp() - began, 1e-9)  # noqa: DTZ005
+            bar.update(task, rate=f"{done / elapsed:,.0f} ev/s")
+
+        result = run(plan, target, keep_truth=truth_path is not None, on_progress=advance)
+    _report(result, target, dry_run)
+    if truth_path is not None:
+        import msgspec
+
+        params = {p.name: msgspec.to_builtins(p) for p in model.world.personas}
+        written = write_truth(
+            truth_path, (truth_record(t, params[t.persona]) for t in result.truths)
+        )
+        console.print(f"Truth of {written} users written to {truth_path}")
+    if result.stats.failed:
+        errors = getattr(target, "errors", [])
+        raise ServiceError(
+            f"{result.stats.failed:,} events were not acknowledged"
+            + (f": {errors[0]}" if errors else "")
+        )
+    if not dry_run and target.name == "connector":
+        console.print(
+            "Verify: sendflowr sql "
+            "\"SELECT count() FROM sendflowr.email_events WHERE universal_id LIKE 'sf_%'\""
+        )
+
+
+def _default_url() -> str:
+    settings = load_settings()
+    return f"http://{settings.host}:{settings.connector_port}"

@@ -1,0 +1,105 @@
+"""Engagement model (SPEC §4): time affinity, fatigue, hot-path boost, open/click odds.
+
+These pure functions are shared by the simulation and by
+``expected_click_probability``, the generator's own answer to "how likely is a
+click on a message delivered at minute t", which the timing engine is scored
+against.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from sendflowr.generator.model import MINUTE_MS, Model, week_slot
+from sendflowr.generator.truth import UserTruth
+from sendflowr.generator.world import World
+
+__all__ = [
+    "affinity_at",
+    "click_given_open",
+    "expected_click_probability",
+    "fatigue_multiplier",
+    "hot_path_boost",
+    "open_probability",
+]
+
+F64 = npt.NDArray[np.float64]
+
+
+def affinity_at(model: Model, persona: int, ms: npt.ArrayLike) -> F64:
+    """Persona time affinity (0 on inactive weekdays) at epoch-ms times, before noise."""
+    return np.asarray(model.affinity[persona, week_slot(ms)], dtype=np.float64)
+
+
+def fatigue_multiplier(model: Model, prior_sends: npt.ArrayLike) -> F64:
+    """Fatigue multiplier for the number of sends in the previous window (3+ → last)."""
+    counts = np.clip(np.asarray(prior_sends, dtype=np.int64), 0, len(model.fatigue) - 1)
+    return np.asarray(model.fatigue[counts], dtype=np.float64)
+
+
+def hot_path_boost(world: World, minutes_since: npt.ArrayLike) -> F64:
+    """×(1 + e^(−m/decay)) within the window after a hot-path signal, else ×1.
+
+    ``minutes_since`` is NaN (or negative) when there was no signal before.
+    """
+    hp = world.hot_paths
+    m = np.asarray(minutes_since, dtype=np.float64)
+    inside = (m >= 0) & (m < hp.window_minutes)
+    with np.errstate(invalid="ignore"):
+        boost = 1.0 + np.exp(-np.where(inside, m, 0.0) / hp.decay_minutes)
+    return np.asarray(np.where(inside, boost, 1.0), dtype=np.float64)
+
+
+def open_probability(
+    world: World, affinity: npt.ArrayLike, open_rate: npt.ArrayLike, multiplier: npt.ArrayLike
+) -> F64:
+    """P(open): U < affinity_open × affinity, OR U' < open_rate × hot-path × fatigue."""
+    a = np.clip(world.engagement.affinity_open * np.asarray(affinity), 0.0, 1.0)
+    b = np.clip(np.asarray(open_rate) * np.asarray(multiplier), 0.0, 1.0)
+    return np.asarray(1.0 - (1.0 - a) * (1.0 - b), dtype=np.float64)
+
+
+def click_given_open(
+    click_rate: npt.ArrayLike, open_rate: npt.ArrayLike, multiplier: npt.ArrayLike
+) -> F64:
+    """P(click | open) = click_rate / open_rate × hot-path × fatigue, at most 1."""
+    ratio = np.asarray(click_rate) / np.asarray(open_rate)
+    return np.asarray(np.clip(ratio * np.asarray(multiplier), 0.0, 1.0), dtype=np.float64)
+
+
+def _to_ms(delivered_at: datetime | npt.ArrayLike) -> npt.NDArray[np.int64]:
+    if isinstance(delivered_at, datetime):
+        if delivered_at.tzinfo is None:
+            raise ValueError("delivered_at must be timezone-aware")
+        return np.array([int(delivered_at.timestamp() * 1000)], dtype=np.int64)
+    arr = np.asarray(delivered_at)
+    if np.issubdtype(arr.dtype, np.datetime64):
+        return arr.astype("datetime64[ms]").astype(np.int64)
+    return arr.astype(np.int64)
+
+
+def expected_click_probability(
+    model: Model,
+    truth: UserTruth,
+    delivered_at: datetime | npt.ArrayLike,
+    channel: str = "email",
+) -> F64:
+    """The generator's own P(click) for a message delivered to ``truth``'s user.
+
+    ``delivered_at`` is an aware datetime, an array of ``datetime64`` (UTC) or an
+    array of epoch milliseconds; the result has one probability per time. No
+    hot path and no fatigue (a rested user); the drifted rates in force at each
+    time; the noise enters at its mean (1.0). The model is channel-independent,
+    ``channel`` is accepted for the caller's symmetry. Whole minutes score the
+    same as any instant within them.
+    """
+    del channel
+    ms = _to_ms(delivered_at)
+    ms = ms - ms % MINUTE_MS
+    click, open_ = truth.rates_at(ms)
+    affinity = affinity_at(model, truth.persona_index, ms)
+    p_open = open_probability(model.world, affinity, open_, 1.0)
+    return np.asarray(p_open * click_given_open(click, open_, 1.0), dtype=np.float64)

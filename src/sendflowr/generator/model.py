@@ -1,0 +1,159 @@
+"""The world compiled into numpy lookup tables, shared by every simulated user.
+
+Time is int64 milliseconds since the Unix epoch (UTC) throughout the generator;
+``week_slot`` maps it to SPEC §5's grid (slot 0 = Monday 00:00 UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from sendflowr.generator.world import World
+
+__all__ = [
+    "CHANNEL_NAMES",
+    "DAY_MS",
+    "MINUTE_MS",
+    "Model",
+    "compile_world",
+    "date_ms",
+    "hour_minute_weekday",
+    "week_slot",
+]
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+WEEK_SLOTS = 10_080
+CHANNEL_NAMES = ("email", "sms", "push")
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+
+def date_ms(day: date) -> int:
+    """Milliseconds since the epoch of ``day`` 00:00 UTC."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+
+
+def week_slot(ms: npt.ArrayLike) -> I64:
+    """Minute-of-week slot (0 = Monday 00:00 UTC) of epoch milliseconds."""
+    minutes = np.asarray(ms, dtype=np.int64) // MINUTE_MS
+    # 1970-01-01 was a Thursday: slot 3 * 1440.
+    return np.asarray((minutes + 3 * 1440) % WEEK_SLOTS, dtype=np.int64)
+
+
+def hour_minute_weekday(ms: npt.ArrayLike) -> tuple[I64, I64, I64]:
+    """Hour (0–23), minute (0–59) and weekday (0 = Monday) of epoch milliseconds."""
+    slot = week_slot(ms)
+    return (slot % 1440) // 60, slot % 60, slot // 1440
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """Lookup tables derived from a ``World``; build with ``compile_world``."""
+
+    world: World
+    persona_names: tuple[str, ...]
+    #: (personas, 10080): time affinity without noise (SPEC §4 "Engagement").
+    affinity: F64
+    #: per persona: the hours hot-path signals happen in (peak ∪ secondary, or all).
+    active_hours: tuple[npt.NDArray[np.int64], ...]
+    provider_names: tuple[str, ...]
+    provider_channel: npt.NDArray[np.int64]
+    provider_mu: F64
+    provider_sigma: F64
+    campaign_ids: tuple[str, ...]
+    campaign_names: tuple[str, ...]
+    campaign_types: tuple[str, ...]
+    campaign_kb: F64
+    campaign_p: F64
+    #: (campaigns, providers): cumulative probability of each provider for a send.
+    campaign_provider_cdf: F64
+    sends_per_day: float
+    fatigue: F64
+    layout: npt.NDArray[np.int64]
+
+    def persona_index(self, name: str) -> int:
+        """Index of the persona called ``name``."""
+        return self.persona_names.index(name)
+
+
+def _affinity_table(world: World) -> F64:
+    eng = world.engagement
+    table = np.zeros((len(world.personas), WEEK_SLOTS))
+    for i, persona in enumerate(world.personas):
+        hour_factor = np.full(24, eng.other)
+        hour_factor[persona.hours("secondary")] = eng.secondary
+        hour_factor[persona.hours("peak")] = eng.peak
+        minute_factor = np.ones(60)
+        minute_factor[list(persona.peak_minutes)] *= eng.peak_minute
+        minute_factor[list(eng.edge_minutes)] *= eng.edge
+        day = np.outer(hour_factor, minute_factor).reshape(1440)
+        for weekday in persona.active_days:
+            table[i, weekday * 1440 : (weekday + 1) * 1440] = day
+    return table
+
+
+def _layout(world: World) -> npt.NDArray[np.int64]:
+    """Persona of user i (mod the world's user count), interleaved.
+
+    Each persona keeps its exact count per block of ``sum(count)`` users, but
+    personas are spread evenly along the block (largest deficit first), so
+    any prefix of users — quick mode, ``--users 20`` — mixes personas.
+    """
+    counts = np.array([p.count for p in world.personas], dtype=np.float64)
+    total = int(counts.sum())
+    share = counts / total
+    taken = np.zeros(len(counts))
+    out = np.empty(total, dtype=np.int64)
+    for i in range(total):
+        deficit = share * (i + 1) - taken
+        deficit[taken >= counts] = -np.inf
+        k = int(np.argmax(deficit))
+        out[i] = k
+        taken[k] += 1
+    return out
+
+
+def compile_world(world: World) -> Model:
+    """Build the lookup tables of ``world``."""
+    providers = world.providers
+    channel_code = np.array([CHANNEL_NAMES.index(p.channel) for p in providers], dtype=np.int64)
+    weights = np.array([p.weight for p in providers])
+    cdf = np.zeros((len(world.campaigns), len(providers)))
+    for ci, camp in enumerate(world.campaigns):
+        prob = np.zeros(len(providers))
+        for ch in camp.channels:
+            mask = channel_code == CHANNEL_NAMES.index(ch)
+            prob[mask] += weights[mask] / weights[mask].sum() / len(camp.channels)
+        cdf[ci] = np.cumsum(prob)
+        cdf[ci, -1] = 1.0
+    freq = np.array([c.sends_per_week for c in world.campaigns])
+    active: list[npt.NDArray[np.int64]] = []
+    for persona in world.personas:
+        hours = sorted(set(persona.hours("peak")) | set(persona.hours("secondary")))
+        active.append(np.array(hours or list(range(24)), dtype=np.int64))
+    return Model(
+        world=world,
+        persona_names=tuple(p.name for p in world.personas),
+        affinity=_affinity_table(world),
+        active_hours=tuple(active),
+        provider_names=tuple(p.name for p in providers),
+        provider_channel=channel_code,
+        provider_mu=np.array([p.latency_mu for p in providers]),
+        provider_sigma=np.array([p.latency_sigma for p in providers]),
+        campaign_ids=tuple(c.id for c in world.campaigns),
+        campaign_names=tuple(c.id.replace("_", " ").title() for c in world.campaigns),
+        campaign_types=tuple(c.type for c in world.campaigns),
+        campaign_kb=np.array([c.avg_kb for c in world.campaigns]),
+        campaign_p=freq / freq.sum(),
+        campaign_provider_cdf=cdf,
+        sends_per_day=float(freq.sum()) / 7.0,
+        fatigue=np.array(world.fatigue.multipliers),
+        layout=_layout(world),
+    )

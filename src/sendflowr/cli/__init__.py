@@ -19,6 +19,7 @@ __all__ = ["COMMANDS", "main"]
 #: command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
     "down": "sendflowr.cli.down:down",
+    "generate": "sendflowr.cli.generate:generate",
     "kafka": "sendflowr.cli.kafka:kafka",
     "report": "sendflowr.cli.report:report",
     "serve": "sendflowr.cli.serve:serve",

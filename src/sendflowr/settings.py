@@ -17,7 +17,9 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     """Frozen configuration of every SendFlowr role."""
 
-    model_config = SettingsConfigDict(env_prefix="SENDFLOWR_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SENDFLOWR_", frozen=True, extra="ignore", populate_by_name=True
+    )
 
     # --- state -------------------------------------------------------------
     home: Path = Field(default=Path(".sendflowr"), description="State folder (SENDFLOWR_HOME).")
@@ -78,8 +80,25 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = 300
 
     # --- sink --------------------------------------------------------------
-    sink_batch_size: int = Field(default=20_000, ge=1)
-    sink_max_wait_ms: int = Field(default=500, ge=1)
+    sink_batch_size: int = Field(
+        default=20_000, ge=1, description="Most records per partition chunk (one insert)."
+    )
+    sink_max_wait_ms: int = Field(
+        default=500, ge=1, description="Longest a record waits in memory before its chunk is cut."
+    )
+    sink_dedup_lookup: bool = Field(
+        default=True,
+        description="Before each insert, drop events whose event_id ClickHouse already holds.",
+    )
+    sink_recent_ids: int = Field(
+        default=500_000, ge=0, description="Event ids the sink remembers to drop re-sent copies."
+    )
+    sink_metrics_port: int | None = Field(
+        default=None, description="Serve the sink's Prometheus /metrics on this port; unset = off."
+    )
+    sink_fault: str | None = Field(
+        default=None, description="Crash-test hook, e.g. after-insert:3 (SIGKILL); never in prod."
+    )
 
     @property
     def clickhouse_path(self) -> Path:

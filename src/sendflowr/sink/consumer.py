@@ -1,0 +1,344 @@
+"""The sink's consumer loop: Kafka ``email-events`` → ClickHouse ``email_events``.
+
+One thread polls, buffers records per partition, and writes *rounds*: at most
+one chunk per partition (see ``sink.batches`` for how a chunk's boundaries
+survive a crash). A round goes: decode → commit the intents → enrich → write
+each chunk (dedup, insert with its token) → publish dead letters → commit the
+ends. Offsets are committed only after ClickHouse and the DLQ acknowledged.
+
+Rebalances: on revoke the buffered records of the revoked partitions are
+written and committed; on loss they are dropped and nothing is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from sendflowr.errors import KafkaUnavailable, StoreError
+from sendflowr.kafka import consumer_config, producer_config
+from sendflowr.settings import Settings
+from sendflowr.sink.batches import Chunk, PartitionBuffer, intent_metadata, parse_intent
+from sendflowr.sink.dedup import RecentIds, StoreLookup
+from sendflowr.sink.dlq import DeadLetterPublisher
+from sendflowr.sink.enrich import Enricher
+from sendflowr.sink.faults import FaultHook
+from sendflowr.sink.metrics import SinkMetrics
+from sendflowr.sink.records import DeadLetter, dead_letter, decode_records
+from sendflowr.sink.writer import Abandoned, ChunkWriter
+from sendflowr.store import ClickHouseStore
+
+__all__ = ["SinkConsumer", "SinkStats"]
+
+_log = logging.getLogger("sendflowr.sink")
+_OFFSET_BEGINNING = -2
+
+
+@dataclass
+class SinkStats:
+    """Running totals of one sink instance."""
+
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+
+
+class SinkConsumer:
+    """Consumes the events topic into the store. ``start()`` spawns the loop; ``stop()`` ends it
+    after finishing and committing the current batch."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ClickHouseStore,
+        metrics: SinkMetrics | None = None,
+        *,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self.metrics = metrics or SinkMetrics()
+        self.stats = SinkStats()
+        self._overrides = consumer_overrides or {}
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: Consumer | None = None
+        self._buffers: dict[int, PartitionBuffer[Message]] = {}
+        self._paused: set[int] = set()
+        self._committed: dict[int, int] = {}
+        self._batch_size = settings.sink_batch_size
+        self._max_wait = settings.sink_max_wait_ms / 1000
+        self._enricher = Enricher()
+        self._dlq = DeadLetterPublisher(
+            producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic
+        )
+        self._writer = ChunkWriter(
+            store,
+            self.metrics,
+            lookup=StoreLookup(store) if settings.sink_dedup_lookup else None,
+            recent=RecentIds(settings.sink_recent_ids),
+            stopping=self._stopping,
+        )
+        self._fault = FaultHook.parse(settings.sink_fault)
+        self._failed: BaseException | None = None
+        self._last_report = time.monotonic()
+        self._reported_stored = 0
+        self._lags: dict[int, int] = {}
+
+    # --- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        """Connect, subscribe and start the loop thread."""
+        config = consumer_config(self._settings, **self._overrides)
+        config.setdefault("logger", _log)
+        self._consumer = Consumer(config)
+        self._dlq.start()
+        self._consumer.subscribe(
+            [self._settings.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        self._thread = threading.Thread(target=self._run, name="sendflowr-sink", daemon=True)
+        self._thread.start()
+        _log.info(
+            "consuming %s as group %s into %s (batch %d, max wait %d ms)",
+            self._settings.topic,
+            self._settings.consumer_group,
+            self._store.events_table,
+            self._batch_size,
+            self._settings.sink_max_wait_ms,
+        )
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Finish the current batch, commit, leave the group and close."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """True while the loop thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def lag(self) -> dict[int, int]:
+        """Last known lag per assigned partition (from the sink's own commits)."""
+        return dict(self._lags)
+
+    # --- the loop --------------------------------------------------------------
+    def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        try:
+            while not self._stopping.is_set():
+                try:
+                    self._poll(consumer)
+                    self._flush(consumer, force=False)
+                except (KafkaException, KafkaUnavailable) as exc:
+                    _log.warning("Kafka error (%s); rewinding to the committed offsets", exc)
+                    self._rewind(consumer)
+                    self._stopping.wait(1.0)
+                except Abandoned:
+                    break
+                self._report(consumer)
+            try:
+                self._flush(consumer, force=True)
+            except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
+                _log.warning("final batch not written (%s); it will be replayed", exc)
+                self._drop(list(self._buffers))
+        except BaseException as exc:  # a bug: log it, leave the group, let the process see it
+            self._failed = exc
+            _log.exception("sink loop crashed")
+        finally:
+            self._drop(list(self._buffers))
+            try:
+                consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                _log.warning("closing the consumer: %s", exc)
+            self._dlq.stop()
+            self._report(consumer, force=True)
+            _log.info(
+                "sink stopped: %d stored, %d duplicates, %d dead letters",
+                self.stats.stored,
+                self.stats.duplicates,
+                self.stats.dead_letters,
+            )
+
+    def _poll(self, consumer: Consumer) -> None:
+        timeout = min(self._max_wait, 0.1)
+        messages = consumer.consume(num_messages=min(self._batch_size, 10_000), timeout=timeout)
+        now = time.monotonic()
+        buffers = self._buffers
+        for message in messages:
+            if message.error() is not None:
+                _log.warning("consumer error: %s", message.error())
+                continue
+            buffer = buffers.get(message.partition() or 0)
+            if buffer is not None:
+                buffer.add(message, now)
+        self._apply_backpressure(consumer)
+        self.metrics.buffered.set(sum(len(b) for b in buffers.values()))
+
+    def _apply_backpressure(self, consumer: Consumer) -> None:
+        """Pause partitions holding two batches already, so memory stays bounded."""
+        limit = 2 * self._batch_size
+        topic = self._settings.topic
+        full = {p for p, b in self._buffers.items() if len(b) >= limit}
+        if pause := full - self._paused:
+            consumer.pause([TopicPartition(topic, p) for p in pause])
+        if resume := (self._paused - full) & set(self._buffers):
+            consumer.resume([TopicPartition(topic, p) for p in resume])
+        self._paused = full
+
+    def _position(self, consumer: Consumer, partition: int) -> int | None:
+        tp = consumer.position([TopicPartition(self._settings.topic, partition)])[0]
+        return tp.offset if tp.offset >= 0 else None
+
+    def _flush(self, consumer: Consumer, *, force: bool, only: Sequence[int] | None = None) -> None:
+        """Write rounds while some partition has a chunk ready (all buffered ones if ``force``)."""
+        while True:
+            now = time.monotonic()
+            max_wait = 0.0 if force else self._max_wait
+            chunks: list[Chunk[Message]] = []
+            for partition, buffer in self._buffers.items():
+                if only is not None and partition not in only:
+                    continue
+                position = self._position(consumer, partition) if buffer.replay_end else None
+                if buffer.ready(self._batch_size, max_wait, now, position):
+                    chunk = buffer.cut(self._batch_size, position, now)
+                    if chunk is not None:
+                        chunks.append(chunk)
+            if not chunks:
+                return
+            self._write_round(consumer, chunks)
+
+    def _write_round(self, consumer: Consumer, chunks: list[Chunk[Message]]) -> None:
+        topic = self._settings.topic
+        decoded = [decode_records(chunk.records) for chunk in chunks]
+        intents = [
+            TopicPartition(topic, c.partition, c.start, metadata=intent_metadata(c.end))
+            for c in chunks
+            if not c.replay
+        ]
+        if intents:
+            consumer.commit(offsets=intents, asynchronous=False)
+            self._fault.hit("after-intent")
+        letters: list[DeadLetter] = []
+        for chunk, (events, sources, dead) in zip(chunks, decoded, strict=True):
+            if chunk.replay:
+                self.metrics.replays.inc()
+            self.metrics.bots.inc(self._enricher.enrich(events))
+            result = self._writer.write(events, chunk.token)
+            self._fault.hit("after-insert")
+            letters.extend(dead)
+            if result.rejected:
+                by_event = {id(e): r for e, r in zip(events, sources, strict=True)}
+                letters.extend(
+                    dead_letter(by_event[id(e)], "insert_rejected", why)
+                    for e, why in result.rejected
+                )
+            self._count(len(chunk.records), result.stored, result.duplicates)
+        self._dlq.publish(letters)
+        self.stats.dead_letters += len(letters)
+        self.metrics.records.labels("dead_letter").inc(len(letters))
+        ends = [TopicPartition(topic, c.partition, c.end + 1) for c in chunks]
+        consumer.commit(offsets=ends, asynchronous=False)
+        self.metrics.last_commit.set(time.time())
+        for c in chunks:
+            self._committed[c.partition] = c.end + 1
+
+    def _count(self, records: int, stored: int, duplicates: int) -> None:
+        self.stats.stored += stored
+        self.stats.duplicates += duplicates
+        self.stats.batches += 1
+        self.metrics.records.labels("stored").inc(stored)
+        self.metrics.records.labels("duplicate").inc(duplicates)
+        self.metrics.batches.inc()
+        self.metrics.batch_rows.observe(records)
+
+    # --- rebalances ------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        committed = consumer.committed(partitions, timeout=30) if partitions else []
+        for tp in committed:
+            end = parse_intent(tp.metadata)
+            self._buffers[tp.partition] = PartitionBuffer(tp.topic, tp.partition, replay_end=end)
+            if tp.offset >= 0:
+                self._committed[tp.partition] = tp.offset
+            if end is not None:
+                _log.info("partition %d: replaying %d..%d", tp.partition, tp.offset, end)
+        _log.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = [tp.partition for tp in partitions]
+        if not self._stopping.is_set() or any(self._buffers.get(p) for p in revoked):
+            try:
+                self._flush(consumer, force=True, only=revoked)
+            except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
+                _log.warning("revoked partitions not flushed (%s); they will be replayed", exc)
+        self._drop(revoked)
+        _log.info("revoked partitions %s", sorted(revoked))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        lost = [tp.partition for tp in partitions]
+        self._drop(lost)
+        _log.warning("lost partitions %s; nothing committed for them", sorted(lost))
+
+    def _drop(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            self._buffers.pop(p, None)
+            self._paused.discard(p)
+            self._committed.pop(p, None)
+
+    def _rewind(self, consumer: Consumer) -> None:
+        """Forget buffered records and seek back to the committed offsets (and intents)."""
+        try:
+            assigned = consumer.assignment()
+            committed = consumer.committed(assigned, timeout=30) if assigned else []
+            for tp in committed:
+                buffer = self._buffers.get(tp.partition)
+                if buffer is None:
+                    continue
+                buffer.clear()
+                buffer.replay_end = parse_intent(tp.metadata)
+                offset = tp.offset if tp.offset >= 0 else _OFFSET_BEGINNING
+                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        except KafkaException as exc:
+            _log.warning("rewind failed (%s); the group will reassign", exc)
+
+    # --- progress ----------------------------------------------------------------
+    def _report(self, consumer: Consumer, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_report < 10:
+            return
+        elapsed = max(now - self._last_report, 1e-9)
+        lags: dict[int, int] = {}
+        for partition, committed in list(self._committed.items()):
+            try:
+                _low, high = consumer.get_watermark_offsets(
+                    TopicPartition(self._settings.topic, partition), cached=True
+                )
+            except (KafkaException, RuntimeError):
+                continue
+            if high >= 0:
+                lags[partition] = max(high - committed, 0)
+                self.metrics.lag.labels(str(partition)).set(lags[partition])
+        self._lags = lags
+        rate = (self.stats.stored - self._reported_stored) / elapsed
+        if force or self.stats.stored != self._reported_stored or any(lags.values()):
+            _log.info(
+                "sink progress: %d stored (%.0f rows/s), %d duplicates, %d dead letters, lag %s",
+                self.stats.stored,
+                rate,
+                self.stats.duplicates,
+                self.stats.dead_letters,
+                dict(sorted(lags.items())),
+            )
+        self._last_report = now
+        self._reported_stored = self.stats.stored

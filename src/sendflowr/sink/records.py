@@ -1,0 +1,153 @@
+"""Kafka records → canonical events, or dead letters with a reason.
+
+A record the sink cannot store never stalls its partition: it becomes a
+``DeadLetter`` (reason, detail, and where it came from) that goes to the DLQ
+topic with its original key and value, byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Protocol, TypeVar
+from uuid import UUID
+
+import msgspec
+
+from sendflowr.events import CHANNELS, EVENT_TYPES, CanonicalEvent
+
+__all__ = [
+    "REASONS",
+    "DeadLetter",
+    "KafkaRecord",
+    "dead_letter",
+    "decode_records",
+    "schema_problem",
+]
+
+#: Why a record went to the DLQ.
+REASONS: Final = (
+    "empty_value",
+    "invalid_utf8",
+    "malformed_json",
+    "schema_invalid",
+    "insert_rejected",
+)
+
+_UINT32_MAX: Final = 2**32 - 1
+# DateTime64(3) holds 1900-01-01 … 2299-12-31.
+_MIN_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
+_MAX_TIME: Final = datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC)
+_CHANNELS: Final = frozenset(CHANNELS)
+_decoder = msgspec.json.Decoder(CanonicalEvent)
+
+
+class KafkaRecord(Protocol):
+    """The part of ``confluent_kafka.Message`` the sink reads."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+
+
+R = TypeVar("R", bound=KafkaRecord)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that could not be stored, and why."""
+
+    reason: str
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def _in_range(value: datetime | None) -> bool:
+    return value is None or _MIN_TIME <= value <= _MAX_TIME
+
+
+def schema_problem(event: CanonicalEvent) -> str | None:
+    """What makes a decoded event unstorable, or None when it is fine."""
+    if event.event_type not in EVENT_TYPES:
+        return f"unknown event_type {event.event_type[:64]!r}"
+    if event.channel not in _CHANNELS:
+        return f"unknown channel {event.channel[:64]!r}"
+    if not event.universal_id:
+        return "universal_id is empty"
+    try:
+        UUID(event.event_id)
+    except ValueError:
+        return "event_id is not a UUID"
+    for name in ("payload_size_bytes", "queue_depth_estimate"):
+        number = getattr(event, name)
+        if number is not None and number > _UINT32_MAX:
+            return f"{name} exceeds {_UINT32_MAX}"
+    for name in ("timestamp", "send_time", "ingested_at"):
+        if not _in_range(getattr(event, name)):
+            return f"{name} outside 1900-01-01..2299-12-31"
+    return None
+
+
+def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return "invalid_utf8", f"invalid UTF-8 at byte {bad.start}"
+    return "malformed_json", str(exc)[:500]
+
+
+def decode_records(
+    records: Iterable[R],
+) -> tuple[list[CanonicalEvent], list[R], list[DeadLetter]]:
+    """Split ``records`` (one partition, in offset order) into events, the records they came
+    from (a parallel list), and dead letters."""
+    events: list[CanonicalEvent] = []
+    sources: list[R] = []
+    dead: list[DeadLetter] = []
+    decode = _decoder.decode
+    for record in records:
+        value = record.value()
+        reason: str
+        detail: str
+        if not value:
+            reason, detail = "empty_value", "record has no value"
+        else:
+            try:
+                event = decode(value)
+            except msgspec.ValidationError as exc:
+                reason, detail = "schema_invalid", str(exc)[:500]
+            except msgspec.DecodeError as exc:
+                reason, detail = _classify(value, exc)
+            else:
+                problem = schema_problem(event)
+                if problem is None:
+                    event_id = event.event_id
+                    if len(event_id) != 36 or not event_id.islower():
+                        # One spelling per id, so duplicate checks compare like with like.
+                        event.event_id = str(UUID(event_id))
+                    events.append(event)
+                    sources.append(record)
+                    continue
+                reason, detail = "schema_invalid", problem
+        dead.append(dead_letter(record, reason, detail))
+    return events, sources, dead
+
+
+def dead_letter(record: KafkaRecord, reason: str, detail: str) -> DeadLetter:
+    """A dead letter for ``record``."""
+    return DeadLetter(
+        reason=reason,
+        detail=detail,
+        topic=record.topic() or "",
+        partition=record.partition() or 0,
+        offset=record.offset() or 0,
+        key=record.key(),
+        value=record.value(),
+    )

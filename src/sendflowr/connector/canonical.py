@@ -13,12 +13,21 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
+
 from sendflowr.errors import ValidationError
 from sendflowr.events import CanonicalEvent, IncomingEvent, uuid7
 from sendflowr.identity import IdentityKey, Resolution, hash_email, key_of, key_set, normalise_email
 from sendflowr.identity.store import KeySet
 
-__all__ = ["REDACTED", "canonicalise", "identity_keys", "scrub", "scrub_metadata"]
+__all__ = [
+    "REDACTED",
+    "canonicalise",
+    "identity_keys",
+    "new_event_id",
+    "scrub",
+    "scrub_metadata",
+]
 
 REDACTED: Final = "[redacted-email]"
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -31,11 +40,11 @@ _ID_FIELDS: Final = (
     ("klaviyo_id", "klaviyo_id"),
     ("shopify_customer_id", "shopify_customer_id"),
 )
-_COMMON: Final = tuple(
-    f for f in IncomingEvent.__struct_fields__ if f in CanonicalEvent.__struct_fields__
+_INCOMING_ONLY: Final = tuple(
+    f for f in IncomingEvent.__struct_fields__ if f not in CanonicalEvent.__struct_fields__
 )
-_SKIP: Final = frozenset({"event_id", "recipient_id", "metadata", "timestamp", *_TEXT_FIELDS})
-_COPY: Final = tuple(f for f in _COMMON if f not in _SKIP)
+_encode: Final = msgspec.json.encode
+_asdict: Final = msgspec.structs.asdict
 
 
 def scrub(text: str) -> str:
@@ -64,20 +73,34 @@ def _id_value(value: str) -> str:
     return hash_email(value) if _looks_like_email(value) else value
 
 
-def identity_keys(event: IncomingEvent) -> KeySet:
-    """The event's identity keys (email hashed, phone in E.164); ``ValidationError`` if bad."""
+def identity_keys(event: IncomingEvent) -> tuple[KeySet, str]:
+    """The event's identity keys (email hashed, phone in E.164) and its email hash.
+
+    Raises ``ValidationError`` for an address or phone number that is not one.
+    """
     keys: list[IdentityKey] = []
+    email_hash = ""
     if event.recipient_email:
         if not _looks_like_email(event.recipient_email):
             raise ValidationError("recipient_email", "not an email address")
-        keys.append(IdentityKey("email", hash_email(event.recipient_email)))
+        email_hash = hash_email(event.recipient_email)
+        keys.append(IdentityKey("email", email_hash))
     if event.phone:
         keys.append(key_of("phone", event.phone))
     for field, key_type in _ID_FIELDS:
         value = getattr(event, field)
         if value and value.strip():
             keys.append(key_of(key_type, _id_value(value)))
-    return key_set(keys)
+    return key_set(keys), email_hash
+
+
+def new_event_id(ingested_ms: int, random_bytes: bytes) -> str:
+    """A UUIDv7 string (same layout as ``events.uuid7``) without building a ``UUID``."""
+    value = (ingested_ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76
+    value |= (int.from_bytes(random_bytes[0:2], "big") & 0x0FFF) << 64 | 0b10 << 62
+    value |= int.from_bytes(random_bytes[2:10], "big") & ((1 << 62) - 1)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _without(text: str, email: str) -> str:
@@ -97,22 +120,40 @@ def _utc_ms(ts: datetime) -> datetime:
 
 
 def canonicalise(
-    event: IncomingEvent, resolution: Resolution, ingested_at: datetime
+    event: IncomingEvent,
+    email_hash: str,
+    resolution: Resolution,
+    ingested_at: datetime,
+    event_id: str = "",
 ) -> CanonicalEvent:
-    """The event as published: hash and universal id instead of the raw address."""
-    fields: dict[str, Any] = {name: getattr(event, name) for name in _COPY}
-    email = normalise_email(event.recipient_email) if event.recipient_email else ""
-    for name in _TEXT_FIELDS:
-        fields[name] = _without(getattr(event, name), email)
+    """The event as published: hash and universal id instead of the raw address.
+
+    ``event_id`` is used when the sender gave none (default: a fresh UUIDv7).
+    """
+    fields: dict[str, Any] = _asdict(event)
+    for name in _INCOMING_ONLY:
+        del fields[name]
+    if event.recipient_email:
+        email = ""
+        for name in _TEXT_FIELDS:
+            text = fields[name]
+            if text and ("@" in text or "%40" in text):
+                email = email or normalise_email(event.recipient_email)
+                fields[name] = _without(text, email)
+    metadata = event.metadata
+    if metadata:
+        encoded = _encode(metadata)
+        if b"@" in encoded or b"%40" in encoded:
+            fields["metadata"] = scrub_metadata(metadata)
     if event.send_time is not None:
         fields["send_time"] = _utc_ms(event.send_time)
+    fields["timestamp"] = _utc_ms(event.timestamp)
+    fields["event_id"] = event.event_id or event_id or uuid7(ingested_at)
+    if event.recipient_id:
+        fields["recipient_id"] = _id_value(event.recipient_id)
     return CanonicalEvent(
         **fields,
-        event_id=event.event_id or uuid7(ingested_at),
-        timestamp=_utc_ms(event.timestamp),
-        metadata=scrub_metadata(event.metadata) if event.metadata else {},
         universal_id=resolution.universal_id,
-        recipient_email_hash=hash_email(email) if email else "",
-        recipient_id=_id_value(event.recipient_id) if event.recipient_id else "",
+        recipient_email_hash=email_hash,
         ingested_at=ingested_at,
     )

@@ -10,12 +10,13 @@ not confirm; then nothing is reported accepted.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sendflowr.connector.canonical import canonicalise, identity_keys
+from sendflowr.connector.canonical import canonicalise, identity_keys, new_event_id
 from sendflowr.connector.decode import Rejection
 from sendflowr.connector.metrics import ConnectorMetrics
 from sendflowr.connector.publisher import Publisher
@@ -76,14 +77,17 @@ class Ingestor:
         """Resolve, canonicalise and publish ``events``; raises ``KafkaUnavailable``."""
         result = IngestResult(rejected=list(rejected))
         valid: list[IncomingEvent] = []
+        hashes: list[str] = []
         key_sets: list[KeySet] = []
         for index, event in events:
             try:
-                key_sets.append(identity_keys(event))
+                keys, email_hash = identity_keys(event)
             except ValidationError as exc:
                 result.rejected.append(Rejection(index, exc.field, exc.reason))
                 continue
             valid.append(event)
+            key_sets.append(keys)
+            hashes.append(email_hash)
         result.rejected.sort(key=lambda r: r.index)
         if result.rejected:
             self.metrics.rejected.labels(source).inc(len(result.rejected))
@@ -92,9 +96,19 @@ class Ingestor:
         self.metrics.accepted.inc(len(valid))
         resolutions = await self._resolve(key_sets)
         now = datetime.now(UTC)
+        now_ms = int(now.timestamp() * 1000)
+        rand = os.urandom(10 * len(valid))
         canonical = [
-            canonicalise(event, resolution, now)
-            for event, resolution in zip(valid, resolutions, strict=True)
+            canonicalise(
+                event,
+                email_hash,
+                resolution,
+                now,
+                "" if event.event_id else new_event_id(now_ms, rand[10 * i : 10 * i + 10]),
+            )
+            for i, (event, email_hash, resolution) in enumerate(
+                zip(valid, hashes, resolutions, strict=True)
+            )
         ]
         records = [(c.universal_id.encode(), encode_event(c)) for c in canonical]
         started = time.perf_counter()

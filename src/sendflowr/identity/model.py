@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 from sendflowr.errors import IdentityError, ValidationError
 from sendflowr.identity.keys import hash_email
@@ -47,9 +47,12 @@ _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MAX_VALUE = 256
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class IdentityKey:
-    """One normalised identity key. For email, ``value`` is the SHA-256 hash."""
+class IdentityKey(NamedTuple):
+    """One normalised identity key. For email, ``value`` is the SHA-256 hash.
+
+    A named tuple (not a dataclass): the connector builds one per event key, and
+    tuples are the cheapest hashable, ordered value Python has.
+    """
 
     key_type: str
     value: str

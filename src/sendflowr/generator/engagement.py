@@ -8,6 +8,7 @@ against.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -19,7 +20,9 @@ from sendflowr.generator.world import World
 
 __all__ = [
     "affinity_at",
+    "Engagement",
     "click_given_open",
+    "draw_engagement",
     "expected_click_probability",
     "fatigue_multiplier",
     "hot_path_boost",
@@ -103,3 +106,42 @@ def expected_click_probability(
     affinity = affinity_at(model, truth.persona_index, ms)
     p_open = open_probability(model.world, affinity, open_, 1.0)
     return np.asarray(p_open * click_given_open(click, open_, 1.0), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """Drawn reactions to deliveries: who opened, who clicked, and when (ms after)."""
+
+    opened: npt.NDArray[np.bool_]
+    clicked: npt.NDArray[np.bool_]
+    open_delay_ms: npt.NDArray[np.int64]
+    click_delay_ms: npt.NDArray[np.int64]
+
+
+def draw_engagement(
+    world: World,
+    rng: np.random.Generator,
+    affinity: F64,
+    open_rate: npt.ArrayLike,
+    click_rate: npt.ArrayLike,
+    multiplier: npt.ArrayLike,
+) -> Engagement:
+    """Draw opens and clicks for deliveries (the simulation's own engagement step).
+
+    ``affinity`` is the persona time affinity at each delivery (before noise),
+    ``multiplier`` the hot-path × fatigue factor. Open delay ~ exponential
+    (mean 120 min, capped at 48 h); click 1–60 min after the open.
+    """
+    eng = world.engagement
+    n = len(affinity)
+    noise = rng.uniform(eng.noise[0], eng.noise[1], n)
+    u_open, u_click = rng.random(n), rng.random(n)
+    open_delay = np.minimum(
+        rng.exponential(eng.open_delay_mean_minutes * MINUTE_MS, n),
+        eng.open_delay_cap_minutes * MINUTE_MS,
+    ).astype(np.int64)
+    lo, hi = eng.click_delay_minutes
+    click_delay = rng.integers(int(lo * MINUTE_MS), int(hi * MINUTE_MS) + 1, n)
+    opened = u_open < open_probability(world, affinity * noise, open_rate, multiplier)
+    clicked = opened & (u_click < click_given_open(click_rate, open_rate, multiplier))
+    return Engagement(opened, clicked, open_delay, np.asarray(click_delay, dtype=np.int64))

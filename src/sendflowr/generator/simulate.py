@@ -15,10 +15,9 @@ import numpy.typing as npt
 from sendflowr.generator.block import EVENT_CODES, EventBlock
 from sendflowr.generator.engagement import (
     affinity_at,
-    click_given_open,
+    draw_engagement,
     fatigue_multiplier,
     hot_path_boost,
-    open_probability,
 )
 from sendflowr.generator.latency import queue_depth, sample_latency
 from sendflowr.generator.model import DAY_MS, HOUR_MS, MINUTE_MS, Model, date_ms
@@ -137,28 +136,25 @@ def simulate_user(
     bounce = np.where(rng.random(n) < world.delivery.hard_bounce_share, 1, 2)
 
     # Engagement, judged at the delivery time.
-    eng = world.engagement
-    noise = rng.uniform(eng.noise[0], eng.noise[1], n)
-    u_open, u_click = rng.random(n), rng.random(n)
-    open_delay = np.minimum(
-        rng.exponential(eng.open_delay_mean_minutes * MINUTE_MS, n),
-        eng.open_delay_cap_minutes * MINUTE_MS,
-    ).astype(np.int64)
-    lo, hi = eng.click_delay_minutes
-    click_delay = rng.integers(int(lo * MINUTE_MS), int(hi * MINUTE_MS) + 1, n)
     window = int(world.fatigue.window_hours * HOUR_MS)
     prior = np.arange(n) - np.searchsorted(send_ms, arrive_ms - window, side="right")
     fatigue = fatigue_multiplier(model, np.maximum(prior, 0))
     hot_sorted = np.concatenate([[np.iinfo(np.int64).min // 2], np.sort(hot_ms)])
     j = np.searchsorted(hot_sorted, arrive_ms, side="right") - 1
     since = np.where(j >= 1, (arrive_ms - hot_sorted[j]) / MINUTE_MS, np.nan)
-    mult = hot_path_boost(world, since) * fatigue
     click_rate, open_rate = _rates(months, click_rates, open_rates, arrive_ms)
-    affinity = affinity_at(model, who.persona, arrive_ms) * noise
-    opened = delivered & (u_open < open_probability(world, affinity, open_rate, mult))
-    clicked = opened & (u_click < click_given_open(click_rate, open_rate, mult))
-    open_ms = arrive_ms + open_delay
-    click_ms = open_ms + click_delay
+    drawn = draw_engagement(
+        world,
+        rng,
+        affinity_at(model, who.persona, arrive_ms),
+        open_rate,
+        click_rate,
+        hot_path_boost(world, since) * fatigue,
+    )
+    opened = delivered & drawn.opened
+    clicked = delivered & drawn.clicked
+    open_ms = arrive_ms + drawn.open_delay_ms
+    click_ms = open_ms + drawn.click_delay_ms
 
     # Assemble: message events share the send's columns, signals get their own.
     seq = np.arange(n, dtype=np.int64)

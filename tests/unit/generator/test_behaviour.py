@@ -152,5 +152,7 @@ def test_drift_moves_rates_monthly_within_bounds(history: History) -> None:
         steps = np.concatenate([[p.click_rate], truth.click_rates])
         ratio = steps[1:] / steps[:-1]
         assert np.all(np.abs(ratio - 1) <= p.drift + 1e-12)
-    moved = [t for t in history.truths if t.click_rates[-1] != world.personas[t.persona_index].click_rate]
+    moved = [
+        t for t in history.truths if t.click_rates[-1] != world.personas[t.persona_index].click_rate
+    ]
     assert len(moved) == 350

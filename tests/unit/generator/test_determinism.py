@@ -17,7 +17,9 @@ from sendflowr.generator.sinks.files import JsonlSink
 START, END = date(2025, 10, 1), date(2025, 11, 1)
 
 
-def _jsonl(tmp_path: Path, name: str, seed: int, shard: str | None = None, users: int = 24) -> bytes:
+def _jsonl(
+    tmp_path: Path, name: str, seed: int, shard: str | None = None, users: int = 24
+) -> bytes:
     model = model_for(None)
     plan = Plan(model, seed, START, END, users=users, shard=parse_shard(shard))
     path = tmp_path / name
@@ -41,8 +43,12 @@ def test_shards_union_equals_the_unsharded_run(tmp_path: Path) -> None:
 
 
 def test_a_users_events_do_not_depend_on_other_users() -> None:
-    small = [e for e in generate_canonical(seed=3, users=6, end=END) if e.recipient_id.endswith("05")]
-    big = [e for e in generate_canonical(seed=3, users=12, end=END) if e.recipient_id.endswith("05")]
+    small = [
+        e for e in generate_canonical(seed=3, users=6, end=END) if e.recipient_id.endswith("05")
+    ]
+    big = [
+        e for e in generate_canonical(seed=3, users=12, end=END) if e.recipient_id.endswith("05")
+    ]
     assert small and small == big
 
 

@@ -76,8 +76,10 @@ class ConnectorSink:
         concurrency: int = 4,
         rate: float = 100.0,
         max_attempts: int = 8,
+        max_backoff: float = 30.0,
         timeout: float = 60.0,
         api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._model = model
         self._url = url.rstrip("/")
@@ -85,10 +87,12 @@ class ConnectorSink:
         self._concurrency = concurrency
         self._limiter = RateLimiter(rate)
         self._max_attempts = max_attempts
+        self._max_backoff = max_backoff
         self._timeout = timeout
         self._headers = {"content-type": "application/json"}
         if api_key:
             self._headers["x-api-key"] = api_key
+        self._transport = transport
         self._client: httpx.Client | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._pending: set[Future[None]] = set()
@@ -99,7 +103,7 @@ class ConnectorSink:
     def open(self) -> None:
         """Create the HTTP client and check that something listens at the URL."""
         limits = httpx.Limits(max_connections=self._concurrency * 2)
-        self._client = httpx.Client(timeout=self._timeout, limits=limits)
+        self._client = httpx.Client(timeout=self._timeout, limits=limits, transport=self._transport)
         try:
             self._client.get(f"{self._url}/health", timeout=10)
         except httpx.TransportError as exc:
@@ -136,7 +140,7 @@ class ConnectorSink:
                 self.stats.requests += 1
                 if attempt:
                     self.stats.retries += 1
-            wait_s = min(30.0, 0.25 * 2**attempt) * random.uniform(0.8, 1.2)
+            wait_s = min(self._max_backoff, 0.25 * 2**attempt) * random.uniform(0.8, 1.2)
             try:
                 response = self._client.post(url, content=body, headers=self._headers)
             except httpx.TransportError as exc:
@@ -157,7 +161,7 @@ class ConnectorSink:
                 last = f"HTTP {response.status_code}"
                 retry_after = response.headers.get("retry-after", "")
                 if retry_after.isdigit():
-                    wait_s = min(60.0, float(retry_after))
+                    wait_s = min(self._max_backoff * 2, float(retry_after))
             if attempt + 1 < self._max_attempts:
                 time.sleep(wait_s)
         self._error(n, f"gave up after {self._max_attempts} attempts: {last}")

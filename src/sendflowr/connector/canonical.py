@@ -1,10 +1,11 @@
 """``IncomingEvent`` → identity keys and ``CanonicalEvent``, keeping raw addresses out.
 
 Privacy rules applied here (SPEC §1): the email is normalised and hashed; any
-string in ``metadata`` (keys and values, nested) that looks like an email address
-is replaced by ``[redacted-email]``; the recipient's own address is removed from
-the free-text fields; an id field holding an address (senders often use the
-address as their id) is replaced by its hash.
+string in ``metadata`` (keys and values, nested) or in the free-text fields
+(subject, click_url, user_agent, campaign_name) that looks like an email address,
+also ``%40``-encoded, is replaced by ``[redacted-email]``; the recipient's own
+address is removed from ``message_id``; an id field holding an address (senders
+often use the address as their id) is replaced by its hash.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ __all__ = [
 ]
 
 REDACTED: Final = "[redacted-email]"
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+", re.IGNORECASE
+)
 _FULL_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_TEXT_FIELDS: Final = ("subject", "click_url", "user_agent", "campaign_name", "message_id")
+_TEXT_FIELDS: Final = ("subject", "click_url", "user_agent", "campaign_name")
 # Identity id fields of IncomingEvent and the key type each feeds.
 _ID_FIELDS: Final = (
     ("recipient_id", "recipient_id"),
@@ -133,13 +136,13 @@ def canonicalise(
     fields: dict[str, Any] = _asdict(event)
     for name in _INCOMING_ONLY:
         del fields[name]
-    if event.recipient_email:
-        email = ""
-        for name in _TEXT_FIELDS:
-            text = fields[name]
-            if text and ("@" in text or "%40" in text):
-                email = email or normalise_email(event.recipient_email)
-                fields[name] = _without(text, email)
+    for name in _TEXT_FIELDS:
+        text = fields[name]
+        if text and ("@" in text or "%40" in text):
+            fields[name] = scrub(text)
+    # A Message-ID looks like an address by design: only the recipient's own one goes.
+    if event.recipient_email and "@" in event.message_id:
+        fields["message_id"] = _without(event.message_id, normalise_email(event.recipient_email))
     metadata = event.metadata
     if metadata:
         encoded = _encode(metadata)

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from sendflowr.cli.context import console, err_console, load_settings
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for, parse_shard
 from sendflowr.generator.model import Model
-from sendflowr.generator.run import Plan, RunResult, run
+from sendflowr.generator.run import Plan, run
 from sendflowr.generator.sinks.base import DrySink, Sink
 from sendflowr.generator.summary import expected_counts
+from sendflowr.generator.tables import print_counts, print_run
 from sendflowr.generator.truth import truth_record, write_truth
 from sendflowr.generator.world import load_world
 
@@ -33,28 +32,6 @@ def _day(option: str, text: str | None) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"expected a date YYYY-MM-DD, got {text!r}", option=option) from None
-
-
-def _counts_table(title: str, rows: Mapping[str, Mapping[str, float]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("")
-    first = next(iter(rows.values()), {})
-    for col in first:
-        table.add_column(col, justify="right")
-    for name, values in rows.items():
-        table.add_row(name, *(f"{round(v):,}" for v in values.values()))
-    return table
-
-
-def _three_tables(
-    by_type: Mapping[str, float],
-    by_channel: Mapping[str, float],
-    by_persona: Mapping[str, float],
-    label: str,
-) -> None:
-    console.print(_counts_table("by event type", {k: {label: v} for k, v in by_type.items()}))
-    console.print(_counts_table("by channel", {k: {label: v} for k, v in by_channel.items()}))
-    console.print(_counts_table("by persona", {k: {label: v} for k, v in by_persona.items()}))
 
 
 def _make_sink(
@@ -83,28 +60,6 @@ def _make_sink(
     return ConnectorSink(
         model, url, batch_size=batch_size, concurrency=concurrency, rate=rate, api_key=key
     )
-
-
-def _report(result: RunResult, sink: Sink, dry_run: bool) -> None:
-    _three_tables(result.by_type, result.by_channel, result.by_persona, "events")
-    stats = result.stats
-    rate = result.total / result.elapsed if result.elapsed > 0 else 0.0
-    table = Table(title="run", title_justify="left", show_header=False)
-    table.add_column("")
-    table.add_column("", justify="right")
-    table.add_row("users", f"{result.users:,}")
-    table.add_row("events generated", f"{result.total:,}")
-    if dry_run:
-        table.add_row("published", "nothing (dry run)")
-    else:
-        table.add_row(f"sent ({sink.name})", f"{stats.sent:,}")
-        table.add_row("acknowledged", f"{stats.acknowledged:,}")
-        table.add_row("failed", f"{stats.failed:,}")
-        if stats.requests:
-            table.add_row("requests (retries)", f"{stats.requests:,} ({stats.retries:,})")
-    table.add_row("elapsed", f"{result.elapsed:.2f} s")
-    table.add_row("events/s", f"{rate:,.0f}")
-    console.print(table)
 
 
 @click.command()
@@ -223,7 +178,9 @@ def generate(
         console.print(f"Expected data summary (world {model.world.name!r})")
         console.print(f"Users: {n_users}   Date range: {first} to {last} ({expected.days} days)")
         console.print(f"Expected events: ~{round(expected.total):,}")
-        _three_tables(expected.by_type, expected.by_channel, expected.by_persona, "expected")
+        print_counts(
+            expected.by_type, expected.by_channel, expected.by_persona, "expected", console
+        )
         return
     used_seed = seed if seed is not None else secrets.randbits(32)
     plan = Plan(
@@ -273,7 +230,7 @@ def generate(
             bar.update(task, rate=f"{done / elapsed:,.0f} ev/s")
 
         result = run(plan, target, keep_truth=truth_path is not None, on_progress=advance)
-    _report(result, target, dry_run)
+    print_run(result, target.name, dry_run, console)
     if truth_path is not None:
         import msgspec
 

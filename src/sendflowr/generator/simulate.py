@@ -7,6 +7,7 @@ the same seed always gives the same events, event ids included.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -77,6 +78,39 @@ def _block(n: int, user_index: int) -> dict[str, npt.NDArray[np.generic]]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _Signals:
+    hot_ms: I64
+    hot_type: I64
+    cb_names: list[str]
+    cb_ms: I64
+    cb_type: I64
+    cb_end: I64
+
+
+def _signals(model: Model, persona: int, rng: np.random.Generator, day_ms: I64) -> _Signals:
+    """Hot paths (~5% of user-days, at an hour the persona is active) and circuit
+    breakers (~1% of user-days, any time of day) with their suppression ends."""
+    days = len(day_ms)
+    hp = model.world.hot_paths
+    hot_days = day_ms[rng.random(days) < hp.daily_probability]
+    hours = model.active_hours[persona]
+    hot_ms = (
+        hot_days
+        + hours[rng.integers(0, len(hours), len(hot_days))] * HOUR_MS
+        + rng.integers(0, HOUR_MS, len(hot_days))
+    )
+    hot_type = rng.integers(0, len(hp.types), len(hot_days))
+    cb = model.world.circuit_breakers
+    names = list(cb.hours)
+    cb_days = day_ms[rng.random(days) < cb.daily_probability]
+    cb_ms = cb_days + rng.integers(0, DAY_MS, len(cb_days))
+    cb_type = rng.integers(0, len(names), len(cb_days))
+    hours_of = np.array([cb.hours[name] for name in names], dtype=np.int64)
+    cb_end = cb_ms + hours_of[cb_type] * HOUR_MS
+    return _Signals(hot_ms, hot_type, [str(n) for n in names], cb_ms, cb_type, cb_end)
+
+
 def simulate_user(
     model: Model, who: User, seed: int, start: date, end: date
 ) -> tuple[EventBlock, UserTruth]:
@@ -88,23 +122,15 @@ def simulate_user(
     months = month_starts(start, end)
     click_rates, open_rates = _drift(model, who.persona, rng, len(months))
 
-    # Hot paths: ~5% of user-days, at an hour the persona is active.
-    hp = world.hot_paths
-    hot_days = day_ms[rng.random(days) < hp.daily_probability]
-    hours = model.active_hours[who.persona]
-    hot_ms = (
-        hot_days
-        + hours[rng.integers(0, len(hours), len(hot_days))] * HOUR_MS
-        + rng.integers(0, HOUR_MS, len(hot_days))
+    sig = _signals(model, who.persona, rng, day_ms)
+    hot_ms, hot_type, cb_ms, cb_type, cb_end = (
+        sig.hot_ms,
+        sig.hot_type,
+        sig.cb_ms,
+        sig.cb_type,
+        sig.cb_end,
     )
-    hot_type = rng.integers(0, len(hp.types), len(hot_days))
-    # Circuit breakers: ~1% of user-days, any time of day.
-    cb = world.circuit_breakers
-    cb_names = list(cb.hours)
-    cb_days = day_ms[rng.random(days) < cb.daily_probability]
-    cb_ms = cb_days + rng.integers(0, DAY_MS, len(cb_days))
-    cb_type = rng.integers(0, len(cb_names), len(cb_days))
-    cb_end = cb_ms + np.array([cb.hours[cb_names[t]] for t in cb_type], dtype=np.int64) * HOUR_MS
+    hp, cb_names = world.hot_paths, sig.cb_names
 
     # Sends: Poisson per day (capped), a random minute in the send window.
     per_day = np.minimum(rng.poisson(model.sends_per_day, days), world.sends.max_per_day)

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from click.testing import CliRunner
 
 from sendflowr.cli import main
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -80,7 +81,7 @@ def test_parquet_sink(tmp_path: Path) -> None:
 
 
 def test_connector_down_gives_the_hint_and_fails() -> None:
-    code, out = _run("--count", "10", "--connector-url", "http://127.0.0.1:9")
+    code, out = _run("--count", "10", "--connector-url", f"http://127.0.0.1:{free_port()}")
     assert code == 1
     assert "Connector API not available" in out and "sendflowr serve" in out
 

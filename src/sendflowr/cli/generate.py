@@ -178,6 +178,8 @@ def generate(
         console.print(f"Expected data summary (world {model.world.name!r})")
         console.print(f"Users: {n_users}   Date range: {first} to {last} ({expected.days} days)")
         console.print(f"Expected events: ~{round(expected.total):,}")
+        if count is not None:
+            console.print(f"Quick mode: the first {count:,} of them (users in order)")
         print_counts(
             expected.by_type, expected.by_channel, expected.by_persona, "expected", console
         )

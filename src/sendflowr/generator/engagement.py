@@ -79,6 +79,8 @@ def _to_ms(delivered_at: datetime | npt.ArrayLike) -> npt.NDArray[np.int64]:
             raise ValueError("delivered_at must be timezone-aware")
         return np.array([int(delivered_at.timestamp() * 1000)], dtype=np.int64)
     arr = np.asarray(delivered_at)
+    if arr.dtype == object:  # a sequence of aware datetimes
+        return np.array([_to_ms(d)[0] for d in arr.ravel()], dtype=np.int64)
     if np.issubdtype(arr.dtype, np.datetime64):
         return arr.astype("datetime64[ms]").astype(np.int64)
     return arr.astype(np.int64)
@@ -92,12 +94,12 @@ def expected_click_probability(
 ) -> F64:
     """The generator's own P(click) for a message delivered to ``truth``'s user.
 
-    ``delivered_at`` is an aware datetime, an array of ``datetime64`` (UTC) or an
-    array of epoch milliseconds; the result has one probability per time. No
-    hot path and no fatigue (a rested user); the drifted rates in force at each
-    time; the noise enters at its mean (1.0). The model is channel-independent,
-    ``channel`` is accepted for the caller's symmetry. Whole minutes score the
-    same as any instant within them.
+    ``delivered_at`` is an aware datetime, a sequence of them, an array of
+    ``datetime64`` (UTC) or an array of epoch milliseconds; the result has one
+    probability per time. No hot path and no fatigue (a rested user); the
+    drifted rates in force at each time; the noise enters at its mean (1.0).
+    The model is channel-independent, ``channel`` is accepted for the caller's
+    symmetry. Whole minutes score the same as any instant within them.
     """
     del channel
     ms = _to_ms(delivered_at)

@@ -31,6 +31,8 @@ def test_vectorised_over_minutes_equals_scalar_calls() -> None:
         assert one[0] == many[k]
     as_dt64 = expected_click_probability(None, truth, ms.astype("datetime64[ms]"))  # type: ignore[arg-type]
     assert np.array_equal(as_dt64, many)
+    listed = [start + timedelta(minutes=k) for k in (0, 500)]
+    assert np.array_equal(expected_click_probability(None, truth, listed), many[[0, 500]])  # type: ignore[arg-type]
 
 
 def test_peak_minutes_on_active_days_score_highest() -> None:

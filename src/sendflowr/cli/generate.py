@@ -87,6 +87,7 @@ def _make_sink(
 @click.option(
     "--connector-url",
     envvar="SENDFLOWR_CONNECTOR_URL",
+    show_envvar=True,
     help="Connector base URL (default http://SENDFLOWR_HOST:SENDFLOWR_CONNECTOR_PORT).",
 )
 @click.option(
@@ -110,7 +111,10 @@ def _make_sink(
     show_default=True,
     help="Requests per second (each carries a batch).",
 )
-@click.option("--shard", help="I/N: generate only users with index %% N == I.")
+@click.option(
+    "--shard",
+    help="I/N: generate only users with index % N == I (the union of all shards is the whole run).",
+)
 @click.option(
     "--sink",
     type=click.Choice(_SINKS),

@@ -237,6 +237,12 @@ def generate(
 
         result = run(plan, target, keep_truth=truth_path is not None, on_progress=advance)
     print_run(result, target.name, dry_run, console)
+    if dry_run:
+        requests = -(-result.total // batch_size)
+        console.print(
+            f"Would send {result.total:,} events in {requests:,} requests of ≤ {batch_size} "
+            f"(at ≤ {rate:g} requests/s: ≥ {requests / rate:.1f} s)"
+        )
     if truth_path is not None:
         import msgspec
 

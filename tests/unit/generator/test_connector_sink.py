@@ -100,3 +100,14 @@ def test_rate_limiter_spaces_acquisitions() -> None:
     limiter = RateLimiter(100, clock=lambda: now[0])
     waits = [limiter.acquire() for _ in range(3)]
     assert waits[0] == 0.0 and waits[1] == pytest.approx(0.01) and waits[2] == pytest.approx(0.02)
+
+
+def test_a_2xx_that_is_not_the_connectors_answer_counts_as_failed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/health":
+            return httpx.Response(200)
+        return httpx.Response(200, text="<html>proxy</html>")
+
+    sink = _sink(handler, batch_size=500)  # type: ignore[arg-type]
+    result = run(_plan(500), sink)
+    assert result.stats.failed == 500 and "unexpected answer" in sink.errors[0]

@@ -147,9 +147,13 @@ class ConnectorSink:
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if response.is_success:
-                    answer = orjson.loads(response.content)
-                    accepted = int(answer.get("accepted", 0))
-                    rejected = answer.get("rejected") or []
+                    try:
+                        answer = orjson.loads(response.content)
+                        accepted = int(answer.get("accepted", 0))
+                        rejected = answer.get("rejected") or []
+                    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
+                        self._error(n, f"unexpected answer: {response.text[:200]}")
+                        return
                     with self._lock:
                         self.stats.acknowledged += accepted
                     if rejected:

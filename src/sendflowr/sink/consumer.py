@@ -12,10 +12,12 @@ written and committed; on loss they are dropped and nothing is committed.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +42,23 @@ _log = logging.getLogger("sendflowr.sink")
 _OFFSET_BEGINNING = -2
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC for one poll-and-write step.
+
+    A step allocates ~10 objects per record, which triggers full collections
+    over every buffered record: measured at 2-5x the step's own cost. Nothing
+    in the step builds reference cycles, so reference counting frees it all.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass
 class SinkStats:
     """Running totals of one sink instance."""
@@ -48,6 +67,8 @@ class SinkStats:
     duplicates: int = 0
     dead_letters: int = 0
     batches: int = 0
+    assigned_at: float | None = None
+    """``time.monotonic()`` of the first partition assignment."""
 
 
 class SinkConsumer:
@@ -139,8 +160,9 @@ class SinkConsumer:
         try:
             while not self._stopping.is_set():
                 try:
-                    self._poll(consumer)
-                    self._flush(consumer, force=False)
+                    with _gc_paused():
+                        self._poll(consumer)
+                        self._flush(consumer, force=False)
                 except (KafkaException, KafkaUnavailable) as exc:
                     _log.warning("Kafka error (%s); rewinding to the committed offsets", exc)
                     self._rewind(consumer)
@@ -273,6 +295,8 @@ class SinkConsumer:
                 self._committed[tp.partition] = tp.offset
             if end is not None:
                 _log.info("partition %d: replaying %d..%d", tp.partition, tp.offset, end)
+        if self.stats.assigned_at is None:
+            self.stats.assigned_at = time.monotonic()
         _log.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
-from uuid import UUID
 
 from sendflowr.events import CanonicalEvent
 from sendflowr.store.clickhouse import QueryResult
 
-__all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates"]
+__all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates", "uuid_number"]
+
+_LOW64 = (1 << 64) - 1
 
 
 class EventLookup(Protocol):
@@ -43,15 +44,22 @@ class StoreLookup:
             return set()
         first: datetime = min(e.timestamp for e in events)
         last: datetime = max(e.timestamp for e in events)
+        # Ids travel as UInt128 numbers: ClickHouse parses a long list of numbers
+        # about twice as fast as the same list of quoted UUIDs.
+        by_number = {uuid_number(e.event_id): e.event_id for e in events}
         sql = (
-            f"SELECT DISTINCT event_id FROM {self._store.events_table} "  # noqa: S608
+            f"SELECT reinterpretAsUInt128(event_id) FROM {self._store.events_table} "  # noqa: S608
             "WHERE timestamp BETWEEN {first:DateTime64(3, 'UTC')} AND {last:DateTime64(3, 'UTC')} "
-            "AND event_id IN {ids:Array(UUID)}"
+            "AND reinterpretAsUInt128(event_id) IN {ids:Array(UInt128)}"
         )
-        result = self._store.query(
-            sql, {"first": first, "last": last, "ids": [UUID(e.event_id) for e in events]}
-        )
-        return {str(row[0]) for row in result.rows}
+        result = self._store.query(sql, {"first": first, "last": last, "ids": list(by_number)})
+        return {by_number[row[0]] for row in result.rows if row[0] in by_number}
+
+
+def uuid_number(event_id: str) -> int:
+    """``reinterpretAsUInt128(toUUID(event_id))`` computed in Python (halves swapped)."""
+    value = int(event_id.replace("-", ""), 16)
+    return ((value & _LOW64) << 64) | (value >> 64)
 
 
 class RecentIds:

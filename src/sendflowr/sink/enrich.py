@@ -55,8 +55,13 @@ def _ua_reasons(user_agent: str) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-@lru_cache(maxsize=65536)
+_SCANNER_PREFIXES: Final = ("17.", "66.102.", "66.249.")
+
+
+@lru_cache(maxsize=16384)
 def _ip_is_scanner(ip: str) -> bool:
+    if not ip.startswith(_SCANNER_PREFIXES) and ":" not in ip:
+        return False  # fast path: an IPv4 text outside every scanner range (all are IPv4)
     try:
         address = ipaddress.ip_address(ip.strip())
     except ValueError:

@@ -7,9 +7,9 @@ topic with its original key and value, byte for byte.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final, Protocol, TypeVar
 from uuid import UUID
 
@@ -36,10 +36,10 @@ REASONS: Final = (
 )
 
 _UINT32_MAX: Final = 2**32 - 1
-# DateTime64(3) holds 1900-01-01 … 2299-12-31.
-_MIN_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
-_MAX_TIME: Final = datetime(2299, 12, 31, 23, 59, 59, tzinfo=UTC)
 _CHANNELS: Final = frozenset(CHANNELS)
+_CANONICAL_UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
+)
 _decoder = msgspec.json.Decoder(CanonicalEvent)
 
 
@@ -69,10 +69,6 @@ class DeadLetter:
     value: bytes | None
 
 
-def _in_range(value: datetime | None) -> bool:
-    return value is None or _MIN_TIME <= value <= _MAX_TIME
-
-
 def schema_problem(event: CanonicalEvent) -> str | None:
     """What makes a decoded event unstorable, or None when it is fine."""
     if event.event_type not in EVENT_TYPES:
@@ -81,17 +77,24 @@ def schema_problem(event: CanonicalEvent) -> str | None:
         return f"unknown channel {event.channel[:64]!r}"
     if not event.universal_id:
         return "universal_id is empty"
-    try:
-        UUID(event.event_id)
-    except ValueError:
-        return "event_id is not a UUID"
-    for name in ("payload_size_bytes", "queue_depth_estimate"):
-        number = getattr(event, name)
-        if number is not None and number > _UINT32_MAX:
-            return f"{name} exceeds {_UINT32_MAX}"
-    for name in ("timestamp", "send_time", "ingested_at"):
-        if not _in_range(getattr(event, name)):
-            return f"{name} outside 1900-01-01..2299-12-31"
+    if not _CANONICAL_UUID.match(event.event_id):
+        try:
+            UUID(event.event_id)
+        except ValueError:
+            return "event_id is not a UUID"
+    payload, depth = event.payload_size_bytes, event.queue_depth_estimate
+    if (payload is not None and payload > _UINT32_MAX) or (
+        depth is not None and depth > _UINT32_MAX
+    ):
+        return f"payload_size_bytes and queue_depth_estimate must be at most {_UINT32_MAX}"
+    sent, ingested = event.send_time, event.ingested_at
+    # DateTime64(3) holds the years 1900-2299.
+    if (
+        not 1900 <= event.timestamp.year < 2300
+        or (sent is not None and not 1900 <= sent.year < 2300)
+        or (ingested is not None and not 1900 <= ingested.year < 2300)
+    ):
+        return "timestamp, send_time and ingested_at must fall in 1900-2299"
     return None
 
 
@@ -128,10 +131,9 @@ def decode_records(
             else:
                 problem = schema_problem(event)
                 if problem is None:
-                    event_id = event.event_id
-                    if len(event_id) != 36 or not event_id.islower():
+                    if len(event.event_id) != 36 or not event.event_id.islower():
                         # One spelling per id, so duplicate checks compare like with like.
-                        event.event_id = str(UUID(event_id))
+                        event.event_id = str(UUID(event.event_id))
                     events.append(event)
                     sources.append(record)
                     continue

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from sendflowr.errors import StoreError
 from sendflowr.events import CanonicalEvent
+from sendflowr.sink.arrow import ARROW_FORMAT, columns_to_arrow
 from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.store.rows import events_to_columns
@@ -34,9 +35,15 @@ _DATA_ERRORS = (ValueError, TypeError, OverflowError, struct.error)
 class Inserter(Protocol):
     """The store method the writer needs."""
 
-    def insert_columns(
-        self, table: str, columns: Any, *, dedup_token: str | None = None
-    ) -> int: ...
+    def insert_raw(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        data: bytes,
+        fmt: str,
+        *,
+        dedup_token: str | None = None,
+    ) -> None: ...
 
 
 class Abandoned(Exception):
@@ -124,13 +131,16 @@ class ChunkWriter:
         return WriteResult(stored, duplicates, [])
 
     def _insert(self, columns: dict[str, list[Any]], token: str) -> int:
-        def attempt() -> int:
-            started = time.perf_counter()
-            rows = self._store.insert_columns(EVENTS_TABLE, columns, dedup_token=token)
-            self._metrics.insert_seconds.observe(time.perf_counter() - started)
-            return rows
+        data = columns_to_arrow(columns)
+        names = list(columns)
 
-        return int(self._retrying(attempt, f"insert {token}"))
+        def attempt() -> None:
+            started = time.perf_counter()
+            self._store.insert_raw(EVENTS_TABLE, names, data, ARROW_FORMAT, dedup_token=token)
+            self._metrics.insert_seconds.observe(time.perf_counter() - started)
+
+        self._retrying(attempt, f"insert {token}")
+        return len(columns[names[0]]) if names else 0
 
     def _write_each(
         self,

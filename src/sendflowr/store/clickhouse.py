@@ -178,6 +178,32 @@ class ClickHouseStore:
             raise _as_store_error(exc) from exc
         return int(summary.written_rows) if summary is not None else len(data[0]) if data else 0
 
+    def insert_raw(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        data: bytes,
+        fmt: str,
+        *,
+        dedup_token: str | None = None,
+    ) -> None:
+        """Insert ``data`` already encoded in ClickHouse input format ``fmt`` (e.g. ArrowStream)
+        into ``table`` (a name in this database). With ``dedup_token``, a replay adds no rows."""
+        settings: dict[str, Any] = {}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        try:
+            with self._lock:
+                self.client.raw_insert(
+                    f"{quote_identifier(self.database)}.{quote_identifier(table)}",
+                    list(column_names),
+                    data,
+                    settings=settings,
+                    fmt=fmt,
+                )
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+
     def insert_df(self, table: str, frame: Any, *, dedup_token: str | None = None) -> None:
         """Insert a pandas DataFrame into ``table`` (a name in this database)."""
         settings: dict[str, Any] = {}

@@ -1,0 +1,173 @@
+"""Sink throughput: rows/s from the events topic into ``email_events`` (chDB).
+
+Starts its own Kafka broker (``LocalKafka`` on free ports in a temporary
+SENDFLOWR_HOME), produces ``--events`` canonical events (3 partitions), then
+runs the sink in this process, each run in a fresh consumer group and database:
+
+1. ``--batch-size`` rows per chunk (default 20,000), duplicate lookup on;
+2. the same with the duplicate lookup off (its cost);
+3. batches of 100 rows (the baseline), for ``--baseline-seconds`` at most;
+
+and prints rows/s of each (from partition assignment to the last commit, so
+the group join is not counted) and the ratio of run 1 to the baseline.
+Run: ``python bench/sink.py`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import socket
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from sendflowr.events import CanonicalEvent, encode_event, uuid7
+from sendflowr.kafka import LocalKafka, ensure_topics, producer_config
+from sendflowr.settings import Settings
+from sendflowr.sink import SinkConsumer
+from sendflowr.store import ClickHouseStore
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_values(n: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
+    """(key, value) of ``n`` realistic canonical events."""
+    rng = random.Random(seed)
+    base = datetime(2025, 10, 1, tzinfo=UTC)
+    kinds = ("sent", "delivered", "opened", "clicked")
+    out = []
+    for i in range(n):
+        ts = base + timedelta(seconds=rng.randrange(86_400 * 100), milliseconds=rng.randrange(1000))
+        kind = kinds[i % 4]
+        uid = f"sf_{rng.randrange(5000):016x}"
+        extra = {}
+        if kind == "delivered":
+            sent = ts - timedelta(seconds=rng.uniform(1, 60))
+            extra = {
+                "send_time": sent,
+                "latency_seconds": (ts - sent).total_seconds(),
+                "hour_of_day": sent.hour,
+                "minute": sent.minute,
+                "day_of_week": sent.weekday(),
+                "payload_size_bytes": rng.randrange(40_000, 140_000),
+                "queue_depth_estimate": rng.randrange(50, 10_000),
+            }
+        event = CanonicalEvent(
+            event_id=uuid7(ts, rng.randbytes(10)),
+            event_type=kind,
+            timestamp=ts,
+            esp="klaviyo",
+            universal_id=uid,
+            recipient_email_hash=f"{rng.getrandbits(256):064x}",
+            campaign_id="newsletter",
+            campaign_name="Weekly newsletter",
+            message_id=f"msg-{i // 4}",
+            subject="Your weekly picks",
+            user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0 Safari/537.36",
+            ip_address=f"10.0.{rng.randrange(256)}.{rng.randrange(256)}",
+            metadata={"persona": "morning_person", "channel": "email"},
+            campaign_type="promotional",
+            channel="email",
+            **extra,
+        )
+        out.append((uid.encode(), encode_event(event)))
+    return out
+
+
+def produce(settings: Settings, values: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(producer_config(settings))
+    for key, value in values:
+        while True:
+            try:
+                producer.produce(settings.topic, value, key=key)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(60):
+        raise SystemExit("events not acknowledged by Kafka")
+
+
+def run(settings: Settings, expected: int, limit: float) -> tuple[float, int]:
+    """Consume until ``expected`` rows are stored or ``limit`` seconds passed; rows/s and rows."""
+    store = ClickHouseStore(settings)
+    store.start()
+    sink = SinkConsumer(settings, store)
+    sink.start()
+    deadline = time.monotonic() + limit + 30
+    while sink.stats.stored < expected and time.monotonic() < deadline:
+        if sink.stats.assigned_at and time.monotonic() - sink.stats.assigned_at > limit:
+            break
+        time.sleep(0.01)
+    done = time.monotonic()
+    stored = sink.stats.stored
+    sink.stop()
+    began = sink.stats.assigned_at or done
+    counted = int(store.count_events())
+    if counted != sink.stats.stored:
+        raise SystemExit(f"count() = {counted} but the sink reports {sink.stats.stored}")
+    store.stop()
+    return stored / max(done - began, 1e-9), stored
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, default=20_000)
+    parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+
+    home = Path(tempfile.mkdtemp(prefix="sendflowr-bench-sink-"))
+    base = Settings(home=home, kafka_port=free_port(), kafka_controller_port=free_port())
+    broker = LocalKafka(base)
+    broker.start()
+    try:
+        topic = f"bench_{uuid.uuid4().hex[:8]}"
+        ensure_topics(broker.bootstrap, [(topic, 3), (f"{topic}-dlq", 1)])
+
+        def settings(**overrides: object) -> Settings:
+            values: dict[str, object] = {
+                "home": home,
+                "kafka_bootstrap_servers": broker.bootstrap,
+                "topic": topic,
+                "dlq_topic": f"{topic}-dlq",
+                "consumer_group": f"g_{uuid.uuid4().hex[:8]}",
+                "clickhouse_database": f"db_{uuid.uuid4().hex[:8]}",
+                "sink_batch_size": args.batch_size,
+            }
+            values.update(overrides)
+            return Settings(**values)  # type: ignore[arg-type]
+
+        started = time.perf_counter()
+        produce(settings(), make_values(args.events))
+        print(f"produced {args.events:,} events in {time.perf_counter() - started:.1f}s")
+
+        big, n_big = run(settings(), args.events, 120)
+        print(f"batches of {args.batch_size:,} rows, lookup on : {big:10,.0f} rows/s ({n_big:,})")
+        plain, n_plain = run(settings(sink_dedup_lookup=False), args.events, 120)
+        print(
+            f"batches of {args.batch_size:,} rows, lookup off: {plain:10,.0f} rows/s ({n_plain:,})"
+        )
+        small, n_small = run(
+            settings(sink_batch_size=100, sink_max_wait_ms=50), args.events, args.baseline_seconds
+        )
+        print(f"batches of 100 rows (baseline)    : {small:10,.0f} rows/s ({n_small:,})")
+        print(f"ratio big/baseline: {big / small:.1f}x; lookup costs {1 - big / plain:.0%}")
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -172,7 +172,7 @@ def create_app(
             """Make ``count`` realistic mock events server-side and ingest them."""
             _check_key(request)
             used_seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-            events, source = generate_mock_events(count, used_seed)
+            events, source = await run_in_threadpool(generate_mock_events, count, used_seed)
             total = IngestResult()
             for start in range(0, len(events), max_events):
                 chunk = list(enumerate(events[start : start + max_events], start))

@@ -45,7 +45,7 @@ from sendflowr.connector.signatures import (
     verify_sendgrid,
 )
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
-from sendflowr.errors import KafkaUnavailable, ValidationError
+from sendflowr.errors import KafkaUnavailable, ServiceError, ValidationError
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 
@@ -127,9 +127,11 @@ def create_app(
             return _error(401, "unauthorized", exc)
         return _error(422, "invalid", exc)
 
-    @app.exception_handler(KafkaUnavailable)
-    async def _kafka(_: Request, exc: KafkaUnavailable) -> Response:
-        headers = {"Retry-After": str(exc.retry_after)}
+    @app.exception_handler(ServiceError)
+    async def _service(_: Request, exc: ServiceError) -> Response:
+        # Kafka or the identity store did not answer: nothing was accepted, retry later.
+        retry = exc.retry_after if isinstance(exc, KafkaUnavailable) else 5
+        headers = {"Retry-After": str(retry)}
         return _json({"error": "unavailable", "reason": str(exc)}, 503, headers)
 
     def _check_key(request: Request) -> None:

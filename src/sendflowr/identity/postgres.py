@@ -78,8 +78,18 @@ class PostgresIdentityStore(SqlIdentityStore):
     def _begin(self, write: bool) -> Iterator[psycopg.Cursor[Any]]:
         if self._conn is None:
             raise RuntimeError("identity store not started")
-        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
-            yield cur
+        with self._lock:
+            if self._conn.broken or self._conn.closed:
+                # The server restarted or the connection dropped: reconnect once.
+                try:
+                    self._conn = psycopg.connect(self.url, autocommit=False, connect_timeout=10)
+                except psycopg.OperationalError as exc:
+                    raise ServiceError(f"identity database unreachable: {exc}") from exc
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield cur
+            except psycopg.OperationalError as exc:
+                raise ServiceError(f"identity database failed: {exc}") from exc
 
     def _select_links(self, cur: Any, keys: Sequence[IdentityKey]) -> dict[IdentityKey, Link]:
         if not keys:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sendflowr.errors import ServiceError
 from sendflowr.identity.model import IdentityKey
 from sendflowr.identity.store import Link, SqlIdentityStore
 
@@ -72,7 +73,10 @@ class SqliteIdentityStore(SqlIdentityStore):
             raise RuntimeError("identity store not started")
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except sqlite3.OperationalError as exc:  # e.g. locked beyond the busy timeout
+                raise ServiceError(f"identity store busy: {exc}") from exc
             try:
                 yield cur
             except BaseException:

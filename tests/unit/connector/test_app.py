@@ -6,13 +6,16 @@ import json
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sendflowr.connector import MemoryPublisher
+from sendflowr.connector import MemoryPublisher, create_app
+from sendflowr.errors import ServiceError
 from sendflowr.events import decode_event
-from sendflowr.identity import hash_email, universal_id_for
+from sendflowr.identity import IdentityResolver, hash_email, universal_id_for
+from sendflowr.settings import Settings
 from tests.unit.connector.asgi import AppClient
 from tests.unit.connector.signing import klaviyo_headers, sendgrid_headers, sendgrid_keypair
 
@@ -248,3 +251,25 @@ def test_openapi_documents_every_endpoint(client: AppClient) -> None:
     ]:
         assert path in schema["paths"]
     assert "IncomingEvent" in schema["components"]["schemas"]
+
+
+class _DownStore:
+    """An identity store whose database is unreachable."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+    def resolve_many(self, key_sets: Any) -> Any:
+        raise ServiceError("identity database unreachable")
+
+
+def test_identity_store_down_is_503_not_500(tmp_path: Path, publisher: MemoryPublisher) -> None:
+    resolver = IdentityResolver(_DownStore())  # type: ignore[arg-type]
+    client = AppClient(create_app(Settings(home=tmp_path), publisher=publisher, resolver=resolver))
+    try:
+        response = client.post("/api/events", content=json.dumps([event(0)]))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert publisher.records == []
+    finally:
+        client.close()

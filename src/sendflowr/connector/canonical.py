@@ -119,7 +119,8 @@ def _without(text: str, email: str) -> str:
 def _utc_ms(ts: datetime) -> datetime:
     if ts.tzinfo is not UTC:
         ts = ts.astimezone(UTC)
-    return ts.replace(microsecond=ts.microsecond - ts.microsecond % 1000)
+    micro = ts.microsecond % 1000
+    return ts.replace(microsecond=ts.microsecond - micro) if micro else ts
 
 
 def canonicalise(

@@ -27,6 +27,8 @@ from sendflowr.identity.store import KeySet
 
 __all__ = ["IngestResult", "Ingestor"]
 
+_KEYS_CACHE_SIZE = 200_000
+
 
 @dataclass(slots=True)
 class IngestResult:
@@ -59,6 +61,10 @@ class Ingestor:
         self.resolver = resolver
         self.publisher = publisher
         self.metrics = metrics
+        # Raw identity fields → (normalised keys, email hash): senders repeat the same
+        # people, so hashing and normalising once per person and process is enough.
+        # In memory only; never written anywhere.
+        self._keys_cache: dict[tuple[str, ...], tuple[KeySet, str]] = {}
 
     async def _resolve(self, key_sets: Sequence[KeySet]) -> list[Resolution]:
         cached = self.resolver.cached(key_sets)
@@ -79,12 +85,27 @@ class Ingestor:
         valid: list[IncomingEvent] = []
         hashes: list[str] = []
         key_sets: list[KeySet] = []
+        cache = self._keys_cache
         for index, event in events:
-            try:
-                keys, email_hash = identity_keys(event)
-            except ValidationError as exc:
-                result.rejected.append(Rejection(index, exc.field, exc.reason))
-                continue
+            raw = (
+                event.recipient_email,
+                event.phone,
+                event.recipient_id,
+                event.esp_user_id,
+                event.klaviyo_id,
+                event.shopify_customer_id,
+            )
+            known = cache.get(raw)
+            if known is None:
+                try:
+                    known = identity_keys(event)
+                except ValidationError as exc:
+                    result.rejected.append(Rejection(index, exc.field, exc.reason))
+                    continue
+                if len(cache) >= _KEYS_CACHE_SIZE:
+                    cache.clear()
+                cache[raw] = known
+            keys, email_hash = known
             valid.append(event)
             key_sets.append(keys)
             hashes.append(email_hash)

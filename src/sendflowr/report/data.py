@@ -20,6 +20,7 @@ __all__ = [
     "heatmap",
     "hot_path_lift",
     "latency_by_minute",
+    "latency_summary",
     "sends_around_breakers",
 ]
 
@@ -57,6 +58,17 @@ def latency_by_minute(store: Queryable, database: str) -> pd.DataFrame:
         f"max(latency_seconds) AS max FROM {_E} "
         "WHERE event_type = 'delivered' AND latency_seconds IS NOT NULL "
         "GROUP BY channel, m ORDER BY channel, m",
+        database,
+    )
+
+
+def latency_summary(store: Queryable, database: str) -> pd.DataFrame:
+    """Delivered events per channel: count, median and max latency."""
+    return _frame(
+        store,
+        "SELECT channel, count() AS n, quantileExact(0.5)(latency_seconds) AS p50, "
+        f"max(latency_seconds) AS max FROM {_E} "
+        "WHERE event_type = 'delivered' AND latency_seconds IS NOT NULL GROUP BY channel",
         database,
     )
 

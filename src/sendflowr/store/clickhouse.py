@@ -137,9 +137,16 @@ class ClickHouseStore:
                 result = self.client.query(
                     sql, parameters=dict(parameters or {}), settings=settings
                 )
+                columns = result.column_names
+                if not columns and not result.result_rows:
+                    # The chDB backend drops column names of an empty result: ask for them.
+                    described = self.client.query(
+                        f"DESCRIBE ({sql})", parameters=dict(parameters or {}), settings=settings
+                    )
+                    columns = tuple(str(row[0]) for row in described.result_rows)
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
-        return QueryResult(result.column_names, result.result_rows)
+        return QueryResult(columns, result.result_rows)
 
     def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Run a query and return a pandas DataFrame."""

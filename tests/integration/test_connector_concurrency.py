@@ -88,3 +88,5 @@ def test_two_processes_agree_on_one_id_per_email(
         with sqlite3.connect(tmp_path / "identity.sqlite3") as conn:
             row = conn.execute(query).fetchone()
     assert row == (len(EMAILS), len(EMAILS))
+    logs = b"".join(path.read_bytes() for path in tmp_path.glob("connector-*.log"))
+    assert b"new.person" not in logs and b"@example.com" not in logs

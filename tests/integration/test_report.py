@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,8 +44,25 @@ def history_report(
     events = generate_canonical(seed=7)
     store.insert_columns("email_events", events_to_columns(events, datetime.now(UTC)))
     out = tmp_path_factory.mktemp("report")
+    truth = out / "truth.jsonl"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sendflowr",
+            "generate",
+            "--dry-run",
+            "--seed",
+            "7",
+            "--truth",
+            str(truth),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
     try:
-        path, sections = write_report(store, store.database, out)
+        path, sections = write_report(store, store.database, out, truth=truth)
     finally:
         store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
     return path, sections
@@ -66,6 +84,8 @@ def test_full_history_passes_every_judged_expectation(
     assert len(judged) >= 15
     assert results["total events (full history)"].status == "pass"
     assert results["email top-of-hour spike (:00–:02 vs rest)"].status == "pass"
+    assert results["truth users stored with their persona"].measured == "350/350"
+    assert results["sends inside the truth's suppression windows"].status == "pass"
 
 
 def test_report_is_self_contained(history_report: tuple[Path, list[Section]]) -> None:
@@ -73,7 +93,7 @@ def test_report_is_self_contained(history_report: tuple[Path, list[Section]]) ->
     page = path.read_text()
     assert not re.search(r"(src|href)=\"(https?:|//)", page), "no external resources"
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
-    assert len(images) == sum(1 for s in sections if s.figure) >= 6
+    assert len(images) == sum(1 for s in sections if s.figure) >= 7
     for data in images:
         assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -97,7 +117,7 @@ def test_report_renders_with_its_plots_in_headless_chromium(
     plots = re.search(r'data-plots="(\d+)"', dom)
     rendered = re.search(r'data-plots-rendered="(\d+)"', dom)
     assert plots and rendered, "the page's load script did not run"
-    assert int(plots.group(1)) >= 6
+    assert int(plots.group(1)) >= 7
     assert rendered.group(1) == plots.group(1), "every plot decoded and has a size"
 
     shot = tmp_path / "shot.png"

@@ -27,7 +27,12 @@ __all__ = ["report"]
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="World file the data was generated with (default: the shipped one).",
 )
-def report(output: Path, world: Path | None) -> None:
+@click.option(
+    "--truth",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The generator's --truth file: adds a section checking the data against it.",
+)
+def report(output: Path, world: Path | None, truth: Path | None) -> None:
     """Measure every behaviour of SPEC §4 in the stored data and write an HTML report
     with plots (latency by minute, engagement heat maps, fatigue, hot paths, circuit
     breakers, event mix) and a pass/fail per expectation. Works while `serve` runs.
@@ -35,6 +40,7 @@ def report(output: Path, world: Path | None) -> None:
     \b
     Example:
       sendflowr report --output out/ && xdg-open out/report.html
+      sendflowr report --truth truth.jsonl   # with the generator's ground truth
     """
     settings = load_settings()
     world_dict = load_world_dict(world)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sendflowr.report.checks import Expectation, Section, build_sections
 from sendflowr.report.page import render_page
+from sendflowr.report.truth import load_truth, truth_section
 from sendflowr.store.access import Queryable
 
 __all__ = ["Expectation", "Section", "load_world_dict", "write_report"]
@@ -26,9 +27,19 @@ def load_world_dict(path: Path | None = None) -> dict[str, Any]:
 
 
 def write_report(
-    store: Queryable, database: str, out: Path, *, world: dict[str, Any] | None = None
+    store: Queryable,
+    database: str,
+    out: Path,
+    *,
+    world: dict[str, Any] | None = None,
+    truth: Path | None = None,
 ) -> tuple[Path, list[Section]]:
-    """Measure, plot and write ``out/report.html``; return its path and the sections."""
+    """Measure, plot and write ``out/report.html``; return its path and the sections.
+
+    With ``truth`` (the generator's ``--truth`` file) a ground-truth section is added.
+    """
     sections = build_sections(store, database, world or load_world_dict())
+    if truth is not None:
+        sections.append(truth_section(store, database, load_truth(truth)))
     path = render_page(sections, database=database, created=datetime.now(UTC), out=out)
     return path, sections

@@ -16,7 +16,7 @@ import pandas as pd
 from sendflowr.report import data, plots
 from sendflowr.store.access import Queryable
 
-__all__ = ["Expectation", "Section", "build_sections"]
+__all__ = ["Expectation", "Section", "build_sections", "judge"]
 
 Status = Literal["pass", "fail", "info"]
 
@@ -47,7 +47,8 @@ class Section:
     expectations: list[Expectation] = field(default_factory=list)
 
 
-def _judge(ok: bool, enough: bool = True) -> Status:
+def judge(ok: bool, enough: bool = True) -> Status:
+    """pass/fail by ``ok``, or info when there is not ``enough`` data to judge."""
     if not enough:
         return "info"
     return "pass" if ok else "fail"
@@ -95,7 +96,7 @@ def _latency(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                     f"{channel} latency never above its cap",
                     f"max {overall_max:.1f} s",
                     f"≤ {cap:.0f} s",
-                    _judge(overall_max <= cap, n > 0),
+                    judge(overall_max <= cap, n > 0),
                 )
             )
         if channel == "email":
@@ -105,7 +106,7 @@ def _latency(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                     "email median latency",
                     f"{median:.1f} s",
                     "9–16 s",
-                    _judge(9 <= median <= 16, n >= _MIN_SAMPLE),
+                    judge(9 <= median <= 16, n >= _MIN_SAMPLE),
                 )
             )
             expectations.append(
@@ -113,7 +114,7 @@ def _latency(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                     "email top-of-hour spike (:00–:02 vs rest)",
                     f"{ratio:.2f}×",
                     "≥ 3×",
-                    _judge(ratio >= 3, top["n"].sum() >= _MIN_SAMPLE),
+                    judge(ratio >= 3, top["n"].sum() >= _MIN_SAMPLE),
                 )
             )
     return Section(
@@ -157,7 +158,7 @@ def _heatmap(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                 f"{name}: peaks recovered",
                 f"{lift:.2f}×",
                 f"{cmp} {target:.1f}×",
-                _judge(lift >= target if target > 1 else lift > target, enough),
+                judge(lift >= target if target > 1 else lift > target, enough),
             )
         )
     return Section(
@@ -191,7 +192,7 @@ def _fatigue(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                 "engagement after 3+ sends vs none",
                 f"{ratio:.2f}×",
                 "< 0.9× (clearly below)",
-                _judge(ratio < 0.9, enough),
+                judge(ratio < 0.9, enough),
             )
         ],
     )
@@ -217,7 +218,7 @@ def _hot_paths(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                 "deliveries 0–10 min after a hot path engage more",
                 f"{lift:.2f}× (n={n_soon})",
                 "> 1×",
-                _judge(lift > 1, n_soon >= _MIN_SAMPLE),
+                judge(lift > 1, n_soon >= _MIN_SAMPLE),
             )
         ],
     )
@@ -232,7 +233,7 @@ def _breakers(store: Queryable, db: str, world: dict[str, Any]) -> Section:
             f"no sends inside {name} suppression ({hours} h)",
             f"{int(counts.get(name, 0))} sends",
             "0",
-            _judge(int(counts.get(name, 0)) == 0),
+            judge(int(counts.get(name, 0)) == 0),
         )
         for name, hours in _WINDOWS.items()
     ]
@@ -274,19 +275,19 @@ def _mix(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                 "total events (full history)",
                 f"{total:,}",
                 "80,000–100,000",
-                _judge(80_000 <= total <= 100_000, full),
+                judge(80_000 <= total <= 100_000, full),
             ),
             Expectation(
                 "hot-path events per user-day",
                 f"{hot / user_days:.2%}",
                 "≈5% (3–7%)",
-                _judge(0.03 <= hot / user_days <= 0.07, full),
+                judge(0.03 <= hot / user_days <= 0.07, full),
             ),
             Expectation(
                 "circuit breakers per user-day",
                 f"{cb / user_days:.2%}",
                 "≈1% (0.5–1.5%)",
-                _judge(0.005 <= cb / user_days <= 0.015, full),
+                judge(0.005 <= cb / user_days <= 0.015, full),
             ),
         ],
     )

@@ -15,7 +15,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["breakers", "event_mix", "fatigue", "heatmaps", "hot_paths", "latency_by_minute"]
+__all__ = [
+    "breakers",
+    "event_mix",
+    "fatigue",
+    "heatmaps",
+    "hot_paths",
+    "latency_by_minute",
+    "truth_scatter",
+]
 
 _COLORS = {"email": "#3b6fb6", "sms": "#e07b39", "push": "#4a9a5b"}
 
@@ -145,4 +153,17 @@ def event_mix(frame: pd.DataFrame) -> bytes:
     ax.set_xlabel("events")
     ax.legend()
     ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def truth_scatter(frame: pd.DataFrame) -> bytes:
+    """Per user: the truth's open rate against the stored opens per delivered message."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for persona, group in frame.groupby("persona"):
+        ax.scatter(group["truth_open_rate"], group["observed_open_rate"], s=12, label=str(persona))
+    ax.plot([0, 0.8], [0, 0.8], color="#999", lw=0.8, ls=":")
+    ax.set_xlabel("truth: persona open rate (drift-month mean)")
+    ax.set_ylabel("stored: opens per delivered")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
     return _png(fig)

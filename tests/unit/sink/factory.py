@@ -17,7 +17,7 @@ BASE = datetime(2025, 10, 1, tzinfo=UTC)
 def make_event(rng: random.Random, index: int, **overrides: Any) -> CanonicalEvent:
     """One plausible delivered/opened/clicked event; ``overrides`` replace fields."""
     ts = BASE + timedelta(seconds=rng.randrange(0, 86_400 * 100), milliseconds=rng.randrange(1000))
-    kind = rng.choice(("sent", "delivered", "opened", "clicked"))
+    kind = overrides.get("event_type") or rng.choice(("sent", "delivered", "opened", "clicked"))
     sent = ts - timedelta(seconds=rng.uniform(1, 60))
     fields: dict[str, Any] = {
         "event_id": uuid7(ts, rng.randbytes(10)),

@@ -1,0 +1,53 @@
+"""Duplicate event ids: inside a chunk, remembered, and looked up in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sendflowr.events import CanonicalEvent
+from sendflowr.sink.dedup import RecentIds, drop_duplicates, uuid_number
+from tests.unit.sink.factory import make_events
+
+
+class _Lookup:
+    def __init__(self, stored: set[str]) -> None:
+        self.stored = stored
+        self.asked: list[str] = []
+
+    def existing(self, events: Sequence[CanonicalEvent]) -> set[str]:
+        self.asked.extend(e.event_id for e in events)
+        return {e.event_id for e in events} & self.stored
+
+
+def test_uuid_number_matches_clickhouse_reinterpret_as_uint128() -> None:
+    # SELECT reinterpretAsUInt128(toUUID('0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'))
+    assert (
+        uuid_number("0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        == 184238515132236069389163973319874346591
+    )
+
+
+def test_recent_ids_forget_the_oldest_first() -> None:
+    recent = RecentIds(3)
+    recent.add_many(["a", "b", "c", "d"])
+    assert "a" not in recent and all(x in recent for x in "bcd") and len(recent) == 3
+    off = RecentIds(0)
+    off.add_many(["a"])
+    assert "a" not in off
+
+
+def test_drop_duplicates_within_the_chunk_recent_and_stored() -> None:
+    events = make_events(6)
+    recent = RecentIds(10)
+    recent.add_many([events[1].event_id])
+    lookup = _Lookup({events[2].event_id})
+    kept, dropped = drop_duplicates([*events, events[0]], recent, lookup)
+    assert kept == [events[0], *events[3:]]
+    assert dropped == 3
+    assert events[1].event_id not in lookup.asked  # known ones are not looked up
+
+
+def test_without_lookup_only_the_chunk_and_memory_count() -> None:
+    events = make_events(3)
+    kept, dropped = drop_duplicates(events + events, RecentIds(10), None)
+    assert kept == events and dropped == 3

@@ -1,0 +1,61 @@
+"""Kafka records → events or dead letters with a reason."""
+
+from __future__ import annotations
+
+import orjson
+
+from sendflowr.events import encode_event
+from sendflowr.sink.records import decode_records
+from tests.unit.sink.factory import FakeRecord, make_events
+
+
+def _one(value: bytes | None) -> tuple[str, str] | None:
+    events, _sources, dead = decode_records([FakeRecord(value, 7, _partition=2, _key=b"k")])
+    if events:
+        return None
+    assert len(dead) == 1
+    letter = dead[0]
+    assert (letter.partition, letter.offset, letter.key, letter.value) == (2, 7, b"k", value)
+    return letter.reason, letter.detail
+
+
+def _event_json(**changes: object) -> bytes:
+    data = orjson.loads(encode_event(make_events(1)[0]))
+    data.update(changes)
+    return orjson.dumps(data)
+
+
+def test_valid_records_become_events_with_their_source_records() -> None:
+    events = make_events(3)
+    records = [FakeRecord(encode_event(e), i) for i, e in enumerate(events)]
+    decoded, sources, dead = decode_records(records)
+    assert decoded == events and sources == records and dead == []
+
+
+def test_each_kind_of_poison_gets_its_reason() -> None:
+    assert _one(None) == ("empty_value", "record has no value")
+    assert _one(b'{"event_type": "opened"')[0] == "malformed_json"  # type: ignore[index]
+    reason, detail = _one(b'{"subject": "\xff\xfe"}')  # type: ignore[misc]
+    assert reason == "invalid_utf8" and "byte" in detail
+    assert _one(b'{"event_type": "opened"}')[0] == "schema_invalid"  # type: ignore[index]
+
+
+def test_semantic_checks_reject_what_the_table_cannot_hold() -> None:
+    cases = {
+        "unknown event_type": _event_json(event_type="teleported"),
+        "unknown channel": _event_json(channel="fax"),
+        "universal_id is empty": _event_json(universal_id=""),
+        "event_id is not a UUID": _event_json(event_id="not-a-uuid"),
+        "at most 4294967295": _event_json(payload_size_bytes=2**32),
+        "1900-2299": _event_json(timestamp="2400-01-01T00:00:00Z"),
+    }
+    for expected, value in cases.items():
+        result = _one(value)
+        assert result is not None and result[0] == "schema_invalid", expected
+        assert expected in result[1]
+
+
+def test_event_ids_are_stored_in_one_canonical_spelling() -> None:
+    event_id = make_events(1)[0].event_id
+    events, _, dead = decode_records([FakeRecord(_event_json(event_id=event_id.upper()), 0)])
+    assert dead == [] and events[0].event_id == event_id

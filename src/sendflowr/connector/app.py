@@ -204,7 +204,8 @@ def create_app(
         except SignatureInvalid:
             metrics.signature_failures.labels("klaviyo").inc()
             raise
-        return await _webhook(map_klaviyo(body), "klaviyo")
+        mapped = map_klaviyo(body, request.headers.get("klaviyo-webhook-id"))
+        return await _webhook(mapped, "klaviyo")
 
     @app.post("/api/webhooks/sendgrid", openapi_extra=WEBHOOK_BODY, tags=["webhooks"])
     async def sendgrid(request: Request) -> Response:

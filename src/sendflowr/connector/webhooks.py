@@ -18,6 +18,7 @@ skipped and counted, not rejected.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,6 +26,7 @@ from typing import Any, Final
 import msgspec
 
 from sendflowr.connector.decode import BadBody, Rejection, explain_validation
+from sendflowr.connector.signatures import SignatureInvalid
 from sendflowr.events import IncomingEvent
 
 __all__ = ["KLAVIYO_METRICS", "SENDGRID_EVENTS", "Mapped", "map_klaviyo", "map_sendgrid"]
@@ -196,11 +198,19 @@ def _klaviyo_event(
     _convert(out, index, fields)
 
 
-def map_klaviyo(body: bytes) -> Mapped:
-    """Map a Klaviyo webhook body (system webhook envelope or flow-webhook objects)."""
+def map_klaviyo(body: bytes, webhook_id: str | None = None) -> Mapped:
+    """Map a Klaviyo webhook body (system webhook envelope or flow-webhook objects).
+
+    Klaviyo repeats the ``Klaviyo-Webhook-Id`` header in ``meta.klaviyo_webhook_id``;
+    when both are present and differ, the request is refused (``SignatureInvalid``).
+    """
     document = _decode(body)
     out = Mapped()
     if isinstance(document, dict) and isinstance(document.get("data"), list):
+        meta = document.get("meta")
+        claimed = meta.get("klaviyo_webhook_id") if isinstance(meta, dict) else None
+        if webhook_id and claimed and not hmac.compare_digest(str(claimed), webhook_id):
+            raise SignatureInvalid("Klaviyo-Webhook-Id does not match meta.klaviyo_webhook_id")
         for index, item in enumerate(document["data"]):
             if isinstance(item, dict):
                 _klaviyo_system(out, index, item)

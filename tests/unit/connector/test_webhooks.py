@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from sendflowr.connector.decode import BadBody
+from sendflowr.connector.signatures import SignatureInvalid
 from sendflowr.connector.webhooks import map_klaviyo, map_sendgrid
 
 TS = 1759312800  # 2025-10-01T10:00:00Z
@@ -123,3 +124,10 @@ def test_klaviyo_flow_webhook_metric_names(metric: str, expected: str) -> None:
     assert event.event_type == expected
     assert event.click_url == "u"
     assert event.metadata["klaviyo_metric"] == metric
+
+
+def test_klaviyo_webhook_id_must_match_the_envelope() -> None:
+    body = json.dumps({"data": [], "meta": {"klaviyo_webhook_id": "wh-1"}}).encode()
+    assert map_klaviyo(body, "wh-1").events == []
+    with pytest.raises(SignatureInvalid):
+        map_klaviyo(body, "wh-2")

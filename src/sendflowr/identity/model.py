@@ -45,6 +45,7 @@ _RANK: Final = {name: rank for rank, name in enumerate(KEY_CONFIDENCE)}
 _PHONE_STRIP = re.compile(r"[\s().\-/]")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _MAX_VALUE = 256
+_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class IdentityKey(NamedTuple):
@@ -97,7 +98,10 @@ def normalise_phone(phone: str) -> str:
 
 
 def key_of(key_type: str, raw_value: str) -> IdentityKey:
-    """Normalise ``raw_value`` as a key of ``key_type`` (email → hash, phone → E.164)."""
+    """Normalise ``raw_value`` as a key of ``key_type`` (email → hash, phone → E.164).
+
+    Any other key whose value is an email address is stored as the address's hash.
+    """
     if key_type not in KEY_CONFIDENCE:
         raise ValidationError("key_type", f"unknown identity key type {key_type!r}")
     value = raw_value.strip()
@@ -109,6 +113,10 @@ def key_of(key_type: str, raw_value: str) -> IdentityKey:
         return IdentityKey("email", hash_email(value))
     if key_type == "phone":
         return IdentityKey("phone", normalise_phone(value))
+    if "@" in value and _ADDRESS.match(value):
+        # An id that is really an address (senders often use one): keep only its hash,
+        # so no raw address reaches the identity store.
+        return IdentityKey(key_type, hash_email(value))
     if len(value) > _MAX_VALUE:
         raise ValidationError(key_type, f"longer than {_MAX_VALUE} characters")
     return IdentityKey(key_type, value)

@@ -66,3 +66,10 @@ def test_strongest_prefers_deterministic_keys_and_needs_one() -> None:
     assert strongest(keys[:2]).key_type == "phone"
     with pytest.raises(IdentityError):
         strongest(())
+
+
+def test_an_id_that_is_an_address_is_kept_as_its_hash() -> None:
+    assert key_of("cookie", "Ann@Example.com") == IdentityKey(
+        "cookie", hash_email("ann@example.com")
+    )
+    assert key_of("cookie", "not-an-address") == IdentityKey("cookie", "not-an-address")

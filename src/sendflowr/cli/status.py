@@ -41,7 +41,10 @@ def status() -> None:
     console.print(services)
 
     offsets = Table("topic", "partition", "low", "high", "committed", "lag", title="Kafka")
+    local = settings.kafka_bootstrap_servers == broker.bootstrap
     try:
+        if local and not broker.running:
+            raise SendFlowrError("the local broker is not running (sendflowr kafka start)")
         for topic in (settings.topic, settings.dlq_topic):
             for p in topic_offsets(
                 settings.kafka_bootstrap_servers, topic, settings.consumer_group

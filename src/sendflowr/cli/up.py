@@ -8,7 +8,6 @@ import sys
 import time
 
 import click
-from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
 from sendflowr.cli.sql import render
@@ -111,10 +110,8 @@ def up(seed: int, count: int | None, regenerate: bool) -> None:
     with read_access(settings) as store:
         checks = verification_checks(store, settings.clickhouse_database)
     for check in checks:
-        out = render(check.result, "table")
-        if isinstance(out, Table):
-            out.title = check.title
-        console.print(out)
+        console.print(f"\n[bold]{check.title}[/bold]")
+        console.print(render(check.result, "table"))
     console.print(
         f"done in {time.monotonic() - began:.1f}s — `sendflowr status` shows what runs, "
         "`sendflowr report` writes the fidelity report, `sendflowr down` stops everything"

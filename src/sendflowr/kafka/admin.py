@@ -103,7 +103,10 @@ def topic_offsets(bootstrap: str, topic: str, group: str | None = None) -> list[
     }
     consumer = Consumer(config)
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
+        try:
+            metadata = consumer.list_topics(topic, timeout=10)
+        except KafkaException as exc:
+            raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
         info = metadata.topics.get(topic)
         if info is None or info.error is not None:
             return []

@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from sendflowr.errors import StoreLocked
 from sendflowr.settings import Settings
 from sendflowr.store.clickhouse import ClickHouseStore, QueryResult
 from sendflowr.store.remote import RemoteQuery
@@ -27,16 +26,17 @@ class Queryable(Protocol):
 
 @contextmanager
 def read_access(settings: Settings) -> Iterator[Queryable]:
-    """The store itself, or the running serve's admin API when serve owns the store."""
-    store = ClickHouseStore(settings)
-    try:
-        store.start()
-    except StoreLocked:
+    """The running serve's admin API when serve owns the embedded store, else the store itself.
+
+    Asking serve first keeps chDB from even trying a folder another process holds.
+    """
+    if not settings.clickhouse_url:
         remote = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}")
-        if not remote.available():
-            raise
-        yield remote
-        return
+        if remote.available():
+            yield remote
+            return
+    store = ClickHouseStore(settings)
+    store.start()
     try:
         yield store
     finally:

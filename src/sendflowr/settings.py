@@ -100,6 +100,22 @@ class Settings(BaseSettings):
         default=None, description="Crash-test hook, e.g. after-insert:3 (SIGKILL); never in prod."
     )
 
+    # --- timing (inference) -------------------------------------------------
+    timing_half_life_hours: float = Field(
+        default=72.0, gt=0, description="Recency half-life of a recipient's recent evidence."
+    )
+    timing_long_half_life_hours: float = Field(
+        default=2160.0,
+        gt=0,
+        description="Half-life of the long-run profile the recent one shrinks to.",
+    )
+    timing_open_weight: float = Field(
+        default=0.5, ge=0, le=1, description="Weight of a human open relative to a click."
+    )
+    timing_refresh_seconds: float = Field(
+        default=300.0, gt=0, description="Curves are refitted when older than this."
+    )
+
     @property
     def clickhouse_path(self) -> Path:
         """Data folder of the embedded chDB engine."""
@@ -109,6 +125,11 @@ class Settings(BaseSettings):
     def kafka_dir(self) -> Path:
         """Folder of the local broker: jars, data, log, pid file."""
         return self.home / "kafka"
+
+    @property
+    def latency_model_dir(self) -> Path:
+        """Folder of the versioned latency-model artifacts (``LATEST`` names the current one)."""
+        return self.home / "models" / "latency"
 
     @property
     def identity_path(self) -> Path:

@@ -14,6 +14,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "EVENT_COLUMN_NAMES",
     "EVENTS_TABLE",
+    "EXPLANATIONS_TABLE",
     "migrations",
     "quote_identifier",
 ]
@@ -74,9 +75,34 @@ def _events_ddl(database: str) -> str:
     )
 
 
+EXPLANATIONS_TABLE: Final = "timing_explanations"
+
+
+def _explanations_ddl(database: str) -> str:
+    """Every timing decision with its inputs and explanation (SPEC §5)."""
+    return (
+        f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{EXPLANATIONS_TABLE} (\n"
+        "    decision_id UUID,\n"
+        "    universal_id String,\n"
+        "    created_at DateTime64(3, 'UTC'),\n"
+        "    target_minute DateTime64(3, 'UTC'),\n"
+        "    trigger_at DateTime64(3, 'UTC'),\n"
+        "    latency_seconds Float64,\n"
+        "    confidence Float64,\n"
+        "    model_version LowCardinality(String),\n"
+        "    inputs String,\n"
+        "    debug String,\n"
+        "    explanation String\n"
+        ") ENGINE = MergeTree\n"
+        "PARTITION BY toYYYYMM(created_at)\n"
+        "ORDER BY decision_id"
+    )
+
+
 def migrations(database: str) -> list[str]:
     """DDL statements, each safe to run again, that bring ``database`` up to date."""
     return [
         f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
         _events_ddl(database),
+        _explanations_ddl(database),
     ]

@@ -1,0 +1,146 @@
+"""Context modifiers: ``P_final(t) = P_base(t) · Π(1 + ω_i(t))`` (SPEC §5).
+
+- hot path (site_visit, sms_click, product_view): ω = e^(−minutes/15) for a
+  delivery up to 30 minutes after the event, 0 afterwards — twice as likely at
+  once, fading to no boost;
+- campaign fatigue: sends in the 24 h before the delivery (0 → 1.0, 1 → 0.95,
+  2 → 0.85, 3+ → 0.60), ω = factor − 1;
+- circuit breaker: ω = −1 while a suppression is active (support_ticket and
+  complaint 48 h, unsubscribe_request 168 h; unsubscribed and marked_spam for
+  good). Because the weights multiply, −1 forces zero whatever else applies.
+
+Times are epoch minutes (see ``grid``); arrays cover a window's candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from sendflowr.errors import SuppressedError
+from sendflowr.events import PERMANENT_SUPPRESSION_TYPES, SUPPRESSION_HOURS
+from sendflowr.timing.grid import from_epoch_minute
+
+__all__ = [
+    "FATIGUE_FACTORS",
+    "HOT_PATH_HORIZON_MINUTES",
+    "Context",
+    "Suppression",
+    "apply_modifiers",
+    "raise_if_blocked",
+    "suppression_block",
+    "suppressions_from_events",
+]
+
+HOT_PATH_HORIZON_MINUTES: Final = 30
+HOT_PATH_DECAY_MINUTES: Final = 15.0
+#: Engagement multiplier by the number of sends in the previous 24 h (the last applies to 3+).
+FATIGUE_FACTORS: Final = (1.0, 0.95, 0.85, 0.60)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A circuit breaker: no delivery in ``[start, end)`` epoch minutes; ``end=None`` = forever."""
+
+    reason: str
+    start: int
+    end: int | None
+
+    def covers(self, minutes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Which of ``minutes`` this suppression blocks."""
+        inside = minutes >= self.start
+        return inside if self.end is None else inside & (minutes < self.end)
+
+
+@dataclass
+class Context:
+    """What is known right now about one recipient beyond the base curve."""
+
+    hot_paths: list[int] = field(default_factory=list)
+    recent_sends: list[int] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """True when no modifier can apply."""
+        return not (self.hot_paths or self.recent_sends or self.suppressions)
+
+
+def suppressions_from_events(events: list[tuple[str, int]]) -> list[Suppression]:
+    """Suppressions from ``(event_type, epoch_minute)`` circuit-breaker events."""
+    out = []
+    for event_type, minute in events:
+        if event_type in PERMANENT_SUPPRESSION_TYPES:
+            out.append(Suppression(event_type, minute, None))
+        elif event_type in SUPPRESSION_HOURS:
+            out.append(Suppression(event_type, minute, minute + SUPPRESSION_HOURS[event_type] * 60))
+    return out
+
+
+def apply_modifiers(
+    base: FloatArray, minutes: npt.NDArray[np.int64], context: Context
+) -> tuple[FloatArray, dict[str, FloatArray]]:
+    """``base · Π(1 + ω_i)`` over ``minutes``, and each non-zero ω_i by name."""
+    weights: dict[str, FloatArray] = {}
+    if context.hot_paths:
+        omega = np.zeros(minutes.shape[0])
+        for at in context.hot_paths:
+            since = (minutes - at).astype(np.float64)
+            live = (since >= 0) & (since <= HOT_PATH_HORIZON_MINUTES)
+            omega = np.maximum(omega, np.where(live, np.exp(-since / HOT_PATH_DECAY_MINUTES), 0.0))
+        if omega.any():
+            weights["hot_path"] = omega
+    if context.recent_sends:
+        sends = np.sort(np.asarray(context.recent_sends, dtype=np.int64))
+        count = np.searchsorted(sends, minutes, side="right") - np.searchsorted(
+            sends, minutes - 24 * 60, side="right"
+        )
+        factors = np.asarray(FATIGUE_FACTORS)[np.minimum(count, len(FATIGUE_FACTORS) - 1)]
+        if (factors != 1.0).any():
+            weights["fatigue"] = factors - 1.0
+    blocked = np.zeros(minutes.shape[0], dtype=bool)
+    for s in context.suppressions:
+        blocked |= s.covers(minutes)
+    if blocked.any():
+        weights["circuit_breaker"] = np.where(blocked, -1.0, 0.0)
+    final = base.copy()
+    for omega in weights.values():
+        final *= 1.0 + omega
+    return final, weights
+
+
+def suppression_block(
+    suppressions: list[Suppression], start: int, end: int
+) -> tuple[Suppression, int | None] | None:
+    """If every minute of ``[start, end)`` is suppressed: (the breaker, minute the block ends).
+
+    The block's end follows overlapping breakers past ``end``; None = forever.
+    Returns None when at least one minute of the window is free.
+    """
+    t = start
+    blocking: Suppression | None = None
+    while True:
+        active = [s for s in suppressions if s.start <= t and (s.end is None or t < s.end)]
+        if not active:
+            return (blocking, t) if blocking is not None and t >= end else None
+        permanent = [s for s in active if s.end is None]
+        if permanent:
+            return permanent[0], None
+        blocking = max(active, key=lambda s: s.end or 0)
+        assert blocking.end is not None
+        t = blocking.end
+
+
+def raise_if_blocked(suppressions: list[Suppression], start: int, end: int) -> None:
+    """Raise SuppressedError (→ HTTP 409) when the whole window is suppressed."""
+    found = suppression_block(suppressions, start, end)
+    if found is not None:
+        blocking, until = found
+        raise SuppressedError(
+            blocking.reason, from_epoch_minute(until) if until is not None else None
+        )

@@ -1,0 +1,163 @@
+"""The timing engine: curves (cached, refitted on demand), context, latency, explanations.
+
+This is what the inference API calls; it holds no HTTP concerns. Curves are
+fitted for every user at once from one evidence query and cached for
+``refresh_seconds``; each decision batch makes one context query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sendflowr.events import utc_now
+from sendflowr.timing.context import raise_if_blocked
+from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
+from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, decide, slot_latencies
+from sendflowr.timing.explanations import ExplanationStore
+from sendflowr.timing.grid import epoch_minute, hourly_projection, slot_label
+from sendflowr.timing.latency import (
+    HeuristicLatency,
+    LatencyModel,
+    LatencyPredictor,
+    latest_artifact,
+)
+from sendflowr.timing.sources import EventSource
+
+__all__ = ["TimingEngine", "load_latency"]
+
+Clock = Callable[[], datetime]
+
+
+def load_latency(folder: Path) -> LatencyPredictor:
+    """The latest trained latency model in ``folder``, else the heuristic."""
+    path = latest_artifact(folder)
+    return LatencyModel.load(path) if path is not None else HeuristicLatency()
+
+
+@dataclass
+class _Cached:
+    model: CurveModel
+    fitted_at: float
+
+
+class TimingEngine:
+    """Decides send times; see the package docstring for the pipeline."""
+
+    def __init__(
+        self,
+        source: EventSource,
+        explanations: ExplanationStore,
+        latency: LatencyPredictor,
+        *,
+        config: CurveConfig | None = None,
+        clock: Clock = utc_now,
+        refresh_seconds: float = 300.0,
+        latency_dir: Path | None = None,
+    ) -> None:
+        self.source = source
+        self.explanations = explanations
+        self.latency = latency
+        self.config = config or CurveConfig()
+        self.clock = clock
+        self.refresh_seconds = refresh_seconds
+        self._cached: _Cached | None = None
+        self._lock = threading.Lock()
+        self._latency_cache: dict[tuple[Any, ...], Any] = {}
+        self._latency_dir = latency_dir
+
+    # --- curves ------------------------------------------------------------
+    def curves(self, *, refresh: bool = False) -> CurveModel:
+        """The fitted curve model, refitted when stale or when ``refresh``."""
+        now = self.clock()
+        with self._lock:
+            stale = (
+                self._cached is None
+                or refresh
+                or now.timestamp() - self._cached.fitted_at > self.refresh_seconds
+            )
+            if stale:
+                minute = epoch_minute(now)
+                evidence = self.source.evidence(minute)
+                version = f"curves-{now.strftime('%Y%m%dT%H%M%SZ')}-n{len(evidence.universal_ids)}"
+                model = fit_curves(evidence, minute, self.config, version)
+                self._cached = _Cached(model, now.timestamp())
+                if self._latency_dir is not None:
+                    self.latency = load_latency(self._latency_dir)
+            assert self._cached is not None
+            return self._cached.model
+
+    # --- decisions ---------------------------------------------------------
+    def decide(
+        self, req: DecisionRequest, *, single: bool = False, inputs: dict[str, Any] | None = None
+    ) -> list[Decision | Skipped]:
+        """Decide every recipient of ``req`` and store each decision's explanation.
+
+        With ``single`` a fully suppressed window raises SuppressedError (→ 409).
+        """
+        now = self.clock()
+        model = self.curves()
+        contexts = self.source.contexts(req.universal_ids, epoch_minute(now))
+        key = (self.latency.version, req.channel, req.provider, req.payload_size_bytes,
+               req.queue_depth)  # fmt: skip
+        lat = self._latency_cache.get(key)
+        if lat is None:
+            lat = slot_latencies(self.latency, req)
+            if len(self._latency_cache) > 256:
+                self._latency_cache.clear()
+            self._latency_cache[key] = lat
+        out = decide(req, model, self.latency, contexts, now, slot_latency=lat,
+                     raise_suppressed=single)  # fmt: skip
+        decisions = [d for d in out if isinstance(d, Decision)]
+        self.explanations.save(decisions, inputs or {})
+        return out
+
+    def check_window(self, universal_id: str, start: datetime, end: datetime) -> None:
+        """Raise SuppressedError when ``[start, end)`` is entirely suppressed for the user."""
+        ctx = self.source.contexts([universal_id], epoch_minute(self.clock())).get(universal_id)
+        if ctx is not None:
+            raise_if_blocked(ctx.suppressions, epoch_minute(start), epoch_minute(end))
+
+    # --- features ----------------------------------------------------------
+    def features(self, universal_id: str, *, refresh: bool = False) -> dict[str, Any]:
+        """What the engine knows about one recipient: curve summary and live context."""
+        model = self.curves(refresh=refresh)
+        rows = model.rows([universal_id])
+        curve = model.curves(rows)[0]
+        hourly = hourly_projection(curve)
+        top = np.argsort(-curve)[:5]
+        ctx = self.source.contexts([universal_id], epoch_minute(self.clock())).get(universal_id)
+        known = bool(rows[0] >= 0)
+        r = int(rows[0])
+        return {
+            "universal_id": universal_id,
+            "cold_start": not known,
+            "curve_version": model.version,
+            "exposures": round(float(model.exposures[r]), 3) if known else 0.0,
+            "engagement": round(float(model.engagement[r]), 3) if known else 0.0,
+            "recent_exposures": round(float(model.recent_exposures[r]), 3) if known else 0.0,
+            "cohort_size": int(model.cohort_size[r]) if known else 0,
+            "peak_slots": [{"slot": int(s), "label": slot_label(int(s))} for s in top],
+            "hourly_profile": [round(float(v), 6) for v in hourly / max(hourly.sum(), 1e-12)],
+            "best_hour_utc": int(np.argmax(hourly)),
+            "hot_paths": len(ctx.hot_paths) if ctx else 0,
+            "sends_last_24h": len(ctx.recent_sends) if ctx else 0,
+            "suppressions": [
+                {"reason": s.reason, "start_minute": s.start, "end_minute": s.end}
+                for s in (ctx.suppressions if ctx else [])
+            ],
+        }
+
+    def hourly(self, universal_id: str) -> tuple[list[float], bool, str]:
+        """The legacy hourly STO view: P by hour of day (sums to 1), cold flag, version."""
+        model = self.curves()
+        rows = model.rows([universal_id])
+        hourly = hourly_projection(model.curves(rows))[0]
+        probs = hourly / max(float(hourly.sum()), 1e-12)
+        return [float(p) for p in probs], bool(rows[0] < 0), model.version

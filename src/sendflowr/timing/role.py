@@ -1,0 +1,68 @@
+"""The inference role: ``sendflowr serve --role inference`` (port 8001 by default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sendflowr.roles import Resources, RoleHandle
+from sendflowr.settings import Settings
+from sendflowr.timing.api import create_app
+from sendflowr.timing.curves import CurveConfig
+from sendflowr.timing.engine import TimingEngine, load_latency
+from sendflowr.timing.explanations import StoreExplanations
+from sendflowr.timing.sources import StoreSource
+
+__all__ = ["build", "curve_config"]
+
+
+def curve_config(settings: Settings) -> CurveConfig:
+    """Curve hyper-parameters from settings (the rest keep their defaults)."""
+    return CurveConfig(
+        half_life_hours=settings.timing_half_life_hours,
+        long_half_life_hours=settings.timing_long_half_life_hours,
+        open_weight=settings.timing_open_weight,
+    )
+
+
+def build(resources: Resources) -> RoleHandle:
+    """The inference app over the process's shared store; no I/O until its lifespan starts."""
+    settings = resources.settings
+
+    def make_engine() -> TimingEngine:
+        store = resources.store()
+        return TimingEngine(
+            StoreSource(store),
+            StoreExplanations(store),
+            load_latency(settings.latency_model_dir),
+            config=curve_config(settings),
+            refresh_seconds=settings.timing_refresh_seconds,
+            latency_dir=settings.latency_model_dir,
+        )
+
+    def make_resolver() -> Any:
+        shared = getattr(resources, "identity", None)
+        if callable(shared):
+            return _Borrowed(shared())
+        from sendflowr.identity import IdentityResolver, open_store
+
+        return IdentityResolver(open_store(settings))
+
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app = create_app(make_engine, make_resolver=make_resolver, api_key=api_key)
+    return RoleHandle(name="inference", app=app, port=settings.inference_port)
+
+
+class _Borrowed:
+    """A resolver owned by ``Resources``: used, never started or stopped here."""
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+
+    def start(self) -> None:
+        """Nothing: the owner started it."""
+
+    def stop(self) -> None:
+        """Nothing: the owner stops it."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._resolver, name)

@@ -1,0 +1,125 @@
+"""Request and response bodies of the inference API (pydantic, shown in the OpenAPI docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "BatchDecisionRequest",
+    "BatchDecisionResponse",
+    "DecisionOut",
+    "HourlyPrediction",
+    "IdentityKeys",
+    "LinkRequest",
+    "ResolutionOut",
+    "SkippedOut",
+    "TimingRequest",
+    "WindowFields",
+]
+
+_MAX_BATCH = 100_000
+
+
+class IdentityKeys(BaseModel):
+    """Who: a universal_id, or identity keys resolved through the identity module."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    universal_id: str | None = Field(default=None, max_length=64, examples=["sf_3f2a9c1d7e5b4a60"])
+    email: str | None = Field(default=None, max_length=256, description="Hashed on arrival.")
+    phone: str | None = Field(default=None, max_length=32)
+    recipient_id: str | None = Field(default=None, max_length=256)
+    esp_user_id: str | None = Field(default=None, max_length=256)
+    klaviyo_id: str | None = Field(default=None, max_length=256)
+    shopify_customer_id: str | None = Field(default=None, max_length=256)
+
+    def keys(self) -> dict[str, str]:
+        """The identity keys given (everything but universal_id)."""
+        names = [n for n in IdentityKeys.model_fields if n != "universal_id"]
+        values = {n: getattr(self, n) for n in names}
+        return {k: v for k, v in values.items() if isinstance(v, str) and v.strip()}
+
+
+class WindowFields(BaseModel):
+    """When and how the message will go out."""
+
+    send_after: AwareDatetime | None = Field(
+        default=None, description="Earliest delivery time (UTC); default now."
+    )
+    send_before: AwareDatetime | None = Field(
+        default=None, description="Latest delivery time (UTC); default send_after + 7 days."
+    )
+    channel: str = Field(default="email", description="email | sms | push")
+    provider: str | None = Field(default=None, examples=["sendgrid"])
+    campaign_type: str | None = Field(default=None, examples=["promotional"])
+    payload_size_bytes: int | None = Field(default=None, ge=0)
+    queue_depth: int | None = Field(default=None, ge=0, description="Sender's current queue.")
+
+
+class TimingRequest(IdentityKeys, WindowFields):
+    """POST /timing-decision."""
+
+
+class BatchDecisionRequest(WindowFields):
+    """POST /timing-decisions: up to 100,000 recipients sharing one window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipients: list[IdentityKeys] = Field(min_length=1, max_length=_MAX_BATCH)
+
+
+class DecisionOut(BaseModel):
+    """One timing decision (SPEC §5)."""
+
+    decision_id: str
+    universal_id: str
+    target_minute_utc: AwareDatetime
+    trigger_timestamp_utc: AwareDatetime
+    latency_estimate_seconds: float
+    confidence_score: float
+    model_version: str
+    explanation_ref: str
+    created_at_utc: AwareDatetime
+    debug: dict[str, Any]
+
+
+class SkippedOut(BaseModel):
+    """A batch recipient whose whole window is suppressed."""
+
+    universal_id: str
+    reason: str
+    suppressed_until: AwareDatetime | None
+
+
+class BatchDecisionResponse(BaseModel):
+    """POST /timing-decisions answer."""
+
+    count: int
+    decisions: list[DecisionOut]
+    skipped: list[SkippedOut]
+
+
+class HourlyPrediction(BaseModel):
+    """POST /predict: the legacy hourly send-time optimisation (a projection of the curve)."""
+
+    universal_id: str
+    hourly_probabilities: list[float]
+    best_hour_utc: int
+    recommended_send_time_utc: AwareDatetime
+    cold_start: bool
+    model_version: str
+
+
+class LinkRequest(IdentityKeys):
+    """POST /link-identifiers: add keys to an existing identity."""
+
+
+class ResolutionOut(BaseModel):
+    """An identity resolution and its audit steps."""
+
+    universal_id: str
+    confidence: float
+    created: bool
+    steps: list[str]

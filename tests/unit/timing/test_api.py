@@ -1,0 +1,165 @@
+"""The inference API over in-memory doubles: shapes, status codes, explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from sendflowr.identity import Resolution, universal_id_for
+from sendflowr.timing.api import create_app
+from sendflowr.timing.context import Context, Suppression
+from sendflowr.timing.curves import CurveConfig
+from sendflowr.timing.engine import TimingEngine
+from sendflowr.timing.explanations import MemoryExplanations
+from sendflowr.timing.grid import epoch_minute
+from sendflowr.timing.sources import MemorySource
+from tests.unit.timing.asgi import AppClient
+from tests.unit.timing.synthetic import START, history
+from tests.unit.timing.test_decisions import FixedLatency
+
+NOW = START + timedelta(weeks=12, hours=1)
+
+
+class FakeResolver:
+    def __init__(self) -> None:
+        self.started = False
+        self.links: list[tuple[str, Any]] = []
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.started = False
+
+    def resolve_many(self, key_sets: list[Any]) -> list[Resolution]:
+        return [Resolution(universal_id_for(ks[0].key_type, ks[0].value), 1.0, False, ("found",))
+                for ks in key_sets]  # fmt: skip
+
+    def link(self, universal_id: str, keys: Any) -> Resolution:
+        self.links.append((universal_id, keys))
+        return Resolution(universal_id, 0.95, False, ("linked",))
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[AppClient]:
+    peaks = {f"m{i}": (8,) for i in range(10)} | {f"e{i}": (19,) for i in range(10)}
+    evidence, _ = history(peaks)
+    m = epoch_minute(NOW)
+    contexts = {
+        "e1": Context(suppressions=[Suppression("complaint", m - 60, m + 47 * 60)]),
+        "e2": Context(suppressions=[Suppression("marked_spam", m - 600, None)]),
+    }
+
+    def make_engine() -> TimingEngine:
+        return TimingEngine(MemorySource(evidence, contexts), MemoryExplanations(),
+                            FixedLatency(42.0), config=CurveConfig(cohort_size=8),
+                            clock=lambda: NOW)  # fmt: skip
+
+    app = create_app(make_engine, make_resolver=FakeResolver, api_key="k")
+    c = AppClient(app)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_single_decision_and_its_explanation(client: AppClient) -> None:
+    r = client.post("/timing-decision", json={"universal_id": "m3", "channel": "email"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    for key in ("decision_id", "universal_id", "target_minute_utc", "trigger_timestamp_utc",
+                "latency_estimate_seconds", "confidence_score", "model_version",
+                "explanation_ref", "created_at_utc", "debug"):  # fmt: skip
+        assert key in body
+    assert body["latency_estimate_seconds"] == 42.0
+    assert set(body["debug"]) >= {"base_curve_peak", "applied_weights", "suppressed"}
+    ex = client.get(body["explanation_ref"])
+    assert ex.status_code == 200
+    record = ex.json()
+    assert record["decision_id"] == body["decision_id"]
+    assert record["inputs"]["channel"] == "email"
+    assert record["explanation"]["latency"]["seconds"] == 42.0
+    assert client.get("/explanations/00000000-0000-7000-8000-000000000000").status_code == 404
+
+
+def test_identity_keys_are_resolved(client: AppClient) -> None:
+    r = client.post("/timing-decision", json={"email": "Someone@Example.com"})
+    assert r.status_code == 200
+    assert r.json()["universal_id"].startswith("sf_")
+    assert r.json()["debug"]["base_curve_peak"]  # a cold start still decides
+    record = client.get(r.json()["explanation_ref"]).json()
+    assert "someone" not in str(record).lower()  # the raw address is never stored
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"channel": "email"}, "universal_id"),
+        ({"universal_id": "m1", "channel": "fax"}, "channel"),
+        ({"universal_id": "m1", "send_after": "2026-01-02T10:00:00Z",
+          "send_before": "2026-01-02T09:00:00Z"}, "send_before"),
+    ],
+)  # fmt: skip
+def test_bad_requests_are_422_with_the_reason(
+    client: AppClient, body: dict[str, Any], field: str
+) -> None:
+    r = client.post("/timing-decision", json=body)
+    assert r.status_code == 422
+    assert r.json()["field"] == field
+    assert r.json()["reason"]
+
+
+def test_suppressed_window_is_409_with_when_it_ends(client: AppClient) -> None:
+    before = (NOW + timedelta(hours=10)).isoformat()
+    r = client.post("/timing-decision", json={"universal_id": "e1", "send_before": before})
+    assert r.status_code == 409
+    assert r.json()["reason"] == "complaint"
+    assert r.json()["suppressed_until"].startswith((NOW + timedelta(hours=47)).date().isoformat())
+    spam = client.post("/timing-decision", json={"universal_id": "e2"})
+    assert spam.status_code == 409 and spam.json()["suppressed_until"] is None
+
+
+def test_batch_decides_everyone_and_skips_the_suppressed(client: AppClient) -> None:
+    recipients = [{"universal_id": f"m{i}"} for i in range(10)] + [{"universal_id": "e2"}]
+    r = client.post("/timing-decisions", json={"recipients": recipients, "channel": "sms"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["count"] == 10
+    assert [s["universal_id"] for s in body["skipped"]] == ["e2"]
+    assert all(d["target_minute_utc"][11:13] == "08" for d in body["decisions"])
+
+
+def test_hourly_predict_features_and_compute(client: AppClient) -> None:
+    r = client.post("/predict", json={"universal_id": "e4"})
+    assert r.status_code == 200
+    body = r.json()
+    assert len(body["hourly_probabilities"]) == 24
+    assert abs(sum(body["hourly_probabilities"]) - 1.0) < 1e-6
+    assert body["best_hour_utc"] == 19
+    f = client.get("/features/e4").json()
+    assert f["cold_start"] is False and f["best_hour_utc"] == 19
+    assert client.post("/compute-features").status_code == 422  # API key required
+    ok = client.post("/compute-features", headers={"X-API-Key": "k"})
+    assert ok.status_code == 200 and ok.json()["users"] == 20
+    one = client.post("/compute-features/e4", headers={"X-API-Key": "k"})
+    assert one.json()["universal_id"] == "e4"
+
+
+def test_identity_endpoints(client: AppClient) -> None:
+    r = client.post("/resolve-identity", json={"email": "a@b.co"})
+    assert r.status_code == 200 and r.json()["universal_id"].startswith("sf_")
+    assert client.post("/resolve-identity", json={}).status_code == 422
+    body = {"universal_id": "sf_0000000000000001", "klaviyo_id": "K1"}
+    link = client.post("/link-identifiers", headers={"X-API-Key": "k"}, json=body)
+    assert link.status_code == 200 and link.json()["confidence"] == 0.95
+
+
+def test_health_and_metrics(client: AppClient) -> None:
+    h = client.get("/health").json()
+    assert h["status"] == "ok" and h["latency_model_version"] == "fixed"
+    text = client.get("/metrics").text
+    assert "sendflowr_timing_decisions_total" in text
+    assert client.get("/openapi.json").status_code == 200

@@ -1,0 +1,84 @@
+"""Response curves: they recover each user's best hours, shrink thin evidence, cold-start."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sendflowr.timing.curves import CurveConfig, Evidence, _smooth_hours, fit_curves
+from sendflowr.timing.grid import hour_of_day, hourly_projection, weekday
+from tests.unit.timing.synthetic import history
+
+
+def _fit(peaks: dict[str, tuple[int, ...]], **kw: object) -> object:
+    evidence, now = history(peaks, **kw)  # type: ignore[arg-type]
+    return fit_curves(evidence, now, CurveConfig(cohort_size=8), "test"), evidence
+
+
+def test_curves_peak_in_each_users_best_hours_on_active_days() -> None:
+    peaks = {f"m{i}": (8,) for i in range(10)} | {f"e{i}": (19,) for i in range(10)}
+    model, _ = _fit(peaks)
+    curves = model.curves(model.rows(list(peaks)))
+    for uid, row in zip(peaks, curves, strict=True):
+        best = int(np.argmax(row))
+        assert int(hour_of_day(best)) in peaks[uid], uid
+        assert int(weekday(best)) < 5, uid
+        assert int(np.argmax(hourly_projection(row))) in peaks[uid]
+
+
+def test_cold_start_gets_the_global_curve_and_no_evidence() -> None:
+    model, _ = _fit({"a": (9,), "b": (9,)})
+    rows = model.rows(["a", "nobody"])
+    assert rows.tolist()[1] == -1
+    curves = model.curves(rows)
+    assert curves.shape == (2, 10080)
+    assert (curves > 0).all()
+    assert model.evidence_weight(rows)[1] == 0.0
+    assert model.evidence_weight(rows)[0] > 0.0
+
+
+def test_thin_evidence_is_shrunk_toward_the_cohort() -> None:
+    # Ten users share the 13h peak; "thin" has one delivery (clicked) at 07h on a Monday,
+    # "thin_null" the same delivery without a click.
+    peaks = {f"l{i}": (13,) for i in range(10)}
+    evidence, now = history(peaks)
+    thin_minute = int(evidence.delivered_minute.min()) // 1440 * 1440 + 7 * 60
+    merged = Evidence(
+        universal_ids=[*evidence.universal_ids, "thin", "thin_null"],
+        user_index=np.append(evidence.user_index, [10, 11]),
+        delivered_minute=np.append(evidence.delivered_minute, [thin_minute, thin_minute]),
+        clicked=np.append(evidence.clicked, [True, False]),
+        opened=np.append(evidence.opened, [True, False]),
+    )
+    model = fit_curves(merged, now, CurveConfig(cohort_size=10), "t")
+    thin, null = hourly_projection(model.curves(model.rows(["thin", "thin_null"])))
+    assert thin[7] > null[7]  # its own click counts…
+    assert int(np.argmax(thin)) == 13  # …but does not outweigh what the cohort shows
+    assert model.evidence_weight(model.rows(["thin"]))[0] < 2.0
+
+
+def test_recent_evidence_weighs_more_than_old() -> None:
+    peaks = {"u": (10,)}
+    evidence, now = history(peaks, weeks=6)
+    # A new run of clicks at 20h over the last three days.
+    extra = np.asarray([now - d * 1440 - 4 * 60 for d in (1, 2, 3)], dtype=np.int64)
+    merged = Evidence(
+        universal_ids=["u"],
+        user_index=np.append(evidence.user_index, np.zeros(3, np.int64)),
+        delivered_minute=np.append(evidence.delivered_minute, extra),
+        clicked=np.append(evidence.clicked, np.ones(3, bool)),
+        opened=np.append(evidence.opened, np.ones(3, bool)),
+    )
+    short = fit_curves(merged, now, CurveConfig(half_life_hours=72), "s")
+    flat = fit_curves(merged, now, CurveConfig(half_life_hours=1e6, recent_strength=1e6), "f")
+    h_short = hourly_projection(short.curves(short.rows(["u"]))[0])
+    h_flat = hourly_projection(flat.curves(flat.rows(["u"]))[0])
+    assert h_short[20] / h_short.mean() > h_flat[20] / h_flat.mean()
+
+
+def test_circular_smoothing_wraps_sunday_into_monday() -> None:
+    values = np.zeros((1, 168))
+    values[0, 167] = 1.0  # Sunday 23h
+    smooth = _smooth_hours(values, (0.25, 0.5, 0.25))
+    assert smooth[0, 0] == 0.25  # Monday 00h
+    assert smooth[0, 166] == 0.25
+    assert smooth.sum() == 1.0

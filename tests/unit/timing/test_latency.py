@@ -1,0 +1,85 @@
+"""Latency: the log-linear model learns multiplicative delays; artifacts round-trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sendflowr.errors import ValidationError
+from sendflowr.timing.latency import HeuristicLatency, LatencyModel, latest_artifact
+from sendflowr.timing.training import fit_latency, inputs_from_frame
+
+
+def _frame(n: int = 4000, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = datetime(2025, 10, 1, tzinfo=UTC).timestamp()
+    sent = start + np.sort(rng.uniform(0, 60 * 86400, n))
+    channel = rng.choice(["email", "sms", "push"], n, p=[0.75, 0.2, 0.05])
+    provider = np.where(channel == "email", rng.choice(["klaviyo", "sendgrid"], n),
+                        np.where(channel == "sms", "twilio", "onesignal"))  # fmt: skip
+    mu = np.select([provider == "klaviyo", provider == "sendgrid", provider == "twilio"],
+                   [2.5, 2.3, 0.5], 0.1)  # fmt: skip
+    times = pd.to_datetime(sent, unit="s", utc=True)
+    minute, hour = times.minute.to_numpy(), times.hour.to_numpy()
+    queue = np.where(minute <= 2, 6000, 500) * rng.uniform(0.8, 1.2, n)
+    mult = np.where((minute <= 2) & (channel == "email"), 4.5, 1.0)
+    mult *= np.where(np.isin(hour, (8, 9, 18, 19)), 2.0, 1.0)
+    latency = np.exp(mu + rng.normal(0, 0.3, n)) * mult
+    return pd.DataFrame(
+        {
+            "channel": channel,
+            "provider": provider,
+            "send_time": times,
+            "timestamp": times + pd.to_timedelta(latency, unit="s"),
+            "payload_size_bytes": np.where(channel == "email", 90_000, 1024),
+            "queue_depth_estimate": queue.astype(int),
+            "latency_seconds": latency,
+        }
+    )
+
+
+def test_model_beats_half_the_constant_and_the_heuristic() -> None:
+    model, report = fit_latency(_frame())
+    assert report.test_rows == 800
+    assert report.model_mae <= 0.5 * report.constant_mae
+    assert report.model_mae < report.heuristic_mae
+    assert model.version.startswith("latency-")
+    assert "provider=klaviyo" in model.features
+    assert len(model.coefficients) == len(model.features)
+
+
+def test_artifact_round_trip_and_latest(tmp_path: Path) -> None:
+    model, _ = fit_latency(_frame())
+    path = model.save(tmp_path)
+    assert latest_artifact(tmp_path) == path
+    loaded = LatencyModel.load(path)
+    x = inputs_from_frame(_frame(200, seed=9))
+    assert np.allclose(loaded.predict(x), model.predict(x))
+    assert loaded.metrics["model_mae"] == pytest.approx(model.metrics["model_mae"])
+
+
+def test_unknown_queue_depth_uses_the_learned_profile() -> None:
+    model, _ = fit_latency(_frame())
+    x = inputs_from_frame(_frame(300, seed=11))
+    filled = model.fill_queue(type(x)(**{**x.__dict__, "queue_depth": np.full(300, np.nan)}))
+    assert (filled[x.minute <= 2] > 2000).all()  # busy at the top of the hour
+    assert np.median(filled[x.minute > 2]) < 1000
+
+
+def test_predictions_are_capped_and_positive() -> None:
+    model, _ = fit_latency(_frame())
+    x = inputs_from_frame(_frame(500, seed=5))
+    pred = model.predict(x)
+    assert (pred > 0).all()
+    for ch, cap in model.caps.items():
+        assert (pred[x.channel == ch] <= cap).all()
+    assert (HeuristicLatency().predict(x) > 0).all()
+
+
+def test_too_little_data_is_an_error() -> None:
+    with pytest.raises(ValidationError):
+        fit_latency(_frame(20))

@@ -108,7 +108,7 @@ class SinkConsumer:
             stopping=self._stopping,
         )
         self._fault = FaultHook.parse(settings.sink_fault)
-        self._failed: BaseException | None = None
+        self._rewind_needed = False
         self._last_report = time.monotonic()
         self._reported_stored = 0
         self._lags: dict[int, int] = {}
@@ -157,27 +157,31 @@ class SinkConsumer:
     def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
+        backoff = 1.0
         try:
             while not self._stopping.is_set():
                 try:
+                    if self._rewind_needed:
+                        self._rewind(consumer)
                     with _gc_paused():
                         self._poll(consumer)
                         self._flush(consumer, force=False)
-                except (KafkaException, KafkaUnavailable) as exc:
-                    _log.warning("Kafka error (%s); rewinding to the committed offsets", exc)
-                    self._rewind(consumer)
-                    self._stopping.wait(1.0)
+                    backoff = 1.0
                 except Abandoned:
                     break
+                except Exception as exc:  # the loop must outlive any one failure
+                    if isinstance(exc, KafkaException | KafkaUnavailable):
+                        _log.warning("Kafka error (%s); back to the committed offsets", exc)
+                    else:
+                        _log.exception("unexpected sink error; back to the committed offsets")
+                    self._rewind_needed = True
+                    self._stopping.wait(backoff)
+                    backoff = min(backoff * 2, 30.0)
                 self._report(consumer)
             try:
                 self._flush(consumer, force=True)
             except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
                 _log.warning("final batch not written (%s); it will be replayed", exc)
-                self._drop(list(self._buffers))
-        except BaseException as exc:  # a bug: log it, leave the group, let the process see it
-            self._failed = exc
-            _log.exception("sink loop crashed")
         finally:
             self._drop(list(self._buffers))
             try:
@@ -225,7 +229,7 @@ class SinkConsumer:
 
     def _flush(self, consumer: Consumer, *, force: bool, only: Sequence[int] | None = None) -> None:
         """Write rounds while some partition has a chunk ready (all buffered ones if ``force``)."""
-        while True:
+        while not self._rewind_needed:
             now = time.monotonic()
             max_wait = 0.0 if force else self._max_wait
             chunks: list[Chunk[Message]] = []
@@ -287,7 +291,14 @@ class SinkConsumer:
 
     # --- rebalances ------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        committed = consumer.committed(partitions, timeout=30) if partitions else []
+        try:
+            committed = consumer.committed(partitions, timeout=30) if partitions else []
+        except KafkaException as exc:
+            # Without the intents the first chunks could be cut differently: buffer
+            # nothing until a rewind has read them.
+            _log.warning("could not read committed offsets (%s); will rewind", exc)
+            committed = partitions
+            self._rewind_needed = True
         for tp in committed:
             end = parse_intent(tp.metadata)
             self._buffers[tp.partition] = PartitionBuffer(tp.topic, tp.partition, replay_end=end)
@@ -322,19 +333,17 @@ class SinkConsumer:
 
     def _rewind(self, consumer: Consumer) -> None:
         """Forget buffered records and seek back to the committed offsets (and intents)."""
-        try:
-            assigned = consumer.assignment()
-            committed = consumer.committed(assigned, timeout=30) if assigned else []
-            for tp in committed:
-                buffer = self._buffers.get(tp.partition)
-                if buffer is None:
-                    continue
-                buffer.clear()
-                buffer.replay_end = parse_intent(tp.metadata)
-                offset = tp.offset if tp.offset >= 0 else _OFFSET_BEGINNING
-                consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
-        except KafkaException as exc:
-            _log.warning("rewind failed (%s); the group will reassign", exc)
+        assigned = consumer.assignment()
+        committed = consumer.committed(assigned, timeout=30) if assigned else []
+        for tp in committed:
+            buffer = self._buffers.get(tp.partition)
+            if buffer is None:
+                continue
+            buffer.clear()
+            buffer.replay_end = parse_intent(tp.metadata)
+            offset = tp.offset if tp.offset >= 0 else _OFFSET_BEGINNING
+            consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._rewind_needed = False
 
     # --- progress ----------------------------------------------------------------
     def _report(self, consumer: Consumer, force: bool = False) -> None:

@@ -93,7 +93,7 @@ def main() -> None:
         serve.start()
         admin = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}")
         url = f"http://127.0.0.1:{settings.connector_port}"
-        common = ["--connector-url", url, "--rate", "0"]
+        common = ["--connector-url", url, "--rate", "1000000", "--no-progress"]
         full = _run(
             f"full history, batches of {opts.batch_size}",
             [*common, "--seed", str(opts.seed), "--batch-size", str(opts.batch_size)],

@@ -7,16 +7,15 @@ Its pid is in ``SENDFLOWR_HOME/serve.pid`` and its log in ``SENDFLOWR_HOME/serve
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
 from sendflowr.errors import ServiceError
+from sendflowr.pidfile import owned_pid, terminate
 from sendflowr.settings import Settings
 
 __all__ = ["ServeProcess", "ServeStatus"]
@@ -28,15 +27,6 @@ class ServeStatus:
 
     pid: int | None
     health: dict[str, bool]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (ProcessLookupError, PermissionError, OSError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class ServeProcess:
@@ -60,17 +50,7 @@ class ServeProcess:
 
     def running_pid(self) -> int | None:
         """Pid of the serve started from this home, if alive."""
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if not _alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if b"serve" in cmdline and b"sendflowr" in cmdline else None
+        return owned_pid(self.pid_path, b"sendflowr", b"serve")
 
     def health(self) -> dict[str, bool]:
         """Which endpoints answer 200 on /health now."""
@@ -121,12 +101,7 @@ class ServeProcess:
         if pid is None:
             self.pid_path.unlink(missing_ok=True)
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _alive(pid):
-            os.kill(pid, signal.SIGKILL)
+        terminate(pid, timeout)
         if self._proc is not None:
             self._proc.wait(timeout=10)
         self.pid_path.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sendflowr.errors import DependencyMissing, KafkaUnavailable, ServiceError
 from sendflowr.kafka.admin import ensure_topics, wait_ready
+from sendflowr.pidfile import owned_pid, pid_alive, terminate
 from sendflowr.settings import Settings
 
 __all__ = ["BrokerStatus", "LocalKafka"]
@@ -55,20 +56,6 @@ def _java_major(java: str) -> int:
         return 0
     major = int(match.group(1))
     return int(match.group(2) or 0) if major == 1 else major
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _port_in_use(port: int) -> bool:
@@ -207,17 +194,7 @@ class LocalKafka:
     # --- lifecycle -------------------------------------------------------------
     def running_pid(self) -> int | None:
         """Pid of the broker this project started, if it is still alive."""
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if not _pid_alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return pid
-        return pid if str(self.config_path).encode() in cmdline else None
+        return owned_pid(self.pid_path, b"kafka.Kafka", str(self.config_path).encode())
 
     def start(self, timeout: float = 90.0) -> bool:
         """Start the broker if it is not running and create the topics; True if started now."""
@@ -283,14 +260,7 @@ class LocalKafka:
         if pid is None:
             self.pid_path.unlink(missing_ok=True)
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while _pid_alive(pid):
-                time.sleep(0.05)
+        terminate(pid, timeout)
         self.pid_path.unlink(missing_ok=True)
         _reap()
         return True
@@ -300,7 +270,7 @@ class LocalKafka:
         pid = self.running_pid()
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
-            while _pid_alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.05)
         _reap()
 

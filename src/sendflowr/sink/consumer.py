@@ -69,6 +69,8 @@ class SinkStats:
     batches: int = 0
     assigned_at: float | None = None
     """``time.monotonic()`` of the first partition assignment."""
+    first_record_at: float | None = None
+    """``time.monotonic()`` when the first record arrived."""
 
 
 class SinkConsumer:
@@ -103,7 +105,11 @@ class SinkConsumer:
         self._writer = ChunkWriter(
             store,
             self.metrics,
-            lookup=StoreLookup(store) if settings.sink_dedup_lookup else None,
+            lookup=(
+                StoreLookup(store, f"{settings.topic}/{settings.consumer_group}")
+                if settings.sink_dedup_lookup
+                else None
+            ),
             recent=RecentIds(settings.sink_recent_ids),
             stopping=self._stopping,
         )
@@ -116,7 +122,10 @@ class SinkConsumer:
     # --- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         """Connect, subscribe and start the loop thread."""
-        config = consumer_config(self._settings, **self._overrides)
+        # Prefetch deeply: with librdkafka's default (100k queued messages) a busy
+        # machine's consumer waits on fetches; the byte cap (64 MB) still bounds memory.
+        overrides = {"queued.min.messages": 1_000_000, **self._overrides}
+        config = consumer_config(self._settings, **overrides)
         config.setdefault("logger", _log)
         self._consumer = Consumer(config)
         self._dlq.start()
@@ -201,6 +210,8 @@ class SinkConsumer:
         timeout = min(self._max_wait, 0.1)
         messages = consumer.consume(num_messages=min(self._batch_size, 10_000), timeout=timeout)
         now = time.monotonic()
+        if messages and self.stats.first_record_at is None:
+            self.stats.first_record_at = now
         buffers = self._buffers
         for message in messages:
             if message.error() is not None:
@@ -261,7 +272,7 @@ class SinkConsumer:
             if chunk.replay:
                 self.metrics.replays.inc()
             self.metrics.bots.inc(self._enricher.enrich(events))
-            result = self._writer.write(events, chunk.token)
+            result = self._writer.write(events, chunk.token, chunk.partition)
             self._fault.hit("after-insert")
             letters.extend(dead)
             if result.rejected:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 from sendflowr.events import CHANNELS, CanonicalEvent
 
@@ -77,7 +77,7 @@ def bot_reasons_for_client(user_agent: str, ip_address: str) -> list[str]:
     return reasons
 
 
-def _meta_int(metadata: dict[str, object], name: str) -> int | None:
+def _meta_int(metadata: dict[str, Any], name: str) -> int | None:
     value = metadata.get(name)
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32:
         return value
@@ -111,26 +111,23 @@ class Enricher:
         if len(self._delivered) > self._capacity:
             self._delivered.popitem(last=False)
 
-    def _fill_training(self, event: CanonicalEvent) -> None:
-        meta = event.metadata
-        if meta:
-            if not event.campaign_type:
-                value = meta.get("campaign_type")
-                if isinstance(value, str):
-                    event.campaign_type = value[:256]
-            if event.channel == "email":
-                channel = meta.get("channel")
-                if isinstance(channel, str) and channel in _CHANNELS:
-                    event.channel = channel
-            if event.payload_size_bytes is None:
-                event.payload_size_bytes = _meta_int(meta, "payload_size_bytes")
-            if event.queue_depth_estimate is None:
-                event.queue_depth_estimate = _meta_int(meta, "queue_depth_estimate")
-        if event.send_time is None and event.event_type == "sent":
-            event.send_time = event.timestamp
-        sent = event.send_time
-        if sent is None:
-            return
+    @staticmethod
+    def _fill_from_metadata(event: CanonicalEvent, meta: dict[str, Any]) -> None:
+        if not event.campaign_type:
+            value = meta.get("campaign_type")
+            if isinstance(value, str):
+                event.campaign_type = value[:256]
+        if event.channel == "email":
+            channel = meta.get("channel")
+            if isinstance(channel, str) and channel in _CHANNELS:
+                event.channel = channel
+        if event.payload_size_bytes is None:
+            event.payload_size_bytes = _meta_int(meta, "payload_size_bytes")
+        if event.queue_depth_estimate is None:
+            event.queue_depth_estimate = _meta_int(meta, "queue_depth_estimate")
+
+    @staticmethod
+    def _fill_times(event: CanonicalEvent, sent: datetime) -> None:
         if event.latency_seconds is None and event.event_type == "delivered":
             delay = (event.timestamp - sent).total_seconds()
             if delay >= 0:
@@ -145,22 +142,38 @@ class Enricher:
     def enrich(self, events: Iterable[CanonicalEvent]) -> int:
         """Enrich ``events`` in place (in stream order); return how many were flagged as bots."""
         flagged = 0
+        ua_reasons = _ua_reasons
+        prefixes = _SCANNER_PREFIXES
         for event in events:
-            self._fill_training(event)
+            # The hot path of the sink: cheap tests first, helpers only when needed.
+            meta = event.metadata
+            if meta:
+                self._fill_from_metadata(event, meta)
             kind = event.event_type
+            sent = event.send_time
+            if sent is None and kind == "sent":
+                event.send_time = sent = event.timestamp
+            if sent is not None and (
+                event.hour_of_day is None
+                or event.minute is None
+                or event.day_of_week is None
+                or event.latency_seconds is None
+            ):
+                self._fill_times(event, sent)
             if kind == "delivered":
                 self._remember_delivery(event)
                 continue
-            reasons = (
-                bot_reasons_for_client(event.user_agent, event.ip_address)
-                if event.user_agent or event.ip_address
-                else []
-            )
+            reasons: list[str] = []
+            ua, ip = event.user_agent, event.ip_address
+            if ua:
+                reasons.extend(ua_reasons(ua))
+            if ip and (ip.startswith(prefixes) or ":" in ip) and _ip_is_scanner(ip):
+                reasons.append("scanner_ip")
             if kind in _OPEN_TYPES:
                 delivered = self._delivery_time(event)
                 if delivered is not None and event.timestamp - delivered < OPEN_BOT_WINDOW:
                     reasons.insert(0, "open_within_2s")
             if reasons:
-                event.metadata = {**event.metadata, "suspected_bot": True, "bot_reasons": reasons}
+                event.metadata = {**meta, "suspected_bot": True, "bot_reasons": reasons}
                 flagged += 1
         return flagged

@@ -109,11 +109,15 @@ class ChunkWriter:
                     raise Abandoned(what) from exc
                 delay = min(delay * 2, self._max_backoff)
 
-    def write(self, events: Sequence[CanonicalEvent], token: str) -> WriteResult:
-        """Store ``events`` (one chunk) under ``token``; see the class docstring."""
+    def write(
+        self, events: Sequence[CanonicalEvent], token: str, partition: int = 0
+    ) -> WriteResult:
+        """Store ``events`` (one chunk of ``partition``) under ``token``; see the class
+        docstring."""
         lookup = self._lookup
         kept, duplicates = self._retrying(
-            lambda: drop_duplicates(events, self._recent, lookup), f"duplicate lookup {token}"
+            lambda: drop_duplicates(events, self._recent, lookup, partition),
+            f"duplicate lookup {token}",
         )
         if not kept:
             return WriteResult(0, duplicates, [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sendflowr.events import CanonicalEvent
-from sendflowr.sink.dedup import RecentIds, drop_duplicates, uuid_number
+from sendflowr.sink.dedup import RecentIds, drop_duplicates
 from tests.unit.sink.factory import make_events
 
 
@@ -14,17 +14,10 @@ class _Lookup:
         self.stored = stored
         self.asked: list[str] = []
 
-    def existing(self, events: Sequence[CanonicalEvent]) -> set[str]:
+    def existing(self, events: Sequence[CanonicalEvent], partition: int) -> set[str]:
+        assert partition == 0
         self.asked.extend(e.event_id for e in events)
         return {e.event_id for e in events} & self.stored
-
-
-def test_uuid_number_matches_clickhouse_reinterpret_as_uint128() -> None:
-    # SELECT reinterpretAsUInt128(toUUID('0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'))
-    assert (
-        uuid_number("0196a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
-        == 184238515132236069389163973319874346591
-    )
 
 
 def test_recent_ids_forget_the_oldest_first() -> None:

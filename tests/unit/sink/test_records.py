@@ -59,3 +59,12 @@ def test_event_ids_are_stored_in_one_canonical_spelling() -> None:
     event_id = make_events(1)[0].event_id
     events, _, dead = decode_records([FakeRecord(_event_json(event_id=event_id.upper()), 0)])
     assert dead == [] and events[0].event_id == event_id
+
+
+def test_a_value_holding_two_events_cannot_spill_into_the_batch() -> None:
+    first, second, third = (encode_event(e) for e in make_events(3))
+    records = [FakeRecord(first, 0), FakeRecord(second + b"," + third, 1), FakeRecord(third, 2)]
+    events, sources, dead = decode_records(records)
+    assert [s.offset() for s in sources] == [0, 2]
+    assert [(d.offset, d.reason) for d in dead] == [(1, "malformed_json")]
+    assert [encode_event(e) for e in events] == [first, third]

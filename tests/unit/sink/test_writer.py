@@ -43,7 +43,7 @@ class _Lookup:
     def __init__(self, stored: set[str]) -> None:
         self.stored = stored
 
-    def existing(self, events: Sequence[CanonicalEvent]) -> set[str]:
+    def existing(self, events: Sequence[CanonicalEvent], partition: int) -> set[str]:
         return {e.event_id for e in events} & self.stored
 
 

@@ -110,7 +110,10 @@ class Settings(BaseSettings):
         description="Half-life of the long-run profile the recent one shrinks to.",
     )
     timing_open_weight: float = Field(
-        default=0.5, ge=0, le=1, description="Weight of a human open relative to a click."
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Weight of a human open (machine opens are excluded) relative to a click.",
     )
     timing_refresh_seconds: float = Field(
         default=300.0, gt=0, description="Curves are refitted when older than this."

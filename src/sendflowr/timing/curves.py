@@ -6,15 +6,16 @@ weak, MPP-inflated signals), else 0. Rates (score per exposure) are estimated
 on the hour-of-week and minute-of-hour projections of the week grid and
 recombined into a 10,080-slot curve:
 
-    global ← cohort (k most similar users) ← user long run ← user recent (72 h)
+    global ← segment mixture (EM, see ``segments``) ← user long run ← user recent (72 h)
 
 each level shrinking toward the one before it in proportion to its evidence.
 Shrinkage strengths are pseudo-engagements (a strength of 2 = "as much as two
 clicks' worth of evidence"), converted to exposures with the overall rate.
 Hour-of-week rates are smoothed circularly (Sunday 23h wraps to Monday 00h).
-Cohorts are the users whose day and hour profiles overlap most (Bhattacharyya
-cosine). A user's long-run rate re-weights the cohort's hour-of-week shape by
-the user's own day and hour rates (a day × hour factorisation needs far fewer
+Cohorts are behaviour segments: a user's prior is the mixture of segment
+profiles weighted by how well each explains all of the user's deliveries.
+A user's long-run rate re-weights the cohort's hour-of-week shape by the
+user's own day and hour rates (a day × hour factorisation needs far fewer
 exposures than 168 independent cells). The minute-of-hour factor is shrunk
 the same way. Users with no history get the global curve and are flagged cold.
 """
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sendflowr.timing.grid import SLOTS_PER_WEEK
+from sendflowr.timing.segments import fit_segments
 
 __all__ = ["CurveConfig", "CurveModel", "Evidence", "fit_curves"]
 
@@ -40,12 +42,13 @@ class CurveConfig:
 
     half_life_hours: float = 72.0
     long_half_life_hours: float = 2160.0
-    open_weight: float = 0.25
-    user_strength: float = 2.0
-    cohort_size: int = 25
-    cohort_strength: float = 1.0
+    open_weight: float = 1.0
+    user_strength: float = 50.0
+    segments: int = 12
+    seed: int = 0
+    cohort_strength: float = 2.0
     global_strength: float = 0.5
-    recent_strength: float = 1.0
+    recent_strength: float = 20.0
     minute_strength: float = 40.0
     unexplored_factor: float = 0.5
     uniform_prior: float = 0.02
@@ -127,17 +130,6 @@ def _bins(index: npt.NDArray[np.int64], weights: FloatArray, n_rows: int, width:
     return out
 
 
-def _neighbours(profile: FloatArray, k: int) -> npt.NDArray[np.int64]:
-    """Indices of the ``k`` most similar (cosine) profiles of each row (itself included)."""
-    norms = np.linalg.norm(profile, axis=1, keepdims=True)
-    unit = profile / np.where(norms > 0, norms, 1.0)
-    similarity = unit @ unit.T
-    np.fill_diagonal(similarity, 2.0)
-    k = min(k, profile.shape[0])
-    order: npt.NDArray[np.int64] = np.argsort(-similarity, axis=1)[:, :k].astype(np.int64)
-    return order
-
-
 def fit_curves(
     evidence: Evidence, now_minute: int, config: CurveConfig, version: str
 ) -> CurveModel:
@@ -153,8 +145,9 @@ def fit_curves(
     u = evidence.user_index
     k = config.hour_kernel
 
-    ex = _smooth_hours(_bins(u * _HOURS + how, w_long, n, _HOURS), k)
-    en = _smooth_hours(_bins(u * _HOURS + how, w_long * score, n, _HOURS), k)
+    ex_raw = _bins(u * _HOURS + how, w_long, n, _HOURS)
+    en_raw = _bins(u * _HOURS + how, w_long * score, n, _HOURS)
+    ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
     g_ex, g_en = ex.sum(axis=0), en.sum(axis=0)
@@ -163,27 +156,22 @@ def fit_curves(
     gs = config.global_strength * per_rate
     global_hour = (g_en + gs * floor) / (g_ex + gs)
     cs = config.cohort_strength * per_rate
+    s = config.user_strength * per_rate
 
-    # Cohorts: users whose day and hour profiles (shrunk to global) look alike.
+    # Cohorts: behaviour segments fitted by EM; a user's prior is its segments' mixture.
+    if n:
+        seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
+                           kernel=k, seed=config.seed)  # fmt: skip
+        resp = seg.resp
+        cohort_hour = seg.prior()
+        main = resp.argmax(axis=1)
+        cohort_size = np.rint(resp.sum(axis=0)[main]).astype(np.int64)
+    else:
+        resp = np.zeros((0, 1))
+        cohort_hour = np.zeros((0, _HOURS))
+        cohort_size = np.zeros(0, np.int64)
     day_ex, day_en = ex.reshape(n, 7, 24).sum(axis=2), en.reshape(n, 7, 24).sum(axis=2)
     hod_ex, hod_en = ex.reshape(n, 7, 24).sum(axis=1), en.reshape(n, 7, 24).sum(axis=1)
-    g_day = global_hour.reshape(7, 24).mean(axis=1)
-    g_hod = global_hour.reshape(7, 24).mean(axis=0)
-    s = config.user_strength * per_rate
-    # Similarity: Bhattacharyya overlap of lightly shrunk day and hour rate distributions.
-    p_s = 0.25 * per_rate
-    day_p = (day_en + p_s * g_day) / (day_ex + p_s)
-    hod_p = (hod_en + p_s * g_hod) / (hod_ex + p_s)
-    profile = np.hstack(
-        [
-            np.sqrt(day_p / day_p.sum(axis=1, keepdims=True).clip(1e-12)),
-            np.sqrt(hod_p / hod_p.sum(axis=1, keepdims=True).clip(1e-12)),
-        ]
-    )
-    nb = _neighbours(profile, config.cohort_size) if n else np.zeros((0, 0), np.int64)
-    c_ex = ex[nb].sum(axis=1) if n else ex
-    c_en = en[nb].sum(axis=1) if n else en
-    cohort_hour = (c_en + cs * global_hour) / (c_ex + cs)
 
     # User long run: cohort (day, hour) shape re-weighted by the user's own day and hour rates.
     c_day = cohort_hour.reshape(n, 7, 24).mean(axis=2)
@@ -208,10 +196,10 @@ def fit_curves(
     ms = config.minute_strength
     g_min = (m_en.sum(axis=0) + ms) / (m_ex.sum(axis=0) * mean_rate + ms)
     g_min /= max(float(g_min.mean()), 1e-12)
-    cm_ex = m_ex[nb].sum(axis=1) if n else m_ex
-    cm_en = m_en[nb].sum(axis=1) if n else m_en
-    c_rate = cm_en.sum(axis=1, keepdims=True) / cm_ex.sum(axis=1, keepdims=True).clip(1e-9)
-    c_min = (cm_en + ms * g_min) / (cm_ex * c_rate + ms)
+    sm_ex, sm_en = resp.T @ m_ex, resp.T @ m_en
+    s_rate = sm_en.sum(axis=1, keepdims=True) / sm_ex.sum(axis=1, keepdims=True).clip(1e-9)
+    s_min = (sm_en + ms * g_min) / (sm_ex * s_rate + ms)
+    c_min = resp @ s_min
     u_rate = m_en.sum(axis=1, keepdims=True) / m_ex.sum(axis=1, keepdims=True).clip(1e-9)
     u_min = (m_en + ms * c_min) / (m_ex * u_rate + ms)
     u_min /= u_min.mean(axis=1, keepdims=True).clip(1e-12)
@@ -224,7 +212,7 @@ def fit_curves(
         exposures=ex.sum(axis=1) / float(np.sum(k)),
         engagement=en.sum(axis=1) / float(np.sum(k)),
         recent_exposures=r_ex.sum(axis=1) / float(np.sum(k)),
-        cohort_size=np.full(n, nb.shape[1] if n else 0, np.int64),
+        cohort_size=cohort_size,
         global_hour_rate=global_hour,
         global_minute_factor=g_min,
         fitted_at_minute=now_minute,

@@ -55,7 +55,7 @@ def client() -> Iterator[AppClient]:
 
     def make_engine() -> TimingEngine:
         return TimingEngine(MemorySource(evidence, contexts), MemoryExplanations(),
-                            FixedLatency(42.0), config=CurveConfig(cohort_size=8),
+                            FixedLatency(42.0), config=CurveConfig(segments=4),
                             clock=lambda: NOW)  # fmt: skip
 
     app = create_app(make_engine, make_resolver=FakeResolver, api_key="k")

@@ -11,7 +11,7 @@ from tests.unit.timing.synthetic import history
 
 def _fit(peaks: dict[str, tuple[int, ...]], **kw: object) -> object:
     evidence, now = history(peaks, **kw)  # type: ignore[arg-type]
-    return fit_curves(evidence, now, CurveConfig(cohort_size=8), "test"), evidence
+    return fit_curves(evidence, now, CurveConfig(segments=4), "test"), evidence
 
 
 def test_curves_peak_in_each_users_best_hours_on_active_days() -> None:
@@ -49,7 +49,7 @@ def test_thin_evidence_is_shrunk_toward_the_cohort() -> None:
         clicked=np.append(evidence.clicked, [True, False]),
         opened=np.append(evidence.opened, [True, False]),
     )
-    model = fit_curves(merged, now, CurveConfig(cohort_size=10), "t")
+    model = fit_curves(merged, now, CurveConfig(segments=3), "t")
     thin, null = hourly_projection(model.curves(model.rows(["thin", "thin_null"])))
     assert thin[7] > null[7]  # its own click counts…
     assert int(np.argmax(thin)) == 13  # …but does not outweigh what the cohort shows

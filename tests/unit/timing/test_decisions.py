@@ -31,7 +31,7 @@ class FixedLatency:
 def model() -> CurveModel:
     peaks = {f"m{i}": (8,) for i in range(10)} | {f"e{i}": (19,) for i in range(10)}
     evidence, now = history(peaks)
-    return fit_curves(evidence, now, CurveConfig(cohort_size=8), "test")
+    return fit_curves(evidence, now, CurveConfig(segments=4), "test")
 
 
 NOW = START + timedelta(weeks=12, hours=1)  # a Monday 01:00 right after the history

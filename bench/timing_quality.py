@@ -1,0 +1,117 @@
+"""How good are the timing engine's decisions, scored by the generator's own model?
+
+Loads the full generated history (fixed seed) into an in-process chDB under a
+temp SENDFLOWR_HOME, fits the engine as of the end of the history, decides a
+send for every user in the following 7 days and scores each decision with
+``generator.expected_click_probability`` against:
+
+- random: a uniformly random minute 06:00–22:59 (as the generator sends), exact mean;
+- hourly: the legacy hourly STO fallback (best hour of day, at the top of the hour);
+- oracle: the best minute of the window by the generator's own model.
+
+Prints, per persona and overall, the share of users whose decision lands in one
+of their persona's peak hours on an active weekday, and expected clicks.
+
+    python bench/timing_quality.py [--seed 42]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing_common import load_history
+from sendflowr.generator import expected_click_probability, model_for
+from sendflowr.timing.decisions import Decision, DecisionRequest
+from sendflowr.timing.grid import epoch_minute, hourly_projection
+
+WINDOW = timedelta(days=7)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    h = load_history(args.seed)
+    rows, skipped = score(h, h.engine())
+    report(h, rows, skipped)
+
+
+def score(h: Any, engine: Any) -> tuple[dict[str, list[tuple[float, ...]]], int]:
+    """Per persona: (in peak hour, engine, random, hourly, oracle) of each decided user."""
+    model = model_for(h.world)
+    curves = engine.curves(refresh=True)
+    ids = [t.universal_id for t in h.truths]
+    out = engine.decide(DecisionRequest(ids, send_after=h.now, send_before=h.now + WINDOW))
+    decided = {d.universal_id: d for d in out if isinstance(d, Decision)}
+
+    first = epoch_minute(h.now)
+    minutes = np.arange(first, first + int(WINDOW.total_seconds() // 60), dtype=np.int64)
+    ms = minutes * 60_000
+    hour = (minutes // 60) % 24
+    sendable = (hour >= 6) & (hour <= 22)
+    hourly = hourly_projection(curves.curves(curves.rows(ids)))
+    personas = {p.name: p for p in h.world.personas}
+
+    rows: dict[str, list[tuple[float, ...]]] = defaultdict(list)
+    skipped = 0
+    for i, t in enumerate(h.truths):
+        d = decided.get(t.universal_id)
+        if d is None:
+            skipped += 1
+            continue
+        p = expected_click_probability(model, t, ms)
+        k = epoch_minute(d.target_minute_utc) - first
+        best_hour = int(np.argmax(hourly[i]))
+        sto = np.flatnonzero(hour == best_hour)
+        sto_k = int(sto[minutes[sto] % 60 == 0][0]) if len(sto) else 0
+        persona = personas[t.persona]
+        target = d.target_minute_utc
+        in_peak = target.hour in persona.hours("peak") and target.weekday() in persona.active_days
+        rows[t.persona].append(
+            (float(in_peak), float(p[k]), float(p[sendable].mean()), float(p[sto_k]),
+             float(p.max()))
+        )  # fmt: skip
+
+    return rows, skipped
+
+
+def report(h: Any, rows: dict[str, list[tuple[float, ...]]], skipped: int) -> None:
+    """Print the table."""
+    personas = {p.name: p for p in h.world.personas}
+    header = (
+        f"{'persona':<16}{'n':>4}{'peak-hour':>10}{'engine':>9}{'random':>9}{'hourly':>9}"
+        f"{'oracle':>9}{'eng/rand':>9}{'eng/orac':>9}"
+    )
+    print(f"seed {h.seed}: {sum(len(v) for v in rows.values())} users decided, "
+          f"{skipped} skipped (suppressed); window {h.now:%Y-%m-%d %H:%M} + 7 days")  # fmt: skip
+    r = h.report
+    print(f"latency model held-out MAE {r.model_mae:.2f} s (heuristic {r.heuristic_mae:.2f} s, "
+          f"constant 300 s {r.constant_mae:.2f} s)")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    everything: list[tuple[float, ...]] = []
+    for name in [p.name for p in h.world.personas]:
+        vals = np.asarray(rows[name])
+        everything.extend(rows[name])
+        _line(name, vals, bool(personas[name].peak_hours) and personas[name].peak_hours != "all")
+    print("-" * len(header))
+    _line("overall", np.asarray(everything), True)
+
+
+def _line(name: str, vals: np.ndarray, peaks: bool) -> None:  # type: ignore[type-arg]
+    share, eng, rnd, sto, orc = vals.mean(axis=0)
+    peak = f"{share:>10.1%}" if peaks else f"{'-':>10}"
+    print(f"{name:<16}{len(vals):>4}{peak}{eng:>9.4f}{rnd:>9.4f}{sto:>9.4f}{orc:>9.4f}"
+          f"{eng / rnd:>9.2f}{eng / orc:>9.1%}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

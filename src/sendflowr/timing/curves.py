@@ -110,6 +110,25 @@ class CurveModel:
         out += self.config.uniform_prior * out.mean(axis=1, keepdims=True)
         return out
 
+    def window(self, rows: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> FloatArray:
+        """Base curve values ``(len(rows), len(slots))`` at the given week slots only.
+
+        Equal to ``curves(rows)[:, slots]`` without building the whole week.
+        """
+        known = rows >= 0
+        hours = np.empty((rows.shape[0], _HOURS))
+        minutes = np.empty((rows.shape[0], 60))
+        hours[known] = self.hour_rate[rows[known]]
+        minutes[known] = self.minute_factor[rows[known]]
+        hours[~known] = self.global_hour_rate
+        minutes[~known] = self.global_minute_factor
+        # float32: half the memory traffic of the (recipients × minutes) arrays.
+        h32, m32 = hours.astype(np.float32), minutes.astype(np.float32)
+        out = h32[:, slots // 60] * m32[:, slots % 60]
+        mean = hours.mean(axis=1) * minutes.mean(axis=1)
+        out += (self.config.uniform_prior * mean).astype(np.float32)[:, None]
+        return out  # type: ignore[return-value]
+
     def evidence_weight(self, rows: npt.NDArray[np.int64]) -> FloatArray:
         """Effective engaged messages behind each row's curve (0 for cold rows)."""
         out = np.zeros(rows.shape[0])

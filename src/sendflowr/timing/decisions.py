@@ -132,58 +132,74 @@ def decide(
     slot_latency: npt.NDArray[np.float64] | None = None,
     raise_suppressed: bool = False,
 ) -> list[Decision | Skipped]:
-    """Decide every recipient of ``req`` at ``now``; suppressed ones become ``Skipped``."""
+    """Decide every recipient of ``req`` at ``now``; suppressed ones become ``Skipped``.
+
+    Recipients without live context are decided once per distinct curve (all cold
+    recipients share one), in chunks of (recipients × candidate minutes) arrays;
+    recipients with context get their modifiers applied one by one.
+    """
     first, last = _window(req, now)
     cand = np.arange(first, last, dtype=np.int64)
     slots = slots_of_minutes(cand)
     lat_slot = slot_latencies(latency, req) if slot_latency is None else slot_latency
-    lat = lat_slot[slots]
-    feasible = cand * 60.0 + AIM_SECONDS - lat >= now.timestamp()
+    feasible = cand * 60.0 + AIM_SECONDS - lat_slot[slots] >= now.timestamp()
     if not feasible.any():
         raise ValidationError("send_before", "the window closes before a message could arrive")
-    rows = curves.rows(req.universal_ids)
+    cand, slots = cand[feasible], slots[feasible]
+    lat = lat_slot[slots]
+    ids = req.universal_ids
+    rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)
     version = f"{curves.version}+{latency.version}"
-    out: list[Decision | Skipped] = []
+    live = np.fromiter((not _quiet(contexts.get(u)) for u in ids), dtype=bool, count=len(ids))
+
+    # Recipients without context: one answer per distinct curve row.
+    unique, inverse = np.unique(rows[~live], return_inverse=True)
+    u_best = np.empty(unique.shape[0], np.int64)
+    u_top = np.empty(unique.shape[0])
+    u_sharp = np.empty(unique.shape[0])
     chunk = max(1, _CELLS_PER_CHUNK // cand.shape[0])
-    for lo in range(0, len(req.universal_ids), chunk):
-        hi = min(lo + chunk, len(req.universal_ids))
-        base = curves.curves(rows[lo:hi])[:, slots]
-        base[:, ~feasible] = 0.0
-        final = base.copy()
-        weights: dict[int, dict[str, npt.NDArray[np.float64]]] = {}
-        skipped: dict[int, Skipped] = {}
-        for i in range(hi - lo):
-            ctx = contexts.get(req.universal_ids[lo + i])
-            if ctx is None or ctx.empty:
+    for lo in range(0, unique.shape[0], chunk):
+        values = curves.window(unique[lo : lo + chunk], slots)
+        best = values.argmax(axis=1)
+        top = values[np.arange(values.shape[0]), best]
+        u_best[lo : lo + chunk] = best
+        u_top[lo : lo + chunk] = top
+        u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
+    plain_at = np.flatnonzero(~live)
+    answer: dict[int, Decision | Skipped] = {}
+    for i, j in zip(plain_at.tolist(), inverse.tolist(), strict=True):
+        b = int(u_best[j])
+        answer[i] = _decision(ids[i], b, b, float(u_sharp[j]), float(u_top[j]), float(u_top[j]),
+                              float(u_top[j]), {}, cand, slots, lat, float(weight[i]),
+                              bool(rows[i] < 0), curves, latency, version, now, None)  # fmt: skip
+
+    # Recipients with context: modifiers, suppression, one by one.
+    for i in np.flatnonzero(live).tolist():
+        ctx = contexts[ids[i]]
+        base = curves.window(rows[i : i + 1], slots)[0]
+        final, weights = apply_modifiers(base, cand, ctx)
+        if ctx.suppressions:
+            blocked = suppression_block(ctx.suppressions, int(cand[0]), last)
+            if blocked is not None or not final.any():
+                s, until = blocked or (ctx.suppressions[0], None)
+                until_dt = from_epoch_minute(until) if until is not None else None
+                if raise_suppressed:
+                    raise SuppressedError(s.reason, until_dt)
+                answer[i] = Skipped(ids[i], s.reason, until_dt)
                 continue
-            final[i], weights[i] = apply_modifiers(base[i], cand, ctx)
-            if ctx.suppressions:
-                blocked = suppression_block(ctx.suppressions, int(cand[feasible][0]), last)
-                if blocked is not None or not final[i].any():
-                    s, until = blocked or (ctx.suppressions[0], None)
-                    until_dt = from_epoch_minute(until) if until is not None else None
-                    if raise_suppressed:
-                        raise SuppressedError(s.reason, until_dt)
-                    skipped[i] = Skipped(req.universal_ids[lo + i], s.reason, until_dt)
-        best = final.argmax(axis=1)
-        peak = base.argmax(axis=1)
-        top = final[np.arange(hi - lo), best]
-        positive = final > 0
-        mean_pos = (final * positive).sum(axis=1) / positive.sum(axis=1).clip(1)
-        sharpness = np.where(top > 0, 1.0 - mean_pos / np.where(top > 0, top, 1.0), 0.0)
-        for i in range(hi - lo):
-            if i in skipped:
-                out.append(skipped[i])
-                continue
-            uid = req.universal_ids[lo + i]
-            out.append(
-                _decision(uid, int(best[i]), int(peak[i]), float(sharpness[i]), final[i], base[i],
-                          weights.get(i, {}), cand, slots, lat, float(weight[lo + i]),
-                          bool(rows[lo + i] < 0), curves, latency, version, now,
-                          contexts.get(uid))
-            )  # fmt: skip
-    return out
+        best, peak = int(final.argmax()), int(base.argmax())
+        positive = final[final > 0]
+        sharp = 1.0 - float(positive.mean()) / float(final[best]) if positive.size else 0.0
+        at_best = {name: float(w[best]) for name, w in weights.items()}
+        answer[i] = _decision(ids[i], best, peak, sharp, float(base[best]), float(final[best]),
+                              float(base[peak]), at_best, cand, slots, lat, float(weight[i]),
+                              bool(rows[i] < 0), curves, latency, version, now, ctx)  # fmt: skip
+    return [answer[i] for i in range(len(ids))]
+
+
+def _quiet(ctx: Context | None) -> bool:
+    return ctx is None or ctx.empty
 
 
 def _decision(
@@ -191,9 +207,10 @@ def _decision(
     best: int,
     peak: int,
     sharpness: float,
-    final: npt.NDArray[np.float64],
-    base: npt.NDArray[np.float64],
-    weights: dict[str, npt.NDArray[np.float64]],
+    base_best: float,
+    final_best: float,
+    base_peak: float,
+    weights: dict[str, float],
     cand: npt.NDArray[np.int64],
     slots: npt.NDArray[np.int64],
     lat: npt.NDArray[np.float64],
@@ -210,24 +227,23 @@ def _decision(
     trigger = max(target + timedelta(seconds=AIM_SECONDS - latency_s), now)
     support = evidence / (evidence + 10.0)
     confidence = (0.1 * sharpness) if cold else support * (0.4 + 0.6 * sharpness)
-    applied = {name: round(float(w[best]), 4) for name, w in weights.items()}
+    applied = {name: round(w, 4) for name, w in weights.items()}
     debug = {
         "base_curve_peak": {
             "slot": int(slots[peak]),
             "label": slot_label(int(slots[peak])),
             "at_utc": from_epoch_minute(int(cand[peak])).isoformat(),
-            "value": round(float(base[peak]), 6),
+            "value": round(base_peak, 6),
         },
         "applied_weights": applied,
-        "suppressed": bool(ctx and ctx.suppressions and "circuit_breaker" in weights),
+        "suppressed": bool(ctx is not None and ctx.suppressions and "circuit_breaker" in weights),
     }
     explanation = {
         "target": {"slot": int(slots[best]), "label": slot_label(int(slots[best])),
-                   "base_value": round(float(base[best]), 6),
-                   "final_value": round(float(final[best]), 6)},
+                   "base_value": round(base_best, 6), "final_value": round(final_best, 6)},
         "cold_start": cold,
         "curve": {"version": curves.version, "evidence_engagements": round(evidence, 3),
-                  "fallback": "global prior" if cold else "cohort prior + own history"},
+                  "fallback": "global prior" if cold else "segment prior + own history"},
         "confidence": {"evidence_support": round(support, 4), "sharpness": round(sharpness, 4)},
         "latency": {"seconds": round(latency_s, 3), "model_version": latency.version,
                     "aim_seconds": AIM_SECONDS},

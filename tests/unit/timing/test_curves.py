@@ -82,3 +82,10 @@ def test_circular_smoothing_wraps_sunday_into_monday() -> None:
     assert smooth[0, 0] == 0.25  # Monday 00h
     assert smooth[0, 166] == 0.25
     assert smooth.sum() == 1.0
+
+
+def test_window_values_equal_the_full_curve_at_those_slots() -> None:
+    model, _ = _fit({"a": (9,), "b": (18,)})
+    rows = model.rows(["a", "b", "cold"])
+    slots = np.asarray([10_079, 0, 1, 540, 5000], dtype=np.int64)
+    assert np.allclose(model.window(rows, slots), model.curves(rows)[:, slots])

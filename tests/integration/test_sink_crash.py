@@ -13,8 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from sendflowr.settings import Settings
 from sendflowr.store.schema import quote_identifier
+from tests.conftest import free_port
 from tests.integration.sink_support import (
     committed_total,
     event_records,
@@ -40,6 +43,7 @@ def _env(settings: Settings, home: Path, fault: str | None = None) -> dict[str, 
         SENDFLOWR_CLICKHOUSE_DATABASE=settings.clickhouse_database,
         SENDFLOWR_SINK_BATCH_SIZE="250",
         SENDFLOWR_SINK_MAX_WAIT_MS="100",
+        SENDFLOWR_ADMIN_PORT=str(free_port()),  # serve's loopback admin API
     )
     if fault:
         env["SENDFLOWR_SINK_FAULT"] = fault
@@ -84,14 +88,18 @@ def _counts(env: dict[str, str], database: str) -> tuple[int, int]:
     return int(count), int(unique)
 
 
-def _run_to_the_end(env: dict[str, str], settings: Settings, log: Path) -> None:
-    proc = _start(env, log)
+def _run_to_the_end(env: dict[str, str], settings: Settings, log: Path) -> str:
+    """Run a consumer until the group has no lag; return its /metrics text; SIGTERM it."""
+    port = free_port()
+    proc = _start({**env, "SENDFLOWR_SINK_METRICS_PORT": str(port)}, log)
     try:
         wait_for(lambda: lag(settings) == 0, 180, "the consumer to catch up")
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, log.read_text()[-3000:]
     finally:
         _kill(proc)
+    return metrics
 
 
 def test_five_kill_9s_then_a_group_reset_leave_each_event_once(
@@ -126,12 +134,15 @@ def test_five_kill_9s_then_a_group_reset_leave_each_event_once(
         assert lag(settings) != 0, "the consumer finished before it could be killed"
 
     env = _env(settings, home)
-    _run_to_the_end(env, settings, log)
+    metrics = _run_to_the_end(env, settings, log)
+    assert 'sendflowr_sink_records_total{outcome="stored"}' in metrics
+    assert "sendflowr_sink_lag" in metrics
     text = log.read_text()
     assert "replaying" in text  # a kill after an insert made the next run re-cut that chunk
     assert _counts(env, settings.clickhouse_database) == (TOTAL, TOTAL)
 
     reset_group_to_earliest(settings)
     assert lag(settings) == TOTAL
-    _run_to_the_end(env, settings, log)
+    metrics = _run_to_the_end(env, settings, log)
+    assert f'sendflowr_sink_records_total{{outcome="duplicate"}} {TOTAL:.1f}' in metrics
     assert _counts(env, settings.clickhouse_database) == (TOTAL, TOTAL)

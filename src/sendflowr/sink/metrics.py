@@ -1,14 +1,22 @@
 """Prometheus metrics of the sink, on a registry of its own.
 
 Exposed over HTTP by the consumer role when ``SENDFLOWR_SINK_METRICS_PORT`` is
-set (``GET /metrics``), or mounted by another app with ``metrics_app()``.
+set (``GET /metrics``); another app can serve ``SinkMetrics.text()`` itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_asgi_app
+from fastapi import FastAPI, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 __all__ = ["SinkMetrics"]
 
@@ -68,6 +76,17 @@ class SinkMetrics:
             registry=r,
         )
 
+    def text(self) -> bytes:
+        """These metrics in the Prometheus text format."""
+        data: bytes = generate_latest(self.registry)
+        return data
+
     def app(self) -> Any:
-        """An ASGI app serving these metrics in the Prometheus text format."""
-        return make_asgi_app(registry=self.registry)
+        """An ASGI app serving ``GET /metrics`` (with a lifespan, as ``serve`` runs it)."""
+        app = FastAPI(title="SendFlowr sink metrics", docs_url=None, redoc_url=None)
+
+        @app.get("/metrics")
+        def metrics() -> Response:
+            return Response(self.text(), media_type=CONTENT_TYPE_LATEST)
+
+        return app

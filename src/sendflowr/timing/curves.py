@@ -9,8 +9,8 @@ recombined into a 10,080-slot curve:
     global ← segment mixture (EM, see ``segments``) ← user long run ← user recent (72 h)
 
 each level shrinking toward the one before it in proportion to its evidence.
-Shrinkage strengths are pseudo-engagements (a strength of 2 = "as much as two
-clicks' worth of evidence"), converted to exposures with the overall rate.
+Shrinkage strengths of rates are pseudo-exposures (a strength of 5 = "as much
+as five deliveries' worth of evidence"); the minute factor's is in engagements.
 Hour-of-week rates are smoothed circularly (Sunday 23h wraps to Monday 00h).
 Cohorts are behaviour segments: a user's prior is the mixture of segment
 profiles weighted by how well each explains all of the user's deliveries.
@@ -43,27 +43,35 @@ class CurveConfig:
     half_life_hours: float = 72.0
     long_half_life_hours: float = 2160.0
     open_weight: float = 1.0
-    user_strength: float = 50.0
+    user_strength: float = 100.0
     segments: int = 12
     seed: int = 0
-    cohort_strength: float = 2.0
-    global_strength: float = 0.5
-    recent_strength: float = 20.0
+    cohort_strength: float = 5.0
+    global_strength: float = 1.0
+    recent_strength: float = 40.0
     minute_strength: float = 40.0
     unexplored_factor: float = 0.5
     uniform_prior: float = 0.02
     hour_kernel: tuple[float, float, float] = (0.2, 0.6, 0.2)
+    activity_weight: float = 2.0
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """One row per delivered message: who, when delivered, what came of it."""
+    """One row per delivered message: who, when delivered, what came of it.
+
+    ``activity_*`` are the users' own activity signals (site visits, SMS clicks,
+    product views): when someone browses is when they are around, so each counts
+    as evidence of which segment a user belongs to (``CurveConfig.activity_weight``).
+    """
 
     universal_ids: list[str]
     user_index: npt.NDArray[np.int64]
     delivered_minute: npt.NDArray[np.int64]
     clicked: npt.NDArray[np.bool_]
     opened: npt.NDArray[np.bool_]
+    activity_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    activity_minute: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def size(self) -> int:
@@ -166,21 +174,25 @@ def fit_curves(
 
     ex_raw = _bins(u * _HOURS + how, w_long, n, _HOURS)
     en_raw = _bins(u * _HOURS + how, w_long * score, n, _HOURS)
+    # Activity signals by hour of day: they tell segments apart, they are not rates.
+    a_hod = (evidence.activity_minute % 1440) // 60
+    a_age = np.clip(now_minute - evidence.activity_minute, 0, None) / 60.0
+    a_w = config.activity_weight * 0.5 ** (a_age / config.long_half_life_hours)
+    activity = _bins(evidence.activity_index * 24 + a_hod, a_w, n, 24)
     ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
     g_ex, g_en = ex.sum(axis=0), en.sum(axis=0)
     floor = mean_rate * config.unexplored_factor
-    per_rate = 1.0 / max(mean_rate, 1e-6)
-    gs = config.global_strength * per_rate
+    gs = config.global_strength
     global_hour = (g_en + gs * floor) / (g_ex + gs)
-    cs = config.cohort_strength * per_rate
-    s = config.user_strength * per_rate
+    cs = config.cohort_strength
+    s = config.user_strength
 
     # Cohorts: behaviour segments fitted by EM; a user's prior is its segments' mixture.
     if n:
         seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
-                           kernel=k, seed=config.seed)  # fmt: skip
+                           kernel=k, seed=config.seed, activity=activity)  # fmt: skip
         resp = seg.resp
         cohort_hour = seg.prior()
         main = resp.argmax(axis=1)
@@ -206,7 +218,7 @@ def fit_curves(
     # Recent evidence (half-life ``half_life_hours``) pulls the long run toward what just happened.
     r_ex = _smooth_hours(_bins(u * _HOURS + how, w_recent, n, _HOURS), k)
     r_en = _smooth_hours(_bins(u * _HOURS + how, w_recent * score, n, _HOURS), k)
-    rs = config.recent_strength * per_rate
+    rs = config.recent_strength
     hour_rate = (r_en + rs * long_hour) / (r_ex + rs)
 
     # Minute of hour: a multiplier around 1, global ← cohort ← user, in engagement units.

@@ -49,6 +49,15 @@ LEFT JOIN (
       AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
     GROUP BY message_id
 ) AS e ON d.message_id = e.message_id
+ORDER BY d.universal_id, minute
+"""
+
+_ACTIVITY: Final = """
+SELECT universal_id, intDiv(toUnixTimestamp64Milli(timestamp), 60000) AS minute
+FROM {table}
+WHERE event_type IN {hot:Array(String)} AND universal_id != ''
+  AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
+ORDER BY universal_id, minute
 """
 
 _CONTEXT: Final = """
@@ -78,16 +87,22 @@ class EventSource(Protocol):
         ...
 
 
-def evidence_from_rows(rows: list[tuple[str, int, int, int]]) -> Evidence:
-    """Evidence from ``(universal_id, delivered epoch minute, clicked, opened)`` rows."""
+def evidence_from_rows(
+    rows: list[tuple[str, int, int, int]], activity: list[tuple[str, int]] | None = None
+) -> Evidence:
+    """Evidence from ``(universal_id, delivered epoch minute, clicked, opened)`` rows and
+    ``(universal_id, epoch minute)`` activity signals (of users that have deliveries)."""
     ids: dict[str, int] = {}
     index = np.fromiter((ids.setdefault(r[0], len(ids)) for r in rows), np.int64, len(rows))
+    acts = [(ids[u], m) for u, m in (activity or []) if u in ids]
     return Evidence(
         universal_ids=list(ids),
         user_index=index,
         delivered_minute=np.fromiter((r[1] for r in rows), np.int64, len(rows)),
         clicked=np.fromiter((bool(r[2]) for r in rows), np.bool_, len(rows)),
         opened=np.fromiter((bool(r[3]) for r in rows), np.bool_, len(rows)),
+        activity_index=np.asarray([a[0] for a in acts], dtype=np.int64),
+        activity_minute=np.asarray([a[1] for a in acts], dtype=np.int64),
     )
 
 
@@ -99,10 +114,16 @@ class StoreSource:
 
     def evidence(self, now_minute: int) -> Evidence:
         """One query over every user's deliveries and engagement."""
-        sql = _EVIDENCE.replace("{table}", self._store.events_table).replace("{human}", _HUMAN_OPEN)
-        result = self._store.query(sql, {"now_ms": (now_minute + 1) * 60_000 - 1})
+        table = self._store.events_table
+        now_ms = (now_minute + 1) * 60_000 - 1
+        sql = _EVIDENCE.replace("{table}", table).replace("{human}", _HUMAN_OPEN)
+        result = self._store.query(sql, {"now_ms": now_ms})
+        activity = self._store.query(
+            _ACTIVITY.replace("{table}", table), {"now_ms": now_ms, "hot": list(HOT_PATH_TYPES)}
+        )
         return evidence_from_rows(
-            [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in result.rows]
+            [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in result.rows],
+            [(str(r[0]), int(r[1])) for r in activity.rows],
         )
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:

@@ -183,7 +183,8 @@ def fit_curves(
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
     g_ex, g_en = ex.sum(axis=0), en.sum(axis=0)
-    floor = mean_rate * config.unexplored_factor
+    # With no evidence at all the prior is flat (every minute equally good), not zero.
+    floor = mean_rate * config.unexplored_factor if mean_rate > 0 else 1.0
     gs = config.global_strength
     global_hour = (g_en + gs * floor) / (g_ex + gs)
     cs = config.cohort_strength

@@ -1,0 +1,83 @@
+"""Behaviour segments: EM recovers groups, activity hours help, profiles keep weekend-only lifts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sendflowr.timing.curves import CurveConfig, Evidence, fit_curves
+from sendflowr.timing.segments import _profiles, fit_segments
+from tests.unit.timing.synthetic import history
+
+
+def _cells(evidence: Evidence) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+    n = len(evidence.universal_ids)
+    how = (evidence.delivered_minute + 3 * 1440) % 10080 // 60
+    idx = evidence.user_index * 168 + how
+    ex = np.bincount(idx, minlength=n * 168).reshape(n, 168).astype(float)
+    en = np.bincount(idx, weights=evidence.clicked * 1.0, minlength=n * 168).reshape(n, 168)
+    return en, ex
+
+
+def test_em_puts_each_group_in_its_own_segment() -> None:
+    peaks = {f"m{i}": (8,) for i in range(10)} | {f"e{i}": (19,) for i in range(10)}
+    evidence, _ = history(peaks)
+    en, ex = _cells(evidence)
+    prior = np.full(168, en.sum() / ex.sum())
+    seg = fit_segments(en, ex, prior, k=2, strength=5.0, kernel=(0.2, 0.6, 0.2), seed=3)
+    main = seg.resp.argmax(axis=1)
+    assert len(set(main[:10])) == 1 and len(set(main[10:])) == 1
+    assert main[0] != main[10]
+    assert seg.resp.max(axis=1).min() > 0.9
+    for group, hour in ((main[0], 8), (main[10], 19)):
+        profile = seg.profiles[group].reshape(7, 24)
+        assert int(profile[:5].mean(axis=0).argmax()) == hour
+
+
+def test_profiles_can_lift_an_hour_on_weekends_only() -> None:
+    # One segment whose engagement rises at 14h on Saturday and Sunday only.
+    rate = np.full((7, 24), 0.2)
+    rate[5:, 14] = 0.8
+    ex = np.full((1, 168), 50.0)
+    en = ex * rate.reshape(1, 168)
+    prof = _profiles(np.ones((1, 1)), en, ex, np.full(168, 0.25), 1.0, (0.0, 1.0, 0.0))
+    p = prof.reshape(7, 24)
+    assert p[5, 14] > 0.7 and p[6, 14] > 0.7
+    assert p[0, 14] < 0.3  # a weekday at 14h stays at the baseline
+    assert abs(p[2, 9] - 0.2) < 0.05
+
+
+def test_activity_signals_pull_users_into_the_right_segment() -> None:
+    # Deliveries alone leave some users in the wrong segment; browsing hours fix that.
+    peaks = {f"m{i}": (9,) for i in range(12)} | {f"e{i}": (20,) for i in range(12)}
+    evidence, now = history(peaks, weeks=12, sends_per_day=2, peak_rate=0.3, base_rate=0.1)
+    rng = np.random.default_rng(1)
+    idx, minutes = [], []
+    for u, uid in enumerate(evidence.universal_ids):
+        hour = 9 if uid.startswith("m") else 20
+        for d in range(10):
+            idx.append(u)
+            minutes.append(now - (d + 1) * 1440 - (24 - hour) * 60 + int(rng.integers(60)))
+    with_activity = Evidence(
+        **{**evidence.__dict__, "activity_index": np.asarray(idx, dtype=np.int64),
+           "activity_minute": np.asarray(minutes, dtype=np.int64)}
+    )  # fmt: skip
+    config = CurveConfig(segments=2)
+    blind = fit_curves(evidence, now, config, "blind")
+    seen = fit_curves(with_activity, now, config, "seen")
+
+    def right(model: object) -> float:
+        curves = model.curves(model.rows(list(peaks)))  # type: ignore[attr-defined]
+        hours = (curves.argmax(axis=1) % 1440) // 60
+        want = np.asarray([peaks[u][0] for u in peaks])
+        return float(np.mean(np.abs(hours - want) <= 1))
+
+    assert right(blind) < 0.9
+    assert right(seen) >= 0.95
+
+
+def test_no_evidence_at_all_gives_a_flat_positive_curve() -> None:
+    empty = Evidence([], np.zeros(0, np.int64), np.zeros(0, np.int64),
+                     np.zeros(0, bool), np.zeros(0, bool))  # fmt: skip
+    model = fit_curves(empty, 29_000_000, CurveConfig(), "empty")
+    curve = model.curves(model.rows(["anyone"]))[0]
+    assert (curve > 0).all()

@@ -136,6 +136,9 @@ def create_app(
         if api_key is None:
             return
         given = request.headers.get("x-api-key", "")
+        auth = request.headers.get("authorization", "")
+        if not given and auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
         if not hmac.compare_digest(given.encode(), api_key.encode()):
             raise ValidationError("X-API-Key", "missing or wrong API key")
 

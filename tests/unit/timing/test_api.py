@@ -144,7 +144,7 @@ def test_hourly_predict_features_and_compute(client: AppClient) -> None:
     assert client.post("/compute-features").status_code == 422  # API key required
     ok = client.post("/compute-features", headers={"X-API-Key": "k"})
     assert ok.status_code == 200 and ok.json()["users"] == 20
-    one = client.post("/compute-features/e4", headers={"X-API-Key": "k"})
+    one = client.post("/compute-features/e4", headers={"Authorization": "Bearer k"})
     assert one.json()["universal_id"] == "e4"
 
 

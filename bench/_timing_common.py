@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ class History:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.home = Path(tempfile.mkdtemp(prefix="sendflowr-bench-"))
+        atexit.register(shutil.rmtree, self.home, True)
         self.settings = Settings(home=self.home, clickhouse_database="bench")
         self.store = ClickHouseStore(self.settings)
         self.world = default_world()

@@ -275,10 +275,10 @@ def create_app(
     def health() -> Response:
         """Liveness plus the model versions in use."""
         eng = engine()
-        cached = eng._cached
+        fitted = eng.fitted
         return _json({
             "status": "ok", "role": "inference",
-            "curve_version": cached.model.version if cached else None,
+            "curve_version": fitted.version if fitted else None,
             "latency_model_version": eng.latency.version,
         })  # fmt: skip
 

@@ -93,6 +93,11 @@ class TimingEngine:
             assert self._cached is not None
             return self._cached.model
 
+    @property
+    def fitted(self) -> CurveModel | None:
+        """The cached curve model, if one was fitted (no I/O)."""
+        return self._cached.model if self._cached else None
+
     # --- decisions ---------------------------------------------------------
     def decide(
         self, req: DecisionRequest, *, single: bool = False, inputs: dict[str, Any] | None = None

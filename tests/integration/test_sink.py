@@ -259,3 +259,29 @@ def test_store_outage_retries_the_same_batch_and_commits_after(
     assert flaky.tokens[4] == failed_tokens[0]
     assert sink.metrics.insert_failures._value.get() == 4
     assert _count(sink_store) == (3_000, 3_000)
+
+
+def test_two_consumers_in_the_group_split_partitions_through_rebalances(
+    kafka_settings: Settings, sink_store: ClickHouseStore
+) -> None:
+    settings = kafka_settings.model_copy(update={"sink_batch_size": 200, "sink_max_wait_ms": 50})
+    events = make_events(9_000, seed=9)
+    produce(settings, event_records(events[:3_000]))
+    first = SinkConsumer(settings, sink_store)
+    first.start()
+    second = SinkConsumer(settings, sink_store)
+    try:
+        wait_for(lambda: first.stats.stored > 0, 60, "the first consumer to store rows")
+        second.start()  # a rebalance: some partitions move to the second consumer
+        wait_for(lambda: bool(second.partitions), 60, "the second consumer to get partitions")
+        assert set(first.partitions).isdisjoint(second.partitions)
+        produce(settings, event_records(events[3_000:6_000]))
+        wait_for(lambda: second.stats.stored > 0, 60, "the second consumer to store rows")
+        first.stop()  # another rebalance: the second takes every partition
+        produce(settings, event_records(events[6_000:]))
+        wait_for(lambda: lag(settings) == 0, 120, "the group to catch up")
+    finally:
+        first.stop()
+        second.stop()
+    assert first.stats.stored + second.stats.stored == 9_000
+    assert _count(sink_store) == (9_000, 9_000)

@@ -158,6 +158,11 @@ class SinkConsumer:
         """True while the loop thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def partitions(self) -> list[int]:
+        """Partitions this consumer owns right now."""
+        return sorted(self._buffers)
+
     def lag(self) -> dict[int, int]:
         """Last known lag per assigned partition (from the sink's own commits)."""
         return dict(self._lags)

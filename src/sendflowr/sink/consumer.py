@@ -1,10 +1,9 @@
 """The sink's consumer loop: Kafka ``email-events`` → ClickHouse ``email_events``.
 
-One thread polls, buffers records per partition, and writes *rounds*: at most
-one chunk per partition (see ``sink.batches`` for how a chunk's boundaries
-survive a crash). A round goes: decode → commit the intents → enrich → write
-each chunk (dedup, insert with its token) → publish dead letters → commit the
-ends. Offsets are committed only after ClickHouse and the DLQ acknowledged.
+One thread polls, buffers records per partition, and writes *rounds* of at
+most one chunk per partition (``sink.rounds``; see ``sink.batches`` for how a
+chunk's boundaries survive a crash). Offsets are committed only after
+ClickHouse and the DLQ acknowledged.
 
 Rebalances: on revoke the buffered records of the revoked partitions are
 written and committed; on loss they are dropped and nothing is committed.
@@ -18,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -26,13 +24,13 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from sendflowr.errors import KafkaUnavailable, StoreError
 from sendflowr.kafka import consumer_config, producer_config
 from sendflowr.settings import Settings
-from sendflowr.sink.batches import Chunk, PartitionBuffer, intent_metadata, parse_intent
+from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
 from sendflowr.sink.dedup import RecentIds, StoreLookup
 from sendflowr.sink.dlq import DeadLetterPublisher
-from sendflowr.sink.enrich import Enricher
 from sendflowr.sink.faults import FaultHook
 from sendflowr.sink.metrics import SinkMetrics
-from sendflowr.sink.records import DeadLetter, dead_letter, decode_records
+from sendflowr.sink.progress import Progress, SinkStats
+from sendflowr.sink.rounds import RoundWriter
 from sendflowr.sink.writer import Abandoned, ChunkWriter
 from sendflowr.store import ClickHouseStore
 
@@ -57,20 +55,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-@dataclass
-class SinkStats:
-    """Running totals of one sink instance."""
-
-    stored: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
-    batches: int = 0
-    assigned_at: float | None = None
-    """``time.monotonic()`` of the first partition assignment."""
-    first_record_at: float | None = None
-    """``time.monotonic()`` when the first record arrived."""
 
 
 class SinkConsumer:
@@ -98,11 +82,10 @@ class SinkConsumer:
         self._committed: dict[int, int] = {}
         self._batch_size = settings.sink_batch_size
         self._max_wait = settings.sink_max_wait_ms / 1000
-        self._enricher = Enricher()
         self._dlq = DeadLetterPublisher(
             producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic
         )
-        self._writer = ChunkWriter(
+        writer = ChunkWriter(
             store,
             self.metrics,
             lookup=(
@@ -113,11 +96,16 @@ class SinkConsumer:
             recent=RecentIds(settings.sink_recent_ids),
             stopping=self._stopping,
         )
-        self._fault = FaultHook.parse(settings.sink_fault)
+        self._rounds = RoundWriter(
+            settings.topic,
+            writer,
+            self._dlq,
+            self.stats,
+            self.metrics,
+            FaultHook.parse(settings.sink_fault),
+        )
         self._rewind_needed = False
-        self._last_report = time.monotonic()
-        self._reported_stored = 0
-        self._lags: dict[int, int] = {}
+        self._progress = Progress(settings.topic, self.stats, self.metrics)
 
     # --- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -165,7 +153,7 @@ class SinkConsumer:
 
     def lag(self) -> dict[int, int]:
         """Last known lag per assigned partition (from the sink's own commits)."""
-        return dict(self._lags)
+        return dict(self._progress.lags)
 
     # --- the loop --------------------------------------------------------------
     def _run(self) -> None:
@@ -191,7 +179,7 @@ class SinkConsumer:
                     self._rewind_needed = True
                     self._stopping.wait(backoff)
                     backoff = min(backoff * 2, 30.0)
-                self._report(consumer)
+                self._progress.report(consumer, self._committed)
             try:
                 self._flush(consumer, force=True)
             except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
@@ -203,7 +191,7 @@ class SinkConsumer:
             except (KafkaException, RuntimeError) as exc:
                 _log.warning("closing the consumer: %s", exc)
             self._dlq.stop()
-            self._report(consumer, force=True)
+            self._progress.report(consumer, self._committed, force=True)
             _log.info(
                 "sink stopped: %d stored, %d duplicates, %d dead letters",
                 self.stats.stored,
@@ -259,51 +247,7 @@ class SinkConsumer:
                         chunks.append(chunk)
             if not chunks:
                 return
-            self._write_round(consumer, chunks)
-
-    def _write_round(self, consumer: Consumer, chunks: list[Chunk[Message]]) -> None:
-        topic = self._settings.topic
-        decoded = [decode_records(chunk.records) for chunk in chunks]
-        intents = [
-            TopicPartition(topic, c.partition, c.start, metadata=intent_metadata(c.end))
-            for c in chunks
-            if not c.replay
-        ]
-        if intents:
-            consumer.commit(offsets=intents, asynchronous=False)
-            self._fault.hit("after-intent")
-        letters: list[DeadLetter] = []
-        for chunk, (events, sources, dead) in zip(chunks, decoded, strict=True):
-            if chunk.replay:
-                self.metrics.replays.inc()
-            self.metrics.bots.inc(self._enricher.enrich(events))
-            result = self._writer.write(events, chunk.token, chunk.partition)
-            self._fault.hit("after-insert")
-            letters.extend(dead)
-            if result.rejected:
-                by_event = {id(e): r for e, r in zip(events, sources, strict=True)}
-                letters.extend(
-                    dead_letter(by_event[id(e)], "insert_rejected", why)
-                    for e, why in result.rejected
-                )
-            self._count(len(chunk.records), result.stored, result.duplicates)
-        self._dlq.publish(letters)
-        self.stats.dead_letters += len(letters)
-        self.metrics.records.labels("dead_letter").inc(len(letters))
-        ends = [TopicPartition(topic, c.partition, c.end + 1) for c in chunks]
-        consumer.commit(offsets=ends, asynchronous=False)
-        self.metrics.last_commit.set(time.time())
-        for c in chunks:
-            self._committed[c.partition] = c.end + 1
-
-    def _count(self, records: int, stored: int, duplicates: int) -> None:
-        self.stats.stored += stored
-        self.stats.duplicates += duplicates
-        self.stats.batches += 1
-        self.metrics.records.labels("stored").inc(stored)
-        self.metrics.records.labels("duplicate").inc(duplicates)
-        self.metrics.batches.inc()
-        self.metrics.batch_rows.observe(records)
+            self._committed.update(self._rounds.write(consumer, chunks))
 
     # --- rebalances ------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -346,6 +290,7 @@ class SinkConsumer:
             self._buffers.pop(p, None)
             self._paused.discard(p)
             self._committed.pop(p, None)
+            self._progress.forget(p)
 
     def _rewind(self, consumer: Consumer) -> None:
         """Forget buffered records and seek back to the committed offsets (and intents)."""
@@ -360,34 +305,3 @@ class SinkConsumer:
             offset = tp.offset if tp.offset >= 0 else _OFFSET_BEGINNING
             consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         self._rewind_needed = False
-
-    # --- progress ----------------------------------------------------------------
-    def _report(self, consumer: Consumer, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_report < 10:
-            return
-        elapsed = max(now - self._last_report, 1e-9)
-        lags: dict[int, int] = {}
-        for partition, committed in list(self._committed.items()):
-            try:
-                _low, high = consumer.get_watermark_offsets(
-                    TopicPartition(self._settings.topic, partition), cached=True
-                )
-            except (KafkaException, RuntimeError):
-                continue
-            if high >= 0:
-                lags[partition] = max(high - committed, 0)
-                self.metrics.lag.labels(str(partition)).set(lags[partition])
-        self._lags = lags
-        rate = (self.stats.stored - self._reported_stored) / elapsed
-        if force or self.stats.stored != self._reported_stored or any(lags.values()):
-            _log.info(
-                "sink progress: %d stored (%.0f rows/s), %d duplicates, %d dead letters, lag %s",
-                self.stats.stored,
-                rate,
-                self.stats.duplicates,
-                self.stats.dead_letters,
-                dict(sorted(lags.items())),
-            )
-        self._last_report = now
-        self._reported_stored = self.stats.stored

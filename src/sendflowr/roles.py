@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from sendflowr.errors import ConfigError
+from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
 
@@ -46,6 +47,7 @@ class Resources:
 
     settings: Settings
     _store: ClickHouseStore | None = field(default=None, init=False)
+    _identity: IdentityResolver | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
 
@@ -58,6 +60,17 @@ class Resources:
                 self._store = store
                 self._closers.append(store.stop)
             return self._store
+
+    def identity(self) -> IdentityResolver:
+        """The process's one identity resolver (one store connection, one cache).
+
+        Not started here: each role starts and stops it in its lifespan; the store
+        opens with the first start and closes with the last stop.
+        """
+        with self._lock:
+            if self._identity is None:
+                self._identity = IdentityResolver(open_store(self.settings))
+            return self._identity
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Register a callable run by ``close()``, last registered first."""

@@ -9,6 +9,10 @@ __all__ = ["build"]
 
 
 def build(resources: Resources) -> RoleHandle:
-    """The connector's app; identity store and producer open in the app's lifespan."""
+    """The connector's app on the process's shared identity resolver.
+
+    The identity store and the producer open in the app's lifespan.
+    """
     settings = resources.settings
-    return RoleHandle(name="connector", app=create_app(settings), port=settings.connector_port)
+    app = create_app(settings, resolver=resources.identity())
+    return RoleHandle(name="connector", app=app, port=settings.connector_port)

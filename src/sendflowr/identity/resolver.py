@@ -43,14 +43,24 @@ class IdentityResolver:
         self._lock = threading.Lock()
         self.cache_hits = 0
         self.store_resolutions = 0
+        self._users = 0
+        self._life = threading.Lock()
 
     def start(self) -> None:
-        """Open the store."""
-        self.store.start()
+        """Open the store; several users (roles of one process) may share one resolver."""
+        with self._life:
+            if self._users == 0:
+                self.store.start()
+            self._users += 1
 
     def stop(self) -> None:
-        """Close the store."""
-        self.store.stop()
+        """Close the store when its last user stops."""
+        with self._life:
+            if self._users == 0:
+                return
+            self._users -= 1
+            if self._users == 0:
+                self.store.stop()
 
     def resolve_many(self, key_sets: Sequence[KeySet]) -> list[Resolution]:
         """One resolution per key set, in order; at most one store transaction.

@@ -40,29 +40,8 @@ def build(resources: Resources) -> RoleHandle:
         )
 
     def make_resolver() -> Any:
-        shared = getattr(resources, "identity", None)
-        if callable(shared):
-            return _Borrowed(shared())
-        from sendflowr.identity import IdentityResolver, open_store
-
-        return IdentityResolver(open_store(settings))
+        return resources.identity()
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app = create_app(make_engine, make_resolver=make_resolver, api_key=api_key)
     return RoleHandle(name="inference", app=app, port=settings.inference_port)
-
-
-class _Borrowed:
-    """A resolver owned by ``Resources``: used, never started or stopped here."""
-
-    def __init__(self, resolver: Any) -> None:
-        self._resolver = resolver
-
-    def start(self) -> None:
-        """Nothing: the owner started it."""
-
-    def stop(self) -> None:
-        """Nothing: the owner stops it."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._resolver, name)

@@ -22,7 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sendflowr.errors import KafkaUnavailable, StoreError
-from sendflowr.kafka import consumer_config, producer_config
+from sendflowr.kafka import consumer_config, ensure_topics, producer_config
 from sendflowr.settings import Settings
 from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
 from sendflowr.sink.dedup import RecentIds, StoreLookup
@@ -115,6 +115,15 @@ class SinkConsumer:
         overrides = {"queued.min.messages": 1_000_000, **self._overrides}
         config = consumer_config(self._settings, **overrides)
         config.setdefault("logger", _log)
+        settings = self._settings
+        try:  # the DLQ must exist before the first poison record shows up
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                [(settings.topic, settings.topic_partitions), (settings.dlq_topic, 1)],
+                timeout=10,
+            )
+        except (KafkaUnavailable, KafkaException) as exc:
+            _log.warning("could not check topics (%s); consuming anyway", exc)
         self._consumer = Consumer(config)
         self._dlq.start()
         self._consumer.subscribe(

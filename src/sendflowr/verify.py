@@ -29,7 +29,8 @@ def verification_checks(store: Queryable, database: str) -> list[Check]:
         (
             "Recent events (seed: universal_id, substring(recipient_email_hash, 1, 16), …)",
             "SELECT universal_id, substring(recipient_email_hash, 1, 16) AS email_hash, "
-            "event_type, formatDateTime(timestamp, '%F %T') AS timestamp FROM {db:Identifier}.email_events "
+            "event_type, formatDateTime(timestamp, '%F %T') AS timestamp "
+            "FROM {db:Identifier}.email_events "
             "WHERE universal_id LIKE 'sf_%' "
             "ORDER BY timestamp DESC LIMIT 10",
         ),

@@ -54,6 +54,7 @@ class CurveConfig:
     uniform_prior: float = 0.02
     hour_kernel: tuple[float, float, float] = (0.2, 0.6, 0.2)
     activity_weight: float = 2.0
+    activity_pseudo: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,8 @@ def fit_curves(
     # Cohorts: behaviour segments fitted by EM; a user's prior is its segments' mixture.
     if n:
         seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
-                           kernel=k, seed=config.seed, activity=activity)  # fmt: skip
+                           kernel=k, seed=config.seed, activity=activity,
+                           activity_pseudo=config.activity_pseudo)  # fmt: skip
         resp = seg.resp
         cohort_hour = seg.prior()
         main = resp.argmax(axis=1)

@@ -91,9 +91,16 @@ def _profiles(
     return out
 
 
-def _activity_profiles(resp: FloatArray, activity: FloatArray) -> FloatArray:
-    """Each segment's distribution of activity signals over the hours of the day."""
-    counts = _smooth(resp.T @ activity, (0.25, 0.5, 0.25)) + 0.5
+def _activity_profiles(resp: FloatArray, activity: FloatArray, pseudo: float) -> FloatArray:
+    """Each segment's distribution of activity signals over the hours of the day.
+
+    Not smoothed across hours: browsing happens in a persona's own hours, and
+    leaking a 11–14 h segment's mass into 10 h and 15 h made a 9–16 h user's
+    activity at 10 h or 15 h look like evidence for the narrower segment (the
+    weekend-vs-lunch confusion). ``pseudo`` counts per hour keep unseen hours
+    possible without flattening the profile.
+    """
+    counts = resp.T @ activity + pseudo
     out: FloatArray = counts / counts.sum(axis=1, keepdims=True)
     return out
 
@@ -131,12 +138,14 @@ def fit_segments(
     restarts: int = 4,
     iterations: int = 60,
     activity: FloatArray | None = None,
+    activity_pseudo: float = 0.1,
 ) -> Segments:
     """EM over recipients' engagement ``en`` and exposure ``ex`` (n, cells) arrays.
 
     ``prior`` (cells,) is the global rate each segment shrinks toward with
     ``strength`` pseudo-exposures. ``activity`` (n, 24) are weighted counts of
-    each recipient's activity signals by hour of day (optional).
+    each recipient's activity signals by hour of day (optional);
+    ``activity_pseudo`` is the per-hour pseudo-count of the segments' activity profiles.
     """
     n = en.shape[0]
     k = max(1, min(k, n))
@@ -156,14 +165,14 @@ def fit_segments(
         if activity is not None:
             seeds = np.zeros((n, k))
             seeds[centres, np.arange(k)] = 1.0
-            act = _activity_profiles(seeds, activity)
+            act = _activity_profiles(seeds, activity, activity_pseudo)
         previous = -np.inf
         for _ in range(iterations):
             resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
             weights = resp.mean(axis=0)
             profiles = _profiles(resp, en, ex, prior, strength, kernel)
             if activity is not None:
-                act = _activity_profiles(resp, activity)
+                act = _activity_profiles(resp, activity, activity_pseudo)
             if ll - previous < 1e-7 * abs(ll):
                 break
             previous = ll

@@ -285,3 +285,27 @@ def test_two_consumers_in_the_group_split_partitions_through_rebalances(
         second.stop()
     assert first.stats.stored + second.stats.stored == 9_000
     assert _count(sink_store) == (9_000, 9_000)
+
+
+def test_stopping_during_an_outage_commits_nothing_past_the_unwritten_batch(
+    kafka_settings: Settings, sink_store: ClickHouseStore
+) -> None:
+    settings = kafka_settings.model_copy(
+        update={"sink_batch_size": 500, "sink_dedup_lookup": False}
+    )
+    # One key, so one partition holds every record: records wait behind the failing batch.
+    records = [(b"one-key", value) for _key, value in event_records(make_events(3_000, seed=10))]
+    produce(settings, records)
+    down = _FlakyStore(sink_store, failures=1_000_000)
+    sink = SinkConsumer(settings, down)
+    sink.start()
+    try:
+        wait_for(lambda: sink.metrics.insert_failures._value.get() >= 2, 60, "a failed insert")
+    finally:
+        sink.stop()
+    assert sink_store.count_events() == 0
+    # Whatever was buffered behind the unwritten batch was not committed either.
+    assert lag(settings) in (None, 3_000)
+    healthy = _drain(settings, sink_store, 3_000)
+    assert healthy.stats.stored == 3_000
+    assert _count(sink_store) == (3_000, 3_000)

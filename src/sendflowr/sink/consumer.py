@@ -38,6 +38,8 @@ __all__ = ["SinkConsumer", "SinkStats"]
 
 _log = logging.getLogger("sendflowr.sink")
 _OFFSET_BEGINNING = -2
+#: Most records one poll hands over (memory: at most this beyond the pause threshold).
+_POLL_RECORDS = 10_000
 
 
 @contextlib.contextmanager
@@ -179,6 +181,9 @@ class SinkConsumer:
                         self._flush(consumer, force=False)
                     backoff = 1.0
                 except Abandoned:
+                    # Stopping during a store outage: the abandoned chunks must not be
+                    # skipped by a later chunk's commit, so write nothing more.
+                    self._rewind_needed = True
                     break
                 except Exception as exc:  # the loop must outlive any one failure
                     if isinstance(exc, KafkaException | KafkaUnavailable):
@@ -210,7 +215,7 @@ class SinkConsumer:
 
     def _poll(self, consumer: Consumer) -> None:
         timeout = min(self._max_wait, 0.1)
-        messages = consumer.consume(num_messages=min(self._batch_size, 10_000), timeout=timeout)
+        messages = consumer.consume(num_messages=_POLL_RECORDS, timeout=timeout)
         now = time.monotonic()
         if messages and self.stats.first_record_at is None:
             self.stats.first_record_at = now

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from sendflowr.timing.curves import CurveConfig, Evidence, fit_curves
-from sendflowr.timing.segments import _profiles, fit_segments
+from sendflowr.timing.segments import _activity_profiles, _profiles, fit_segments
 from tests.unit.timing.synthetic import history
 
 
-def _cells(evidence: Evidence) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+def _cells(evidence: Evidence) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     n = len(evidence.universal_ids)
     how = (evidence.delivered_minute + 3 * 1440) % 10080 // 60
     idx = evidence.user_index * 168 + how
-    ex = np.bincount(idx, minlength=n * 168).reshape(n, 168).astype(float)
-    en = np.bincount(idx, weights=evidence.clicked * 1.0, minlength=n * 168).reshape(n, 168)
+    ex = np.bincount(idx, minlength=n * 168).reshape(n, 168).astype(np.float64)
+    en = (
+        np.bincount(idx, weights=evidence.clicked * 1.0, minlength=n * 168)
+        .reshape(n, 168)
+        .astype(np.float64)
+    )
     return en, ex
 
 
 def test_em_puts_each_group_in_its_own_segment() -> None:
-    peaks = {f"m{i}": (8,) for i in range(10)} | {f"e{i}": (19,) for i in range(10)}
+    peaks: dict[str, tuple[int, ...]] = {f"m{i}": (8,) for i in range(10)}
+    peaks |= {f"e{i}": (19,) for i in range(10)}
     evidence, _ = history(peaks)
     en, ex = _cells(evidence)
     prior = np.full(168, en.sum() / ex.sum())
@@ -48,7 +54,8 @@ def test_profiles_can_lift_an_hour_on_weekends_only() -> None:
 
 def test_activity_signals_pull_users_into_the_right_segment() -> None:
     # Deliveries alone leave some users in the wrong segment; browsing hours fix that.
-    peaks = {f"m{i}": (9,) for i in range(12)} | {f"e{i}": (20,) for i in range(12)}
+    peaks: dict[str, tuple[int, ...]] = {f"m{i}": (9,) for i in range(12)}
+    peaks |= {f"e{i}": (20,) for i in range(12)}
     evidence, now = history(peaks, weeks=12, sends_per_day=2, peak_rate=0.3, base_rate=0.1)
     rng = np.random.default_rng(1)
     idx, minutes = [], []
@@ -73,6 +80,21 @@ def test_activity_signals_pull_users_into_the_right_segment() -> None:
 
     assert right(blind) < 0.9
     assert right(seen) >= 0.95
+
+
+def test_activity_profiles_do_not_leak_into_neighbouring_hours() -> None:
+    # A lunch-like segment browses 11–14 h only; a 9–16 h user browsing at 10 h or 15 h
+    # must count as evidence against it, not for it (the weekend-vs-lunch confusion).
+    activity = np.zeros((2, 24))
+    activity[0, 11:15] = 10.0
+    activity[1, 9:17] = 5.0
+    prof = _activity_profiles(np.eye(2), activity, 0.1)
+    lunch, wide = prof
+    assert lunch[10] < 0.01 and lunch[15] < 0.01
+    assert lunch[12] > 0.2
+    # A 9–16 h user's browsing at 10 h and 15 h favours the wide segment by a wide margin.
+    assert np.log(wide[10] / lunch[10]) + np.log(wide[15] / lunch[15]) > 5.0
+    assert abs(prof.sum(axis=1) - 1.0).max() < 1e-12
 
 
 def test_no_evidence_at_all_gives_a_flat_positive_curve() -> None:

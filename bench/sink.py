@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import shutil
 import socket
 import tempfile
 import time
@@ -180,6 +181,7 @@ def main() -> None:
         print(f"the duplicate lookup costs {1 - big / plain:.0%} of the throughput")
     finally:
         broker.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

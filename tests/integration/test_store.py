@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from sendflowr.errors import StoreError
+from sendflowr.errors import ConfigError, StoreError
 from sendflowr.store import EVENT_COLUMN_NAMES, ClickHouseStore
 
 
@@ -58,3 +59,33 @@ def test_bad_sql_raises_store_error_with_clickhouse_code(store: ClickHouseStore)
     with pytest.raises(StoreError) as info:
         store.query("SELEC 1")
     assert info.value.code == 62 or "Syntax error" in str(info.value)
+
+
+def test_url_path_runs_the_same_ddl_and_dedup(make_settings: Any, store: ClickHouseStore) -> None:
+    """CLICKHOUSE_URL goes through clickhouse-connect's DSN path, as for a server.
+
+    No current ClickHouse server can be installed here, so the DSN names this
+    process's chDB folder: the same client code, migrations and insert settings
+    a server gets.
+    """
+    path = make_settings().clickhouse_path.resolve()
+    settings = make_settings(
+        clickhouse_url=f"chdb://{path}", clickhouse_database=f"{store.database}_url"
+    )
+    via_url = ClickHouseStore(settings)
+    assert not via_url.embedded
+    via_url.start()
+    try:
+        via_url.migrate()
+        rows = _rows(50)
+        via_url.insert_columns("email_events", rows, dedup_token="url:0:0-49")
+        via_url.insert_columns("email_events", rows, dedup_token="url:0:0-49")
+        assert via_url.count_events() == 50
+    finally:
+        via_url.command(f"DROP DATABASE IF EXISTS `{via_url.database}`")
+        via_url.stop()
+
+
+def test_clickhouse_url_must_be_http_or_chdb(make_settings: Any) -> None:
+    with pytest.raises(ConfigError, match="CLICKHOUSE_URL"):
+        ClickHouseStore(make_settings(clickhouse_url="ftp://nowhere")).start()

@@ -14,8 +14,8 @@ from sendflowr.connector import create_app
 from sendflowr.events import decode_event
 from sendflowr.identity import hash_email, universal_id_for
 from sendflowr.settings import Settings
+from tests.asgi import AppClient
 from tests.integration.connector_support import read_topic
-from tests.unit.connector.asgi import AppClient
 
 UID = re.compile(r"^sf_[0-9a-f]{16}$")
 EMAILS = [f"Reader.{i}@Example.org" for i in range(40)]

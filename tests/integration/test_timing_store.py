@@ -20,8 +20,8 @@ from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.latency import HeuristicLatency
 from sendflowr.timing.role import build
 from sendflowr.timing.sources import StoreSource
+from tests.asgi import AppClient
 from tests.conftest import unique_name
-from tests.unit.timing.asgi import AppClient
 
 NOW = datetime(2026, 1, 11, tzinfo=UTC)
 

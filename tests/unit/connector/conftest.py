@@ -8,7 +8,7 @@ import pytest
 
 from sendflowr.connector import MemoryPublisher, create_app
 from sendflowr.settings import Settings
-from tests.unit.connector.asgi import AppClient
+from tests.asgi import AppClient
 
 
 @pytest.fixture

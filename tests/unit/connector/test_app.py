@@ -16,7 +16,7 @@ from sendflowr.errors import ServiceError
 from sendflowr.events import decode_event
 from sendflowr.identity import IdentityResolver, hash_email, universal_id_for
 from sendflowr.settings import Settings
-from tests.unit.connector.asgi import AppClient
+from tests.asgi import AppClient
 from tests.unit.connector.signing import klaviyo_headers, sendgrid_headers, sendgrid_keypair
 
 UID = re.compile(r"^sf_[0-9a-f]{16}$")

@@ -16,7 +16,7 @@ from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import MemoryExplanations
 from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.sources import MemorySource
-from tests.unit.timing.asgi import AppClient
+from tests.asgi import AppClient
 from tests.unit.timing.synthetic import START, history
 from tests.unit.timing.test_decisions import FixedLatency
 

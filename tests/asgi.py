@@ -19,7 +19,7 @@ class AppClient:
         self._lifespan: AbstractAsyncContextManager[Any] = app.router.lifespan_context(app)
         self.loop.run_until_complete(self._lifespan.__aenter__())
         transport = httpx.ASGITransport(app=app)
-        self.client = httpx.AsyncClient(transport=transport, base_url="http://connector.test")
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://app.test")
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One request; returns the response."""

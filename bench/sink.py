@@ -6,11 +6,13 @@ runs the sink in this process, each run in a fresh consumer group and database:
 
 1. ``--batch-size`` rows per chunk (default 20,000), duplicate lookup on;
 2. the same with the duplicate lookup off (its cost);
-3. batches of 100 rows (the baseline), for ``--baseline-seconds`` at most;
+3. the same as 1 with the old insert path (Arrow columns built in Python;
+   skip with ``--no-arrow``); the default path sends JSONEachRow;
+4. batches of 100 rows (the baseline), for ``--baseline-seconds`` at most;
 
 and prints rows/s of each, from the first record received to the last commit
 (and, for reference, from the partition assignment, so including the first
-fetch), and the ratio of run 1 to the baseline.
+fetch), and the ratios of run 1 to the baseline and to run 3.
 Run: ``python bench/sink.py`` (about a minute).
 """
 
@@ -26,6 +28,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Producer
 
@@ -52,7 +55,7 @@ def make_values(n: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
         ts = base + timedelta(seconds=rng.randrange(86_400 * 100), milliseconds=rng.randrange(1000))
         kind = kinds[i % 4]
         uid = f"sf_{rng.randrange(5000):016x}"
-        extra = {}
+        extra: dict[str, Any] = {}
         if kind == "delivered":
             sent = ts - timedelta(seconds=rng.uniform(1, 60))
             extra = {
@@ -132,6 +135,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=20_000)
     parser.add_argument("--baseline-seconds", type=float, default=10.0)
+    parser.add_argument("--no-arrow", action="store_true", help="skip the old (Arrow) path")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -161,24 +165,34 @@ def main() -> None:
         produce(settings(), make_values(args.events))
         print(f"produced {args.events:,} events in {time.perf_counter() - started:.1f}s")
 
-        header = f"{'run':<36}{'rows/s':>10}{'incl. 1st fetch':>17}{'rows':>10}"
+        header = f"{'run':<44}{'rows/s':>10}{'incl. 1st fetch':>17}{'rows':>10}"
         print(header)
-        results = {}
-        for label, overrides, limit in (
-            (f"batches of {args.batch_size:,}, lookup on", {}, 120.0),
-            (f"batches of {args.batch_size:,}, lookup off", {"sink_dedup_lookup": False}, 120.0),
+        batches = f"batches of {args.batch_size:,}"
+        runs: list[tuple[str, dict[str, object], float]] = [
+            (f"{batches}, lookup on", {}, 120.0),
+            (f"{batches}, lookup off", {"sink_dedup_lookup": False}, 120.0),
+        ]
+        if not args.no_arrow:
+            runs.append(
+                (f"{batches}, lookup on, Arrow (old)", {"sink_insert_format": "arrow"}, 120.0)
+            )
+        runs.append(
             (
                 "batches of 100 (baseline)",
                 {"sink_batch_size": 100, "sink_max_wait_ms": 50},
                 args.baseline_seconds,
-            ),
-        ):
+            )
+        )
+        results = []
+        for label, overrides, limit in runs:
             rate, with_fetch, rows = run(settings(**overrides), args.events, limit)
-            results[label] = rate
-            print(f"{label:<36}{rate:>10,.0f}{with_fetch:>17,.0f}{rows:>10,}")
-        big, plain, small = results.values()
+            results.append(rate)
+            print(f"{label:<44}{rate:>10,.0f}{with_fetch:>17,.0f}{rows:>10,}")
+        big, plain, small = results[0], results[1], results[-1]
         print(f"ratio (lookup on / baseline): {big / small:.1f}x")
         print(f"the duplicate lookup costs {1 - big / plain:.0%} of the throughput")
+        if not args.no_arrow:
+            print(f"JSONEachRow path / Arrow path (lookup on): {big / results[2]:.2f}x")
     finally:
         broker.stop()
         shutil.rmtree(home, ignore_errors=True)

@@ -7,6 +7,7 @@ conventional names ``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_URL``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,10 @@ class Settings(BaseSettings):
     )
     sink_recent_ids: int = Field(
         default=500_000, ge=0, description="Event ids the sink remembers to drop re-sent copies."
+    )
+    sink_insert_format: Literal["json", "arrow"] = Field(
+        default="json",
+        description="How the sink sends rows: JSONEachRow (parsed by ClickHouse) or Arrow.",
     )
     sink_metrics_port: int | None = Field(
         default=None, description="Serve the sink's Prometheus /metrics on this port; unset = off."

@@ -97,6 +97,7 @@ class SinkConsumer:
             ),
             recent=RecentIds(settings.sink_recent_ids),
             stopping=self._stopping,
+            insert_format=settings.sink_insert_format,
         )
         self._rounds = RoundWriter(
             settings.topic,
@@ -105,6 +106,7 @@ class SinkConsumer:
             self.stats,
             self.metrics,
             FaultHook.parse(settings.sink_fault),
+            stored_events=settings.sink_insert_format == "json",
         )
         self._rewind_needed = False
         self._progress = Progress(settings.topic, self.stats, self.metrics)
@@ -205,6 +207,7 @@ class SinkConsumer:
             except (KafkaException, RuntimeError) as exc:
                 _log.warning("closing the consumer: %s", exc)
             self._dlq.stop()
+            self._rounds.close()
             self._progress.report(consumer, self._committed, force=True)
             _log.info(
                 "sink stopped: %d stored, %d duplicates, %d dead letters",

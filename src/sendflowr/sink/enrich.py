@@ -121,9 +121,10 @@ class Enricher:
             channel = meta.get("channel")
             if isinstance(channel, str) and channel in _CHANNELS:
                 event.channel = channel
-        if event.payload_size_bytes is None:
+        # Membership first: most metadata carries neither (this runs for every event).
+        if event.payload_size_bytes is None and "payload_size_bytes" in meta:
             event.payload_size_bytes = _meta_int(meta, "payload_size_bytes")
-        if event.queue_depth_estimate is None:
+        if event.queue_depth_estimate is None and "queue_depth_estimate" in meta:
             event.queue_depth_estimate = _meta_int(meta, "queue_depth_estimate")
 
     @staticmethod

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
 
 from sendflowr.events import CHANNELS, EVENT_TYPES, CanonicalEvent
+from sendflowr.sink.jsonrows import StoredEvent
 
 __all__ = [
     "REASONS",
@@ -40,8 +41,20 @@ _CHANNELS: Final = frozenset(CHANNELS)
 _CANONICAL_UUID: Final = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
 )
-_decoder = msgspec.json.Decoder(CanonicalEvent)
-_batch_decoder = msgspec.json.Decoder(list[CanonicalEvent])
+_decoders: dict[type[CanonicalEvent], tuple[msgspec.json.Decoder[CanonicalEvent], Any]] = {}
+
+
+def _decoders_for(
+    into: type[CanonicalEvent],
+) -> tuple[msgspec.json.Decoder[CanonicalEvent], msgspec.json.Decoder[list[CanonicalEvent]]]:
+    """(one event, a list of events) decoders of ``into``, built once per type."""
+    found = _decoders.get(into)
+    if found is None:
+        found = _decoders[into] = (
+            msgspec.json.Decoder(into),
+            msgspec.json.Decoder(list[into]),  # type: ignore[valid-type]
+        )
+    return found
 
 
 class KafkaRecord(Protocol):
@@ -99,6 +112,53 @@ def schema_problem(event: CanonicalEvent) -> str | None:
     return None
 
 
+if TYPE_CHECKING:
+    _EventType = str
+    _Channel = str
+else:
+    _EventType = Literal[tuple(sorted(EVENT_TYPES))]
+    _Channel = Literal[CHANNELS]
+_ALL_CANONICAL_UUIDS = re.compile(
+    r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n)*"
+)
+
+
+class _CheckedEvent(StoredEvent, kw_only=True, omit_defaults=False):
+    """``StoredEvent`` whose decoder checks the event type and channel itself (a Literal
+    costs next to nothing, unlike a pattern); ``_all_fine`` checks the rest of what
+    ``schema_problem`` checks. A record either refuses goes to the record-by-record
+    path, which finds its exact reason."""
+
+    event_type: _EventType
+    channel: _Channel = "email"
+
+
+_checked_decoder = msgspec.json.Decoder(list[_CheckedEvent])
+
+
+def _all_fine(events: Sequence[CanonicalEvent]) -> bool:
+    """``schema_problem`` is None for every event, and every id is canonical (given that
+    the event types and channels are known)."""
+    ids = "\n".join([event.event_id for event in events])
+    if not _ALL_CANONICAL_UUIDS.fullmatch(ids + "\n" if events else ""):
+        return False
+    limit = _UINT32_MAX
+    for event in events:
+        payload, depth = event.payload_size_bytes, event.queue_depth_estimate
+        sent, ingested = event.send_time, event.ingested_at
+        if (
+            not event.universal_id
+            or (payload is not None and payload > limit)
+            or (depth is not None and depth > limit)
+            # DateTime64(3) holds the years 1900-2299.
+            or not 1900 <= event.timestamp.year < 2300
+            or (sent is not None and not 1900 <= sent.year < 2300)
+            or (ingested is not None and not 1900 <= ingested.year < 2300)
+        ):
+            return False
+    return True
+
+
 def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
     try:
         value.decode("utf-8")
@@ -107,7 +167,9 @@ def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
     return "malformed_json", str(exc)[:500]
 
 
-def _decode_all(records: Sequence[KafkaRecord]) -> list[CanonicalEvent] | None:
+def _decode_all(
+    records: Sequence[KafkaRecord], into: type[CanonicalEvent]
+) -> list[CanonicalEvent] | None:
     """Every record's event in one decoder call, or None if any record needs a closer look.
 
     Values are joined into one JSON array; each must be a bare ``{…}`` object, and
@@ -118,12 +180,16 @@ def _decode_all(records: Sequence[KafkaRecord]) -> list[CanonicalEvent] | None:
     for value in values:
         if not value or value[0] != 0x7B or value[-1] != 0x7D:  # "{" … "}"
             return None
+    checked = into is StoredEvent
+    decoder: msgspec.json.Decoder[Any] = _checked_decoder if checked else _decoders_for(into)[1]
     try:
-        events = _batch_decoder.decode(b"[" + b",".join(values) + b"]")  # type: ignore[arg-type]
+        events: list[CanonicalEvent] = decoder.decode(b"[" + b",".join(values) + b"]")  # type: ignore[arg-type]
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
     if len(events) != len(values):
         return None
+    if checked:
+        return events if _all_fine(events) else None
     for event in events:
         if schema_problem(event) is not None:
             return None
@@ -131,20 +197,22 @@ def _decode_all(records: Sequence[KafkaRecord]) -> list[CanonicalEvent] | None:
 
 
 def decode_records(
-    records: Sequence[R],
+    records: Sequence[R], into: type[CanonicalEvent] = CanonicalEvent
 ) -> tuple[list[CanonicalEvent], list[R], list[DeadLetter]]:
-    """Split ``records`` (one partition, in offset order) into events, the records they came
-    from (a parallel list), and dead letters."""
-    fast = _decode_all(records)
+    """Split ``records`` (one partition, in offset order) into events (instances of ``into``,
+    ``CanonicalEvent`` or a subclass), the records they came from (a parallel list), and
+    dead letters."""
+    fast = _decode_all(records, into)
     if fast is not None:
-        for event in fast:
-            if len(event.event_id) != 36 or not event.event_id.islower():
-                event.event_id = str(UUID(event.event_id))
+        if into is not StoredEvent:  # the checked decode let canonical ids through only
+            for event in fast:
+                if len(event.event_id) != 36 or not event.event_id.islower():
+                    event.event_id = str(UUID(event.event_id))
         return fast, list(records), []
     events: list[CanonicalEvent] = []
     sources: list[R] = []
     dead: list[DeadLetter] = []
-    decode = _decoder.decode
+    decode = _decoders_for(into)[0].decode
     for record in records:
         value = record.value()
         reason: str

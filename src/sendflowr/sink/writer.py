@@ -13,20 +13,21 @@ import logging
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sendflowr.errors import StoreError
 from sendflowr.events import CanonicalEvent
 from sendflowr.sink.arrow import ARROW_FORMAT, columns_to_arrow
 from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
+from sendflowr.sink.jsonrows import JSON_COLUMNS, JSON_FORMAT, JSON_SETTINGS, encode_rows
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.store.rows import events_to_columns
 from sendflowr.store.schema import EVENTS_TABLE
 
-__all__ = ["Abandoned", "ChunkWriter", "Inserter", "WriteResult"]
+__all__ = ["Abandoned", "ChunkWriter", "Encoded", "Inserter", "WriteResult"]
 
 _log = logging.getLogger("sendflowr.sink")
 _DATA_ERRORS = (ValueError, TypeError, OverflowError, struct.error)
@@ -43,7 +44,16 @@ class Inserter(Protocol):
         fmt: str,
         *,
         dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A chunk's JSON block (``ChunkWriter.encode``) and the ``ingested_at`` it filled in."""
+
+    data: bytes
+    ingested_at: datetime
 
 
 class Abandoned(Exception):
@@ -70,7 +80,11 @@ class ChunkWriter:
     """Writes chunks of canonical events to ``email_events`` exactly once.
 
     ``lookup`` (None = off) checks the chunk's ids against the store; ``recent``
-    remembers ids written by this process.
+    remembers ids written by this process. ``insert_format`` ``"json"`` sends a
+    chunk as one JSONEachRow block (``sink.jsonrows``), ``"arrow"`` as an Arrow
+    stream (``sink.arrow``); both store the same rows. A chunk that holds a value
+    the client cannot encode is written row by row (Arrow), the refused rows
+    returned as rejected.
     """
 
     def __init__(
@@ -84,7 +98,9 @@ class ChunkWriter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] | None = None,
         max_backoff: float = 10.0,
+        insert_format: Literal["json", "arrow"] = "json",
     ) -> None:
+        self._json = insert_format == "json"
         self._store = store
         self._metrics = metrics
         self._lookup = lookup
@@ -109,11 +125,27 @@ class ChunkWriter:
                     raise Abandoned(what) from exc
                 delay = min(delay * 2, self._max_backoff)
 
+    def encode(self, events: Sequence[CanonicalEvent]) -> Encoded | None:
+        """The JSON block of all ``events``, made ahead (e.g. on another thread than
+        ``write``'s); None on the Arrow path or for a value that cannot be encoded."""
+        if not self._json or not events:
+            return None
+        ingested_at = self._clock()
+        try:
+            return Encoded(encode_rows(events, ingested_at), ingested_at)
+        except _DATA_ERRORS:
+            return None
+
     def write(
-        self, events: Sequence[CanonicalEvent], token: str, partition: int = 0
+        self,
+        events: Sequence[CanonicalEvent],
+        token: str,
+        partition: int = 0,
+        encoded: Encoded | None = None,
     ) -> WriteResult:
         """Store ``events`` (one chunk of ``partition``) under ``token``; see the class
-        docstring."""
+        docstring. ``encoded`` (from ``encode(events)``) is used when no event is dropped
+        as a duplicate."""
         lookup = self._lookup
         kept, duplicates = self._retrying(
             lambda: drop_duplicates(events, self._recent, lookup, partition),
@@ -125,26 +157,43 @@ class ChunkWriter:
             # The rows differ from any earlier attempt's only because stored ids were
             # dropped; the lookup guards this content, so give it a token of its own.
             token = f"{token}:{_digest(kept)}"
-        ingested_at = self._clock()
+        ingested_at = encoded.ingested_at if encoded is not None else self._clock()
         try:
-            columns = events_to_columns(kept, ingested_at)
-            stored = self._insert(columns, token)
+            if self._json:
+                if encoded is not None and not duplicates:
+                    data = encoded.data
+                else:
+                    data = encode_rows(kept, ingested_at)
+                self._insert(JSON_COLUMNS, data, JSON_FORMAT, token, JSON_SETTINGS)
+                stored = len(kept)
+            else:
+                stored = self._insert_arrow(events_to_columns(kept, ingested_at), token)
         except _DATA_ERRORS:
             return self._write_each(kept, token, duplicates, ingested_at)
         self._recent.add_many(e.event_id for e in kept)
         return WriteResult(stored, duplicates, [])
 
-    def _insert(self, columns: dict[str, list[Any]], token: str) -> int:
-        data = columns_to_arrow(columns)
+    def _insert_arrow(self, columns: dict[str, list[Any]], token: str) -> int:
         names = list(columns)
+        self._insert(names, columns_to_arrow(columns), ARROW_FORMAT, token, None)
+        return len(columns[names[0]]) if names else 0
 
+    def _insert(
+        self,
+        names: Sequence[str],
+        data: bytes,
+        fmt: str,
+        token: str,
+        settings: Mapping[str, Any] | None,
+    ) -> None:
         def attempt() -> None:
             started = time.perf_counter()
-            self._store.insert_raw(EVENTS_TABLE, names, data, ARROW_FORMAT, dedup_token=token)
+            self._store.insert_raw(
+                EVENTS_TABLE, names, data, fmt, dedup_token=token, settings=settings
+            )
             self._metrics.insert_seconds.observe(time.perf_counter() - started)
 
         self._retrying(attempt, f"insert {token}")
-        return len(columns[names[0]]) if names else 0
 
     def _write_each(
         self,
@@ -159,7 +208,7 @@ class ChunkWriter:
         for event in events:
             try:
                 columns = events_to_columns([event], ingested_at)
-                stored += self._insert(columns, f"{token}:{event.event_id}")
+                stored += self._insert_arrow(columns, f"{token}:{event.event_id}")
             except _DATA_ERRORS as exc:
                 rejected.append((event, f"{type(exc).__name__}: {exc}"[:500]))
                 continue

@@ -193,19 +193,21 @@ class ClickHouseStore:
         fmt: str,
         *,
         dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         """Insert ``data`` already encoded in ClickHouse input format ``fmt`` (e.g. ArrowStream)
-        into ``table`` (a name in this database). With ``dedup_token``, a replay adds no rows."""
-        settings: dict[str, Any] = {}
+        into ``table`` (a name in this database). With ``dedup_token``, a replay adds no rows;
+        ``settings`` are extra ClickHouse settings of this insert (e.g. input format options)."""
+        options: dict[str, Any] = dict(settings or {})
         if dedup_token:
-            settings["insert_deduplication_token"] = dedup_token
+            options["insert_deduplication_token"] = dedup_token
         try:
             with self._lock:
                 self.client.raw_insert(
                     f"{quote_identifier(self.database)}.{quote_identifier(table)}",
                     list(column_names),
                     data,
-                    settings=settings,
+                    settings=options,
                     fmt=fmt,
                 )
         except ClickHouseError as exc:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import orjson
 
 from sendflowr.events import encode_event
+from sendflowr.sink.jsonrows import StoredEvent
 from sendflowr.sink.records import decode_records
 from tests.unit.sink.factory import FakeRecord, make_events
 
@@ -68,3 +70,32 @@ def test_a_value_holding_two_events_cannot_spill_into_the_batch() -> None:
     assert [s.offset() for s in sources] == [0, 2]
     assert [(d.offset, d.reason) for d in dead] == [(1, "malformed_json")]
     assert [encode_event(e) for e in events] == [first, third]
+
+
+def test_stored_events_decode_like_canonical_ones_poison_included() -> None:
+    valid = [encode_event(e) for e in make_events(3, seed=9)]
+    poison = [
+        None,
+        b'{"event_type": "opened"',
+        b'{"subject": "\xff\xfe"}',
+        b'{"event_type": "opened"}',
+        _event_json(event_type="teleported"),
+        _event_json(channel="fax"),
+        _event_json(universal_id=""),
+        _event_json(event_id="not-a-uuid"),
+        _event_json(event_id=make_events(1)[0].event_id.upper()),
+        _event_json(payload_size_bytes=2**32),
+        _event_json(queue_depth_estimate=2**32),
+        _event_json(timestamp="2400-01-01T00:00:00Z"),
+        _event_json(send_time="1899-12-31T23:59:59Z"),
+    ]
+    for bad in poison:
+        records = [FakeRecord(v, i) for i, v in enumerate([valid[0], bad, *valid[1:]])]
+        plain = decode_records(records)
+        stored = decode_records(records, StoredEvent)
+        assert all(isinstance(e, StoredEvent) for e in stored[0])
+        assert [msgspec.structs.asdict(e) for e in stored[0]] == [
+            msgspec.structs.asdict(e) for e in plain[0]
+        ], bad
+        assert stored[1:] == plain[1:], bad
+        assert len(stored[0]) + len(stored[2]) == 4

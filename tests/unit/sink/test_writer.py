@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -21,6 +22,7 @@ class _Store:
     def __init__(self, failures: int = 0) -> None:
         self.failures = failures
         self.inserts: list[tuple[str | None, int]] = []
+        self.formats: list[str] = []
 
     def insert_raw(
         self,
@@ -30,12 +32,17 @@ class _Store:
         fmt: str,
         *,
         dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
-        assert table == "email_events" and fmt == "ArrowStream"
+        assert table == "email_events" and fmt in ("ArrowStream", "JSONEachRow")
         if self.failures:
             self.failures -= 1
             raise StoreError("connection refused")
-        rows = pa.ipc.open_stream(data).read_all().num_rows
+        if fmt == "ArrowStream":
+            rows = pa.ipc.open_stream(data).read_all().num_rows
+        else:
+            rows = len(data.splitlines())
+        self.formats.append(fmt)
         self.inserts.append((dedup_token, rows))
 
 

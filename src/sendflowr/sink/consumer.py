@@ -109,6 +109,7 @@ class SinkConsumer:
             stored_events=settings.sink_insert_format == "json",
         )
         self._rewind_needed = False
+        self._idle = False
         self._progress = Progress(settings.topic, self.stats, self.metrics)
 
     # --- lifecycle -------------------------------------------------------------
@@ -219,6 +220,7 @@ class SinkConsumer:
     def _poll(self, consumer: Consumer) -> None:
         timeout = min(self._max_wait, 0.1)
         messages = consumer.consume(num_messages=_POLL_RECORDS, timeout=timeout)
+        self._idle = not messages
         now = time.monotonic()
         if messages and self.stats.first_record_at is None:
             self.stats.first_record_at = now
@@ -249,7 +251,11 @@ class SinkConsumer:
         return tp.offset if tp.offset >= 0 else None
 
     def _flush(self, consumer: Consumer, *, force: bool, only: Sequence[int] | None = None) -> None:
-        """Write rounds while some partition has a chunk ready (all buffered ones if ``force``)."""
+        """Write rounds while some partition has a chunk ready (all buffered ones if ``force``).
+
+        The last round stays in flight while its inserts run (they overlap the next poll),
+        unless ``force`` or the last poll brought nothing.
+        """
         while not self._rewind_needed:
             now = time.monotonic()
             max_wait = 0.0 if force else self._max_wait
@@ -263,8 +269,18 @@ class SinkConsumer:
                     if chunk is not None:
                         chunks.append(chunk)
             if not chunks:
-                return
-            self._committed.update(self._rounds.write(consumer, chunks))
+                break
+            # Prepared while the writer thread inserts the round in flight (if any).
+            prepared = self._rounds.prepare(chunks)
+            self._finish_round(consumer)
+            self._rounds.launch(consumer, prepared)
+        if force or self._idle or self._rounds.settled:
+            self._finish_round(consumer)
+
+    def _finish_round(self, consumer: Consumer, lost: Sequence[int] = ()) -> None:
+        """Finish the round in flight, if any (see ``sink.rounds``)."""
+        if self._rounds.in_flight:
+            self._committed.update(self._rounds.finish(consumer, lost))
 
     # --- rebalances ------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -289,16 +305,22 @@ class SinkConsumer:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = [tp.partition for tp in partitions]
-        if not self._stopping.is_set() or any(self._buffers.get(p) for p in revoked):
-            try:
+        try:
+            if not self._stopping.is_set() or any(self._buffers.get(p) for p in revoked):
                 self._flush(consumer, force=True, only=revoked)
-            except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
-                _log.warning("revoked partitions not flushed (%s); they will be replayed", exc)
+            else:
+                self._finish_round(consumer)
+        except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
+            _log.warning("revoked partitions not flushed (%s); they will be replayed", exc)
         self._drop(revoked)
         _log.info("revoked partitions %s", sorted(revoked))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = [tp.partition for tp in partitions]
+        try:
+            self._finish_round(consumer, lost)  # commits nothing for the lost partitions
+        except (Abandoned, KafkaException, KafkaUnavailable, StoreError) as exc:
+            _log.warning("round in flight not finished (%s); it will be replayed", exc)
         self._drop(lost)
         _log.warning("lost partitions %s; nothing committed for them", sorted(lost))
 
@@ -311,6 +333,7 @@ class SinkConsumer:
 
     def _rewind(self, consumer: Consumer) -> None:
         """Forget buffered records and seek back to the committed offsets (and intents)."""
+        self._finish_round(consumer)
         assigned = consumer.assignment()
         committed = consumer.committed(assigned, timeout=30) if assigned else []
         for tp in committed:

@@ -2,22 +2,26 @@
 
 Order (each step only after the previous one succeeded):
 
-1. commit the *intents* (start offset, ``end=`` metadata) of the new chunks;
-2. decode each chunk (events + dead letters), enrich and encode it, and hand
-   it to the writer thread, which writes it (dedup, insert under its token);
-3. publish the dead letters and wait for Kafka's acknowledgement;
-4. commit ``end + 1`` for every chunk, once every write returned.
+1. ``prepare``: decode each chunk (events + dead letters), enrich and encode it;
+2. ``launch``: commit the *intents* (start offset, ``end=`` metadata) of the new
+   chunks, then hand each chunk to the writer thread, which writes it (dedup,
+   insert under its token);
+3. ``finish``: wait for every write, publish the dead letters and wait for
+   Kafka's acknowledgement, then commit ``end + 1`` for every chunk.
 
-A crash anywhere before 4 replays the same chunks (see ``sink.batches``).
-ClickHouse releases the GIL while it parses and writes a chunk, so the
-writer thread's insert of one chunk overlaps the decoding of the next.
+A crash anywhere before 3 ends replays the same chunks (see ``sink.batches``).
+At most one round is *in flight* (launched, not finished): the next round is
+prepared while the writer thread inserts this one (ClickHouse releases the GIL
+while it parses and writes), but launched only after this one finished, so the
+commits of two rounds never interleave.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -30,9 +34,25 @@ from sendflowr.sink.jsonrows import StoredEvent
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.progress import SinkStats
 from sendflowr.sink.records import DeadLetter, dead_letter, decode_records
-from sendflowr.sink.writer import ChunkWriter, WriteResult
+from sendflowr.sink.writer import ChunkWriter, Encoded, WriteResult
 
-__all__ = ["RoundWriter"]
+__all__ = ["Prepared", "RoundWriter"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    chunk: Chunk[Message]
+    events: list[CanonicalEvent]
+    sources: list[Message]
+    dead: list[DeadLetter]
+    encoded: Encoded | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Chunks decoded, enriched and encoded, ready for ``RoundWriter.launch``."""
+
+    parts: list[_Part]
 
 
 class RoundWriter:
@@ -60,57 +80,97 @@ class RoundWriter:
         self._metrics = metrics
         self._fault = fault
         self._enricher = Enricher()
+        self._flight: list[tuple[_Part, Future[WriteResult]]] | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        """Whether a launched round waits for ``finish``."""
+        return self._flight is not None
+
+    @property
+    def settled(self) -> bool:
+        """Whether every write of the round in flight returned (``finish`` will not wait)."""
+        return self._flight is not None and all(f.done() for _, f in self._flight)
 
     def write(self, consumer: Consumer, chunks: Sequence[Chunk[Message]]) -> dict[int, int]:
-        """Write ``chunks`` (at most one per partition); return partition → committed offset."""
+        """Prepare, launch and finish ``chunks`` (at most one per partition); return
+        partition → committed offset."""
+        self.launch(consumer, self.prepare(chunks))
+        return self.finish(consumer)
+
+    def prepare(self, chunks: Sequence[Chunk[Message]]) -> Prepared:
+        """Decode, enrich and encode ``chunks`` (at most one per partition); no side effects
+        on Kafka or the store."""
+        parts: list[_Part] = []
+        for chunk in chunks:
+            events, sources, dead = decode_records(chunk.records, self._into)
+            if chunk.replay:
+                self._metrics.replays.inc()
+            self._metrics.bots.inc(self._enricher.enrich(events))
+            parts.append(_Part(chunk, events, sources, dead, self._writer.encode(events)))
+        return Prepared(parts)
+
+    def launch(self, consumer: Consumer, prepared: Prepared) -> None:
+        """Commit the intents of ``prepared``'s chunks and start writing them; the previous
+        round must be finished."""
+        if self._flight is not None:
+            raise RuntimeError("the previous round is not finished")
         topic = self._topic
         intents = [
-            TopicPartition(topic, c.partition, c.start, metadata=intent_metadata(c.end))
-            for c in chunks
-            if not c.replay
+            TopicPartition(
+                topic, p.chunk.partition, p.chunk.start, metadata=intent_metadata(p.chunk.end)
+            )
+            for p in prepared.parts
+            if not p.chunk.replay
         ]
         if intents:
             consumer.commit(offsets=intents, asynchronous=False)
             self._fault.hit("after-intent")
-        letters: list[DeadLetter] = []
-        pending: list[Future[WriteResult]] = []
-        decoded: list[tuple[list[CanonicalEvent], list[Message], list[DeadLetter]]] = []
+        write = self._writer.write
+        self._flight = [
+            (p, self._pool.submit(write, p.events, p.chunk.token, p.chunk.partition, p.encoded))
+            for p in prepared.parts
+        ]
+
+    def finish(self, consumer: Consumer, lost: Collection[int] = ()) -> dict[int, int]:
+        """Wait for the round in flight, publish its dead letters, commit its ends; return
+        partition → committed offset. Nothing is published or committed for ``lost``
+        partitions (their next owner replays them)."""
+        flight, self._flight = self._flight or [], None
         try:
-            for chunk in chunks:
-                events, sources, dead = decode_records(chunk.records, self._into)
-                decoded.append((events, sources, dead))
-                if chunk.replay:
-                    self._metrics.replays.inc()
-                self._metrics.bots.inc(self._enricher.enrich(events))
-                encoded = self._writer.encode(events)
-                future = self._pool.submit(
-                    self._writer.write, events, chunk.token, chunk.partition, encoded
-                )
-                pending.append(future)
-            results = [future.result() for future in pending]
+            results = [future.result() for _, future in flight]
         finally:
             # After a failure: write nothing more this round, and let a write in
-            # progress finish before the loop rewinds.
-            for future in pending:
+            # progress finish before the caller rewinds.
+            for _, future in flight:
                 if not future.cancel():
                     future.exception()
-        for chunk, result, (events, sources, dead) in zip(chunks, results, decoded, strict=True):
+        letters: list[DeadLetter] = []
+        kept = [(p, r) for (p, _), r in zip(flight, results, strict=True)]
+        for part, result in kept:
             self._fault.hit("after-insert")
-            letters.extend(dead)
+            self._count(len(part.chunk.records), result.stored, result.duplicates)
+            if part.chunk.partition in lost:
+                continue
+            letters.extend(part.dead)
             if result.rejected:
-                by_event = {id(e): r for e, r in zip(events, sources, strict=True)}
+                by_event = {id(e): r for e, r in zip(part.events, part.sources, strict=True)}
                 letters.extend(
                     dead_letter(by_event[id(e)], "insert_rejected", why)
                     for e, why in result.rejected
                 )
-            self._count(len(chunk.records), result.stored, result.duplicates)
         self._dlq.publish(letters)
         self._stats.dead_letters += len(letters)
         self._metrics.records.labels("dead_letter").inc(len(letters))
-        ends = [TopicPartition(topic, c.partition, c.end + 1) for c in chunks]
-        consumer.commit(offsets=ends, asynchronous=False)
-        self._metrics.last_commit.set(time.time())
-        return {c.partition: c.end + 1 for c in chunks}
+        ends = {
+            p.chunk.partition: p.chunk.end + 1 for p, _ in kept if p.chunk.partition not in lost
+        }
+        if ends:
+            topic = self._topic
+            offsets = [TopicPartition(topic, partition, end) for partition, end in ends.items()]
+            consumer.commit(offsets=offsets, asynchronous=False)
+            self._metrics.last_commit.set(time.time())
+        return ends
 
     def close(self) -> None:
         """Stop the writer thread (after its current write)."""

@@ -1,0 +1,142 @@
+"""Rounds: intents before writes, ends after; one round in flight; lost partitions commit
+nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from sendflowr.events import encode_event
+from sendflowr.sink.batches import Chunk
+from sendflowr.sink.dedup import RecentIds
+from sendflowr.sink.faults import FaultHook
+from sendflowr.sink.metrics import SinkMetrics
+from sendflowr.sink.progress import SinkStats
+from sendflowr.sink.records import DeadLetter
+from sendflowr.sink.rounds import RoundWriter
+from sendflowr.sink.writer import ChunkWriter
+from tests.unit.sink.factory import FakeRecord, make_events
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.steps: list[tuple[Any, ...]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+
+class _Store:
+    def __init__(self, log: _Log) -> None:
+        self.log = log
+
+    def insert_raw(
+        self,
+        table: str,
+        column_names: Sequence[str],
+        data: bytes,
+        fmt: str,
+        *,
+        dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        assert self.log.gate.wait(10)
+        self.log.steps.append(("insert", dedup_token, len(data.splitlines())))
+
+
+class _Consumer:
+    def __init__(self, log: _Log) -> None:
+        self.log = log
+
+    def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+        assert not asynchronous
+        self.log.steps.append(
+            ("commit", sorted((tp.partition, tp.offset, tp.metadata or "") for tp in offsets))
+        )
+
+
+class _Dlq:
+    def __init__(self, log: _Log) -> None:
+        self.log = log
+
+    def publish(self, letters: list[DeadLetter]) -> None:
+        self.log.steps.append(("dlq", sorted((d.partition, d.offset) for d in letters)))
+
+
+def _chunk(partition: int, start: int, n: int, poison_at: int | None = None) -> Chunk[Any]:
+    values = [encode_event(e) for e in make_events(n, seed=partition * 1000 + start)]
+    if poison_at is not None:
+        values[poison_at] = b"{not json"
+    records = [
+        FakeRecord(v, start + i, _partition=partition, _topic="t") for i, v in enumerate(values)
+    ]
+    return Chunk("t", partition, records, replay=False)
+
+
+def _rounds(log: _Log) -> RoundWriter:
+    writer = ChunkWriter(
+        _Store(log),
+        SinkMetrics(),
+        lookup=None,
+        recent=RecentIds(1000),
+        stopping=threading.Event(),
+        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    return RoundWriter("t", writer, _Dlq(log), SinkStats(), SinkMetrics(), FaultHook())  # type: ignore[arg-type]
+
+
+def test_a_round_commits_intents_then_inserts_then_dead_letters_then_ends() -> None:
+    log = _Log()
+    rounds = _rounds(log)
+    committed = rounds.write(_Consumer(log), [_chunk(0, 10, 5, poison_at=1), _chunk(2, 0, 3)])  # type: ignore[arg-type]
+    assert committed == {0: 15, 2: 3}
+    assert log.steps == [
+        ("commit", [(0, 10, "sendflowr-sink:end=14"), (2, 0, "sendflowr-sink:end=2")]),
+        ("insert", "t:0:10-14", 4),
+        ("insert", "t:2:0-2", 3),
+        ("dlq", [(0, 11)]),
+        ("commit", [(0, 15, ""), (2, 3, "")]),
+    ]
+    rounds.close()
+
+
+def test_the_next_round_is_prepared_during_the_inserts_but_launched_after_finish() -> None:
+    log = _Log()
+    rounds, consumer = _rounds(log), _Consumer(log)
+    log.gate.clear()  # the store holds the first round's insert
+    rounds.launch(consumer, rounds.prepare([_chunk(1, 0, 4)]))  # type: ignore[arg-type]
+    prepared = rounds.prepare([_chunk(1, 4, 4)])
+    assert rounds.in_flight and not rounds.settled
+    with pytest.raises(RuntimeError):
+        rounds.launch(consumer, prepared)  # type: ignore[arg-type]
+    assert log.steps == [("commit", [(1, 0, "sendflowr-sink:end=3")])]
+    log.gate.set()
+    assert rounds.finish(consumer) == {1: 4}  # type: ignore[arg-type]
+    rounds.launch(consumer, prepared)  # type: ignore[arg-type]
+    assert rounds.finish(consumer) == {1: 8}  # type: ignore[arg-type]
+    assert [s[0] for s in log.steps] == [
+        "commit",
+        "insert",
+        "dlq",
+        "commit",
+        "commit",
+        "insert",
+        "dlq",
+        "commit",
+    ]
+    assert log.steps[4] == ("commit", [(1, 4, "sendflowr-sink:end=7")])
+    rounds.close()
+
+
+def test_lost_partitions_of_the_round_in_flight_publish_and_commit_nothing() -> None:
+    log = _Log()
+    rounds, consumer = _rounds(log), _Consumer(log)
+    chunks = [_chunk(0, 0, 3, poison_at=0), _chunk(1, 0, 3, poison_at=2)]
+    rounds.launch(consumer, rounds.prepare(chunks))  # type: ignore[arg-type]
+    assert rounds.finish(consumer, lost=[1]) == {0: 3}  # type: ignore[arg-type]
+    assert log.steps[-2:] == [("dlq", [(0, 0)]), ("commit", [(0, 3, "")])]
+    assert not rounds.in_flight
+    rounds.close()

@@ -73,7 +73,8 @@ def truth_section(store: Queryable, database: str, truth: list[dict[str, Any]]) 
         "Against the ground truth (--truth)",
         f"{users} users in the truth file. Each dot is a user: the open rate the generator "
         "gave the persona (mean over drift months) against the opens per delivered message "
-        "stored. Persona engagement only opens at peak times, so stored rates sit below.",
+        "stored. Opens come from the persona's time affinity as well as its base rate, so stored "
+        "rates sit above the base rate; what must hold is the ordering.",
         plots.truth_scatter(scatter),
         scatter.groupby("persona")[["truth_open_rate", "observed_open_rate"]].mean().round(3),
         [

@@ -5,7 +5,8 @@ Errors carry data; they become HTTP responses or CLI messages only at the edges.
     SendFlowrError
     ├── ConfigError            bad settings or options (``option`` names the flag)
     ├── ValidationError        an input failed validation (``field``, ``reason``)
-    │   └── IdentityError      no usable identity key
+    │   ├── IdentityError      no usable identity key
+    │   └── Unauthorized       missing or wrong API key or signature (HTTP 401)
     ├── DependencyMissing      a tool the project needs is not installed (``hint``)
     ├── ServiceError           a service misbehaved
     │   ├── KafkaUnavailable   broker unreachable or timed out (``retry_after``)
@@ -28,6 +29,7 @@ __all__ = [
     "StoreError",
     "StoreLocked",
     "SuppressedError",
+    "Unauthorized",
     "ValidationError",
 ]
 
@@ -56,6 +58,10 @@ class ValidationError(SendFlowrError):
 
 class IdentityError(ValidationError):
     """An identity request had no usable key."""
+
+
+class Unauthorized(ValidationError):
+    """Missing or wrong credentials; ``field`` names the header or the signature."""
 
 
 class DependencyMissing(SendFlowrError):

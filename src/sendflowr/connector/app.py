@@ -16,7 +16,6 @@ when Kafka did not confirm (nothing of that request counts as accepted).
 
 from __future__ import annotations
 
-import hmac
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from sendflowr.auth import check_api_key
 from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
@@ -45,7 +45,7 @@ from sendflowr.connector.signatures import (
     verify_sendgrid,
 )
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
-from sendflowr.errors import KafkaUnavailable, ServiceError, ValidationError
+from sendflowr.errors import KafkaUnavailable, ServiceError, Unauthorized, ValidationError
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 
@@ -123,7 +123,7 @@ def create_app(
             return _error(400, "bad_request", exc)
         if isinstance(exc, TooLarge):
             return _error(413, "too_large", exc)
-        if isinstance(exc, SignatureInvalid):
+        if isinstance(exc, Unauthorized):
             return _error(401, "unauthorized", exc)
         return _error(422, "invalid", exc)
 
@@ -135,14 +135,7 @@ def create_app(
         return _json({"error": "unavailable", "reason": str(exc)}, 503, headers)
 
     def _check_key(request: Request) -> None:
-        if api_key is None:
-            return
-        given = request.headers.get("x-api-key", "")
-        auth = request.headers.get("authorization", "")
-        if not given and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise SignatureInvalid("missing or wrong API key (X-API-Key header)")
+        check_api_key(request.headers, api_key)
 
     @app.post("/api/events", openapi_extra=EVENTS_BODY, tags=["ingest"])
     async def post_events(request: Request) -> Response:

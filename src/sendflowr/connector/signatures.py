@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sendflowr.errors import ValidationError
+from sendflowr.errors import Unauthorized, ValidationError
 
 __all__ = [
     "KLAVIYO_SIGNATURE",
@@ -44,7 +44,7 @@ SENDGRID_SIGNATURE = "x-twilio-email-event-webhook-signature"
 SENDGRID_TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
 
 
-class SignatureInvalid(ValidationError):
+class SignatureInvalid(Unauthorized):
     """The request's signature is missing, wrong, stale or cannot be checked."""
 
     def __init__(self, reason: str) -> None:

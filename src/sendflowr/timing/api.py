@@ -6,7 +6,6 @@ SuppressedError → 409 ``{error, reason, suppressed_until}``.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -24,7 +23,8 @@ from prometheus_client import (
 )
 from starlette.concurrency import run_in_threadpool
 
-from sendflowr.errors import IdentityError, SuppressedError, ValidationError
+from sendflowr.auth import check_api_key
+from sendflowr.errors import IdentityError, SuppressedError, Unauthorized, ValidationError
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.schemas import (
@@ -112,6 +112,10 @@ def create_app(
         lifespan=lifespan,
     )
 
+    @app.exception_handler(Unauthorized)
+    async def _unauthorized(_: Request, exc: Unauthorized) -> Response:
+        return _json({"error": "unauthorized", "field": exc.field, "reason": exc.reason}, 401)
+
     @app.exception_handler(ValidationError)
     async def _invalid(_: Request, exc: ValidationError) -> Response:
         return _json({"error": "invalid", "field": exc.field, "reason": exc.reason}, 422)
@@ -133,14 +137,7 @@ def create_app(
         return res
 
     def check_key(request: Request) -> None:
-        if api_key is None:
-            return
-        given = request.headers.get("x-api-key", "")
-        auth = request.headers.get("authorization", "")
-        if not given and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise ValidationError("X-API-Key", "missing or wrong API key")
+        check_api_key(request.headers, api_key)
 
     def resolve_ids(recipients: list[IdentityKeys]) -> list[str]:
         from sendflowr.identity import keys_from

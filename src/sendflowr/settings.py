@@ -94,10 +94,6 @@ class Settings(BaseSettings):
     sink_recent_ids: int = Field(
         default=500_000, ge=0, description="Event ids the sink remembers to drop re-sent copies."
     )
-    sink_insert_format: Literal["json", "arrow"] = Field(
-        default="json",
-        description="How the sink sends rows: JSONEachRow (parsed by ClickHouse) or Arrow.",
-    )
     sink_metrics_port: int | None = Field(
         default=None, description="Serve the sink's Prometheus /metrics on this port; unset = off."
     )

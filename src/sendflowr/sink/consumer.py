@@ -25,7 +25,7 @@ from sendflowr.errors import KafkaUnavailable, StoreError
 from sendflowr.kafka import consumer_config, ensure_topics, producer_config
 from sendflowr.settings import Settings
 from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
-from sendflowr.sink.dedup import RecentIds, StoreLookup
+from sendflowr.sink.dedup import StoreLookup, shared_recent_ids
 from sendflowr.sink.dlq import DeadLetterPublisher
 from sendflowr.sink.faults import FaultHook
 from sendflowr.sink.metrics import SinkMetrics
@@ -87,27 +87,7 @@ class SinkConsumer:
         self._dlq = DeadLetterPublisher(
             producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic
         )
-        writer = ChunkWriter(
-            store,
-            self.metrics,
-            lookup=(
-                StoreLookup(store, f"{settings.topic}/{settings.consumer_group}")
-                if settings.sink_dedup_lookup
-                else None
-            ),
-            recent=RecentIds(settings.sink_recent_ids),
-            stopping=self._stopping,
-            insert_format=settings.sink_insert_format,
-        )
-        self._rounds = RoundWriter(
-            settings.topic,
-            writer,
-            self._dlq,
-            self.stats,
-            self.metrics,
-            FaultHook.parse(settings.sink_fault),
-            stored_events=settings.sink_insert_format == "json",
-        )
+        self._round_writer_made: RoundWriter | None = None
         self._rewind_needed = False
         self._idle = False
         self._progress = Progress(settings.topic, self.stats, self.metrics)
@@ -115,6 +95,7 @@ class SinkConsumer:
     # --- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         """Connect, subscribe and start the loop thread."""
+        self._round_writer_made = self._round_writer()
         # Prefetch deeply: with librdkafka's default (100k queued messages) a busy
         # machine's consumer waits on fetches; the byte cap (64 MB) still bounds memory.
         overrides = {"queued.min.messages": 1_000_000, **self._overrides}
@@ -146,6 +127,35 @@ class SinkConsumer:
             self._store.events_table,
             self._batch_size,
             self._settings.sink_max_wait_ms,
+        )
+
+    @property
+    def _rounds(self) -> RoundWriter:
+        if self._round_writer_made is None:
+            raise RuntimeError("the sink was not started")
+        return self._round_writer_made
+
+    def _round_writer(self) -> RoundWriter:
+        """The round writer (its id memory is read from the store: I/O, so not in __init__)."""
+        settings, store = self._settings, self._store
+        writer = ChunkWriter(
+            store,
+            self.metrics,
+            lookup=(
+                StoreLookup(store, f"{settings.topic}/{settings.consumer_group}")
+                if settings.sink_dedup_lookup
+                else None
+            ),
+            recent=shared_recent_ids(store, settings.sink_recent_ids),
+            stopping=self._stopping,
+        )
+        return RoundWriter(
+            settings.topic,
+            writer,
+            self._dlq,
+            self.stats,
+            self.metrics,
+            FaultHook.parse(settings.sink_fault),
         )
 
     def stop(self, timeout: float = 60.0) -> None:

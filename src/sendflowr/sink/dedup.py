@@ -2,13 +2,22 @@
 
 A client that re-sends a batch after a 503 may publish the same event twice
 at different offsets; deduplication tokens cannot see that. Three layers:
-duplicates inside one chunk, a bounded memory of recently written ids, and a
+duplicates inside one chunk, a bounded memory of written ids, and a
 ClickHouse lookup of the chunk's ids, narrowed by the chunk's recipients and
 time range so the primary key (universal_id, timestamp, …) prunes the scan.
+
+With the embedded engine the sink is the only writer of the events table
+(the engine's folder is locked to this process), so the memory can hold
+*every* stored id: it is loaded from the table when a sink starts and shared
+by the sinks of the process. While it is complete, an id it lacks is not
+stored, and the ClickHouse lookup is skipped; once the table outgrows the
+memory, the lookup checks what the memory does not know.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -20,7 +29,9 @@ from sendflowr.events import CanonicalEvent
 from sendflowr.store.clickhouse import QueryResult
 from sendflowr.store.schema import quote_identifier
 
-__all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates"]
+__all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates", "shared_recent_ids"]
+
+_log = logging.getLogger("sendflowr.sink")
 
 
 class EventLookup(Protocol):
@@ -106,11 +117,17 @@ class StoreLookup:
 
 
 class RecentIds:
-    """A bounded set of recently written event ids (oldest forgotten first)."""
+    """A bounded set of written event ids (oldest forgotten first).
+
+    ``complete`` says the set holds every id of the events table (see the module
+    docstring); forgetting an id ends that.
+    """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._ids: dict[str, None] = {}
+        self._lock = threading.Lock()
+        self.complete = False
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
@@ -118,16 +135,66 @@ class RecentIds:
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def capacity(self) -> int:
+        """Most ids held."""
+        return self._capacity
+
     def add_many(self, event_ids: Iterable[str]) -> None:
         if self._capacity <= 0:
+            self.complete = False
             return
-        ids = self._ids
-        for event_id in event_ids:
-            ids[event_id] = None
-        excess = len(ids) - self._capacity
-        if excess > 0:
-            for event_id in list(ids)[:excess]:
-                del ids[event_id]
+        with self._lock:
+            ids = self._ids
+            ids.update(dict.fromkeys(event_ids))
+            excess = len(ids) - self._capacity
+            if excess > 0:
+                self.complete = False
+                for event_id in list(ids)[:excess]:
+                    del ids[event_id]
+
+
+class _Counted(Protocol):
+    @property
+    def embedded(self) -> bool: ...
+    @property
+    def events_table(self) -> str: ...
+    @property
+    def engine_key(self) -> str: ...
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult: ...
+
+
+_shared: dict[str, RecentIds] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_recent_ids(store: _Counted, capacity: int) -> RecentIds:
+    """The id memory of ``store``'s events table: for the embedded engine, one per table in
+    this process, loaded with every stored id when the table fits (then ``complete``);
+    for a server, a new empty memory (other processes write there too)."""
+    if not store.embedded:
+        return RecentIds(capacity)
+    with _shared_lock:
+        key = f"{store.engine_key}/{store.events_table}"
+        found = _shared.get(key)
+        if found is not None and found.capacity == capacity:
+            return found
+        memory = RecentIds(capacity)
+        stored = int(store.query(f"SELECT count() FROM {store.events_table}").scalar())  # noqa: S608
+        if stored <= capacity:
+            ids = store.query(f"SELECT toString(event_id) FROM {store.events_table}").rows  # noqa: S608
+            memory.add_many(row[0] for row in ids)
+            memory.complete = capacity > 0
+
+        _log.info(
+            "id memory of %s: %d of %d stored ids%s",
+            store.events_table,
+            len(memory),
+            stored,
+            " (complete: no store lookups)" if memory.complete else "",
+        )
+        _shared[key] = memory
+        return memory
 
 
 def drop_duplicates(
@@ -146,7 +213,7 @@ def drop_duplicates(
             continue
         seen.add(event_id)
         kept.append(event)
-    if lookup is not None and kept:
+    if lookup is not None and kept and not recent.complete:
         stored = lookup.existing(kept, partition)
         if stored:
             kept = [e for e in kept if e.event_id not in stored]

@@ -1,8 +1,8 @@
-"""Enrichment of canonical events before they are stored.
+"""Flagging likely machine traffic before events are stored.
 
-Fills the latency-training columns an event leaves empty (SPEC §2) from its
-other fields and its metadata, and flags likely machine traffic in metadata:
-``suspected_bot: true`` with ``bot_reasons`` (a list of the codes below).
+A suspected bot gets ``suspected_bot: true`` and ``bot_reasons`` (a list of
+the codes below) in its metadata. (The latency-training columns an event
+leaves empty are filled by the load statement itself: ``sink.loadsql``.)
 
 Bot reasons:
 - ``open_within_2s``: an open less than 2 s after the message's delivery (the
@@ -22,9 +22,9 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Final
+from typing import Final
 
-from sendflowr.events import CHANNELS, CanonicalEvent
+from sendflowr.events import CanonicalEvent
 
 __all__ = ["BOT_REASONS", "SCANNER_NETWORKS", "Enricher", "bot_reasons_for_client"]
 
@@ -41,7 +41,6 @@ _BOT_UA = re.compile(
 )
 # Apple MPP fetches with a bare WebKit UA: no Safari, Version or Mobile token.
 _APPLE_MPP = re.compile(r"^Mozilla/5\.0 \([^)]*\) AppleWebKit/[\d.]+ \(KHTML, like Gecko\)$")
-_CHANNELS: Final = frozenset(CHANNELS)
 _OPEN_TYPES: Final = frozenset({"opened"})
 
 
@@ -77,15 +76,8 @@ def bot_reasons_for_client(user_agent: str, ip_address: str) -> list[str]:
     return reasons
 
 
-def _meta_int(metadata: dict[str, Any], name: str) -> int | None:
-    value = metadata.get(name)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32:
-        return value
-    return None
-
-
 class Enricher:
-    """Fills training columns and bot flags in place; remembers recent deliveries.
+    """Flags suspected bots in place; remembers recent deliveries.
 
     ``deliveries`` bounds the message_id → delivery time memory used for the
     open-within-2-s rule.
@@ -111,56 +103,14 @@ class Enricher:
         if len(self._delivered) > self._capacity:
             self._delivered.popitem(last=False)
 
-    @staticmethod
-    def _fill_from_metadata(event: CanonicalEvent, meta: dict[str, Any]) -> None:
-        if not event.campaign_type:
-            value = meta.get("campaign_type")
-            if isinstance(value, str):
-                event.campaign_type = value[:256]
-        if event.channel == "email":
-            channel = meta.get("channel")
-            if isinstance(channel, str) and channel in _CHANNELS:
-                event.channel = channel
-        # Membership first: most metadata carries neither (this runs for every event).
-        if event.payload_size_bytes is None and "payload_size_bytes" in meta:
-            event.payload_size_bytes = _meta_int(meta, "payload_size_bytes")
-        if event.queue_depth_estimate is None and "queue_depth_estimate" in meta:
-            event.queue_depth_estimate = _meta_int(meta, "queue_depth_estimate")
-
-    @staticmethod
-    def _fill_times(event: CanonicalEvent, sent: datetime) -> None:
-        if event.latency_seconds is None and event.event_type == "delivered":
-            delay = (event.timestamp - sent).total_seconds()
-            if delay >= 0:
-                event.latency_seconds = delay
-        if event.hour_of_day is None:
-            event.hour_of_day = sent.hour
-        if event.minute is None:
-            event.minute = sent.minute
-        if event.day_of_week is None:
-            event.day_of_week = sent.weekday()
-
-    def enrich(self, events: Iterable[CanonicalEvent]) -> int:
-        """Enrich ``events`` in place (in stream order); return how many were flagged as bots."""
-        flagged = 0
+    def enrich(self, events: Iterable[CanonicalEvent]) -> list[int]:
+        """Flag ``events`` in place (in stream order); return the positions of those flagged."""
+        flagged: list[int] = []
         ua_reasons = _ua_reasons
         prefixes = _SCANNER_PREFIXES
-        for event in events:
+        for i, event in enumerate(events):
             # The hot path of the sink: cheap tests first, helpers only when needed.
-            meta = event.metadata
-            if meta:
-                self._fill_from_metadata(event, meta)
             kind = event.event_type
-            sent = event.send_time
-            if sent is None and kind == "sent":
-                event.send_time = sent = event.timestamp
-            if sent is not None and (
-                event.hour_of_day is None
-                or event.minute is None
-                or event.day_of_week is None
-                or event.latency_seconds is None
-            ):
-                self._fill_times(event, sent)
             if kind == "delivered":
                 self._remember_delivery(event)
                 continue
@@ -175,6 +125,6 @@ class Enricher:
                 if delivered is not None and event.timestamp - delivered < OPEN_BOT_WINDOW:
                     reasons.insert(0, "open_within_2s")
             if reasons:
-                event.metadata = {**meta, "suspected_bot": True, "bot_reasons": reasons}
-                flagged += 1
+                event.metadata = {**event.metadata, "suspected_bot": True, "bot_reasons": reasons}
+                flagged.append(i)
         return flagged

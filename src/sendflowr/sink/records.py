@@ -10,20 +10,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar
 from uuid import UUID
 
 import msgspec
 
 from sendflowr.events import CHANNELS, EVENT_TYPES, CanonicalEvent
-from sendflowr.sink.jsonrows import StoredEvent
 
 __all__ = [
     "REASONS",
     "DeadLetter",
+    "Decoded",
     "KafkaRecord",
     "dead_letter",
     "decode_records",
+    "event_line",
     "schema_problem",
 ]
 
@@ -41,20 +42,7 @@ _CHANNELS: Final = frozenset(CHANNELS)
 _CANONICAL_UUID: Final = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
 )
-_decoders: dict[type[CanonicalEvent], tuple[msgspec.json.Decoder[CanonicalEvent], Any]] = {}
-
-
-def _decoders_for(
-    into: type[CanonicalEvent],
-) -> tuple[msgspec.json.Decoder[CanonicalEvent], msgspec.json.Decoder[list[CanonicalEvent]]]:
-    """(one event, a list of events) decoders of ``into``, built once per type."""
-    found = _decoders.get(into)
-    if found is None:
-        found = _decoders[into] = (
-            msgspec.json.Decoder(into),
-            msgspec.json.Decoder(list[into]),  # type: ignore[valid-type]
-        )
-    return found
+_decoder = msgspec.json.Decoder(CanonicalEvent)
 
 
 class KafkaRecord(Protocol):
@@ -123,8 +111,8 @@ _ALL_CANONICAL_UUIDS = re.compile(
 )
 
 
-class _CheckedEvent(StoredEvent, kw_only=True, omit_defaults=False):
-    """``StoredEvent`` whose decoder checks the event type and channel itself (a Literal
+class _CheckedEvent(CanonicalEvent, kw_only=True):
+    """``CanonicalEvent`` whose decoder checks the event type and channel itself (a Literal
     costs next to nothing, unlike a pattern); ``_all_fine`` checks the rest of what
     ``schema_problem`` checks. A record either refuses goes to the record-by-record
     path, which finds its exact reason."""
@@ -167,9 +155,7 @@ def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
     return "malformed_json", str(exc)[:500]
 
 
-def _decode_all(
-    records: Sequence[KafkaRecord], into: type[CanonicalEvent]
-) -> list[CanonicalEvent] | None:
+def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
     """Every record's event in one decoder call, or None if any record needs a closer look.
 
     Values are joined into one JSON array; each must be a bare ``{…}`` object, and
@@ -180,39 +166,37 @@ def _decode_all(
     for value in values:
         if not value or value[0] != 0x7B or value[-1] != 0x7D:  # "{" … "}"
             return None
-    checked = into is StoredEvent
-    decoder: msgspec.json.Decoder[Any] = _checked_decoder if checked else _decoders_for(into)[1]
     try:
-        events: list[CanonicalEvent] = decoder.decode(b"[" + b",".join(values) + b"]")  # type: ignore[arg-type]
+        events: list[CanonicalEvent] = _checked_decoder.decode(b"[" + b",".join(values) + b"]")  # type: ignore[arg-type]
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
-    if len(events) != len(values):
+    if len(events) != len(values) or not _all_fine(events):
         return None
-    if checked:
-        return events if _all_fine(events) else None
-    for event in events:
-        if schema_problem(event) is not None:
-            return None
-    return events
+    return Decoded(events, list(records), [], values)  # type: ignore[arg-type]
 
 
-def decode_records(
-    records: Sequence[R], into: type[CanonicalEvent] = CanonicalEvent
-) -> tuple[list[CanonicalEvent], list[R], list[DeadLetter]]:
-    """Split ``records`` (one partition, in offset order) into events (instances of ``into``,
-    ``CanonicalEvent`` or a subclass), the records they came from (a parallel list), and
-    dead letters."""
-    fast = _decode_all(records, into)
+@dataclass(frozen=True, slots=True)
+class Decoded(Generic[R]):
+    """A chunk's records split into events (with the records they came from, a parallel
+    list) and dead letters. ``lines`` holds each event's JSON text for the store: the
+    record's value itself when it is one canonical event on one line (the common case),
+    else the event re-encoded."""
+
+    events: list[CanonicalEvent]
+    sources: list[R]
+    dead: list[DeadLetter]
+    lines: list[bytes]
+
+
+def decode_records(records: Sequence[R]) -> Decoded[R]:
+    """Split ``records`` (one partition, in offset order) into events and dead letters."""
+    fast = _decode_all(records)
     if fast is not None:
-        if into is not StoredEvent:  # the checked decode let canonical ids through only
-            for event in fast:
-                if len(event.event_id) != 36 or not event.event_id.islower():
-                    event.event_id = str(UUID(event.event_id))
-        return fast, list(records), []
+        return fast
     events: list[CanonicalEvent] = []
     sources: list[R] = []
     dead: list[DeadLetter] = []
-    decode = _decoders_for(into)[0].decode
+    decode = _decoder.decode
     for record in records:
         value = record.value()
         reason: str
@@ -237,7 +221,15 @@ def decode_records(
                     continue
                 reason, detail = "schema_invalid", problem
         dead.append(dead_letter(record, reason, detail))
-    return events, sources, dead
+    return Decoded(events, sources, dead, [_encode(e) for e in events])
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def event_line(event: CanonicalEvent) -> bytes:
+    """``event``'s JSON text on one line (as it travels on Kafka)."""
+    return _encode(event)
 
 
 def dead_letter(record: KafkaRecord, reason: str, detail: str) -> DeadLetter:

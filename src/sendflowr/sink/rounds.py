@@ -2,7 +2,8 @@
 
 Order (each step only after the previous one succeeded):
 
-1. ``prepare``: decode each chunk (events + dead letters), enrich and encode it;
+1. ``prepare``: decode each chunk (events, their JSON lines, dead letters) and flag
+   suspected bots (their lines re-encoded with the flags in metadata);
 2. ``launch``: commit the *intents* (start offset, ``end=`` metadata) of the new
    chunks, then hand each chunk to the writer thread, which writes it (dedup,
    insert under its token);
@@ -30,11 +31,10 @@ from sendflowr.sink.batches import Chunk, intent_metadata
 from sendflowr.sink.dlq import DeadLetterPublisher
 from sendflowr.sink.enrich import Enricher
 from sendflowr.sink.faults import FaultHook
-from sendflowr.sink.jsonrows import StoredEvent
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.progress import SinkStats
-from sendflowr.sink.records import DeadLetter, dead_letter, decode_records
-from sendflowr.sink.writer import ChunkWriter, Encoded, WriteResult
+from sendflowr.sink.records import DeadLetter, dead_letter, decode_records, event_line
+from sendflowr.sink.writer import ChunkWriter, WriteResult
 
 __all__ = ["Prepared", "RoundWriter"]
 
@@ -45,12 +45,12 @@ class _Part:
     events: list[CanonicalEvent]
     sources: list[Message]
     dead: list[DeadLetter]
-    encoded: Encoded | None
+    lines: list[bytes]
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """Chunks decoded, enriched and encoded, ready for ``RoundWriter.launch``."""
+    """Chunks decoded and flagged, ready for ``RoundWriter.launch``."""
 
     parts: list[_Part]
 
@@ -66,12 +66,7 @@ class RoundWriter:
         stats: SinkStats,
         metrics: SinkMetrics,
         fault: FaultHook,
-        *,
-        stored_events: bool = True,
     ) -> None:
-        """``stored_events``: decode into ``StoredEvent`` (what the JSON insert path encodes
-        without a conversion) rather than ``CanonicalEvent``."""
-        self._into = StoredEvent if stored_events else CanonicalEvent
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sendflowr-sink-writer")
         self._topic = topic
         self._writer = writer
@@ -99,15 +94,19 @@ class RoundWriter:
         return self.finish(consumer)
 
     def prepare(self, chunks: Sequence[Chunk[Message]]) -> Prepared:
-        """Decode, enrich and encode ``chunks`` (at most one per partition); no side effects
-        on Kafka or the store."""
+        """Decode ``chunks`` (at most one per partition) and flag suspected bots; no side
+        effects on Kafka or the store."""
         parts: list[_Part] = []
         for chunk in chunks:
-            events, sources, dead = decode_records(chunk.records, self._into)
+            decoded = decode_records(chunk.records)
             if chunk.replay:
                 self._metrics.replays.inc()
-            self._metrics.bots.inc(self._enricher.enrich(events))
-            parts.append(_Part(chunk, events, sources, dead, self._writer.encode(events)))
+            events, lines = decoded.events, decoded.lines
+            flagged = self._enricher.enrich(events)
+            for i in flagged:
+                lines[i] = event_line(events[i])
+            self._metrics.bots.inc(len(flagged))
+            parts.append(_Part(chunk, events, decoded.sources, decoded.dead, lines))
         return Prepared(parts)
 
     def launch(self, consumer: Consumer, prepared: Prepared) -> None:
@@ -128,7 +127,7 @@ class RoundWriter:
             self._fault.hit("after-intent")
         write = self._writer.write
         self._flight = [
-            (p, self._pool.submit(write, p.events, p.chunk.token, p.chunk.partition, p.encoded))
+            (p, self._pool.submit(write, p.events, p.lines, p.chunk.token, p.chunk.partition))
             for p in prepared.parts
         ]
 

@@ -1,59 +1,74 @@
-"""Writing one partition chunk to ClickHouse: dedup, columns, insert, retry.
+"""Writing one partition chunk to ClickHouse: dedup, load, retry, isolate refused rows.
 
 ``ChunkWriter.write`` returns only once ClickHouse acknowledged the rows (or
 there was nothing new to write). A store outage is retried with capped
 backoff on the *same* rows and token, never a second copy; ``stop`` ends the
-wait without writing, and the caller then commits nothing.
+wait without writing, and the caller then commits nothing. Rows ClickHouse
+refuses as data (a value it cannot parse) are isolated by halving the chunk,
+each half under a token derived from the chunk's, and returned as rejected.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Protocol
 
 from sendflowr.errors import StoreError
 from sendflowr.events import CanonicalEvent
-from sendflowr.sink.arrow import ARROW_FORMAT, columns_to_arrow
 from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
-from sendflowr.sink.jsonrows import JSON_COLUMNS, JSON_FORMAT, JSON_SETTINGS, encode_rows
+from sendflowr.sink.loadsql import LINE_FORMAT, LINE_SETTINGS, LINE_STRUCTURE, SELECT_FILLED
 from sendflowr.sink.metrics import SinkMetrics
-from sendflowr.store.rows import events_to_columns
+from sendflowr.sink.records import event_line
 from sendflowr.store.schema import EVENTS_TABLE
 
-__all__ = ["Abandoned", "ChunkWriter", "Encoded", "Inserter", "WriteResult"]
+__all__ = ["Abandoned", "ChunkWriter", "Inserter", "WriteResult", "is_data_error"]
 
 _log = logging.getLogger("sendflowr.sink")
-_DATA_ERRORS = (ValueError, TypeError, OverflowError, struct.error)
+
+#: ClickHouse errors about the rows themselves: retrying the same rows cannot help.
+_DATA_ERROR_NAMES: Final = frozenset(
+    {
+        "INCORRECT_DATA",
+        "TYPE_MISMATCH",
+        "ARGUMENT_OUT_OF_BOUND",
+        "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+        "CANNOT_READ_ALL_DATA",
+        "ATTEMPT_TO_READ_AFTER_EOF",
+        "CANNOT_CONVERT_TYPE",
+        "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
+        "TOO_LARGE_STRING_SIZE",
+        "DECIMAL_OVERFLOW",
+    }
+)
+
+
+def is_data_error(exc: StoreError) -> bool:
+    """Whether ClickHouse refused the rows themselves (not an outage)."""
+    name = exc.name or ""
+    return name.startswith("CANNOT_PARSE") or name in _DATA_ERROR_NAMES
 
 
 class Inserter(Protocol):
-    """The store method the writer needs."""
+    """The store method the writer needs (``ClickHouseStore.insert_select``)."""
 
-    def insert_raw(
+    def insert_select(
         self,
         table: str,
-        column_names: Sequence[str],
+        select: str,
+        structure: str,
         data: bytes,
         fmt: str,
         *,
+        parameters: Mapping[str, Any] | None = None,
         dedup_token: str | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Encoded:
-    """A chunk's JSON block (``ChunkWriter.encode``) and the ``ingested_at`` it filled in."""
-
-    data: bytes
-    ingested_at: datetime
 
 
 class Abandoned(Exception):
@@ -76,15 +91,23 @@ def _digest(events: Sequence[CanonicalEvent]) -> str:
     return h.hexdigest()
 
 
+def _block(events: Sequence[CanonicalEvent], lines: Sequence[bytes]) -> bytes:
+    """``lines`` as one JSONEachRow block; a line that spans several lines is re-encoded."""
+    block = b"\n".join(lines)
+    if block.count(b"\n") == len(lines) - 1:
+        return block
+    return b"\n".join(
+        event_line(event) if b"\n" in line else line
+        for event, line in zip(events, lines, strict=True)
+    )
+
+
 class ChunkWriter:
-    """Writes chunks of canonical events to ``email_events`` exactly once.
+    """Writes chunks of events to ``email_events`` exactly once.
 
     ``lookup`` (None = off) checks the chunk's ids against the store; ``recent``
-    remembers ids written by this process. ``insert_format`` ``"json"`` sends a
-    chunk as one JSONEachRow block (``sink.jsonrows``), ``"arrow"`` as an Arrow
-    stream (``sink.arrow``); both store the same rows. A chunk that holds a value
-    the client cannot encode is written row by row (Arrow), the refused rows
-    returned as rejected.
+    remembers ids written by this process. A chunk travels as the JSON lines of
+    its events (``sink.records.Decoded.lines``) through ``sink.loadsql``'s statement.
     """
 
     def __init__(
@@ -98,9 +121,7 @@ class ChunkWriter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] | None = None,
         max_backoff: float = 10.0,
-        insert_format: Literal["json", "arrow"] = "json",
     ) -> None:
-        self._json = insert_format == "json"
         self._store = store
         self._metrics = metrics
         self._lookup = lookup
@@ -116,6 +137,8 @@ class ChunkWriter:
             try:
                 return attempt()
             except StoreError as exc:
+                if is_data_error(exc):
+                    raise
                 self._metrics.insert_failures.inc()
                 if self._stopping.is_set():
                     raise Abandoned(what) from exc
@@ -125,27 +148,15 @@ class ChunkWriter:
                     raise Abandoned(what) from exc
                 delay = min(delay * 2, self._max_backoff)
 
-    def encode(self, events: Sequence[CanonicalEvent]) -> Encoded | None:
-        """The JSON block of all ``events``, made ahead (e.g. on another thread than
-        ``write``'s); None on the Arrow path or for a value that cannot be encoded."""
-        if not self._json or not events:
-            return None
-        ingested_at = self._clock()
-        try:
-            return Encoded(encode_rows(events, ingested_at), ingested_at)
-        except _DATA_ERRORS:
-            return None
-
     def write(
         self,
         events: Sequence[CanonicalEvent],
+        lines: Sequence[bytes],
         token: str,
         partition: int = 0,
-        encoded: Encoded | None = None,
     ) -> WriteResult:
-        """Store ``events`` (one chunk of ``partition``) under ``token``; see the class
-        docstring. ``encoded`` (from ``encode(events)``) is used when no event is dropped
-        as a duplicate."""
+        """Store ``events`` (one chunk of ``partition``; ``lines`` their JSON texts, a parallel
+        list) under ``token``; see the class docstring."""
         lookup = self._lookup
         kept, duplicates = self._retrying(
             lambda: drop_duplicates(events, self._recent, lookup, partition),
@@ -153,64 +164,73 @@ class ChunkWriter:
         )
         if not kept:
             return WriteResult(0, duplicates, [])
-        if lookup is not None and duplicates:
-            # The rows differ from any earlier attempt's only because stored ids were
-            # dropped; the lookup guards this content, so give it a token of its own.
-            token = f"{token}:{_digest(kept)}"
-        ingested_at = encoded.ingested_at if encoded is not None else self._clock()
+        if duplicates:
+            keep = {id(e) for e in kept}
+            lines = [line for e, line in zip(events, lines, strict=True) if id(e) in keep]
+            if lookup is not None:
+                # The rows differ from any earlier attempt's only because stored ids were
+                # dropped; the lookup guards this content, so give it a token of its own.
+                token = f"{token}:{_digest(kept)}"
+        ingested_at = self._clock()
         try:
-            if self._json:
-                if encoded is not None and not duplicates:
-                    data = encoded.data
-                else:
-                    data = encode_rows(kept, ingested_at)
-                self._insert(JSON_COLUMNS, data, JSON_FORMAT, token, JSON_SETTINGS)
-                stored = len(kept)
+            self._insert(_block(kept, lines), token, ingested_at)
+        except StoreError as exc:
+            if not is_data_error(exc):
+                raise
+            _log.warning("ClickHouse refused rows of %s (%s); isolating them", token, exc)
+            if len(kept) == 1:
+                stored, rejected = 0, [(kept[0], str(exc)[:500])]
             else:
-                stored = self._insert_arrow(events_to_columns(kept, ingested_at), token)
-        except _DATA_ERRORS:
-            return self._write_each(kept, token, duplicates, ingested_at)
+                stored, rejected = self._isolate(kept, lines, token, ingested_at, 0, len(kept))
+            refused = {id(e) for e, _ in rejected}
+            self._recent.add_many(e.event_id for e in kept if id(e) not in refused)
+            return WriteResult(stored, duplicates, rejected)
         self._recent.add_many(e.event_id for e in kept)
-        return WriteResult(stored, duplicates, [])
+        return WriteResult(len(kept), duplicates, [])
 
-    def _insert_arrow(self, columns: dict[str, list[Any]], token: str) -> int:
-        names = list(columns)
-        self._insert(names, columns_to_arrow(columns), ARROW_FORMAT, token, None)
-        return len(columns[names[0]]) if names else 0
-
-    def _insert(
+    def _isolate(
         self,
-        names: Sequence[str],
-        data: bytes,
-        fmt: str,
+        events: Sequence[CanonicalEvent],
+        lines: Sequence[bytes],
         token: str,
-        settings: Mapping[str, Any] | None,
-    ) -> None:
+        ingested_at: datetime,
+        lo: int,
+        hi: int,
+    ) -> tuple[int, list[tuple[CanonicalEvent, str]]]:
+        """Write ``events[lo:hi]`` (two rows or more, refused as a whole) in halves; return
+        (stored, rejected)."""
+        stored = 0
+        rejected: list[tuple[CanonicalEvent, str]] = []
+        mid = (lo + hi) // 2
+        for a, b in ((lo, mid), (mid, hi)):
+            try:
+                self._insert(_block(events[a:b], lines[a:b]), f"{token}:{a}-{b}", ingested_at)
+            except StoreError as exc:
+                if not is_data_error(exc):
+                    raise
+                if b - a == 1:
+                    rejected.append((events[a], str(exc)[:500]))
+                    continue
+                more, refused = self._isolate(events, lines, token, ingested_at, a, b)
+                stored += more
+                rejected.extend(refused)
+            else:
+                stored += b - a
+        return stored, rejected
+
+    def _insert(self, data: bytes, token: str, ingested_at: datetime) -> None:
         def attempt() -> None:
             started = time.perf_counter()
-            self._store.insert_raw(
-                EVENTS_TABLE, names, data, fmt, dedup_token=token, settings=settings
+            self._store.insert_select(
+                EVENTS_TABLE,
+                SELECT_FILLED,
+                LINE_STRUCTURE,
+                data,
+                LINE_FORMAT,
+                parameters={"ingested_at": ingested_at},
+                dedup_token=token,
+                settings=LINE_SETTINGS,
             )
             self._metrics.insert_seconds.observe(time.perf_counter() - started)
 
         self._retrying(attempt, f"insert {token}")
-
-    def _write_each(
-        self,
-        events: Sequence[CanonicalEvent],
-        token: str,
-        duplicates: int,
-        ingested_at: datetime,
-    ) -> WriteResult:
-        """Fallback when the client refuses a value: rows one by one, the refused to the DLQ."""
-        stored = 0
-        rejected: list[tuple[CanonicalEvent, str]] = []
-        for event in events:
-            try:
-                columns = events_to_columns([event], ingested_at)
-                stored += self._insert_arrow(columns, f"{token}:{event.event_id}")
-            except _DATA_ERRORS as exc:
-                rejected.append((event, f"{type(exc).__name__}: {exc}"[:500]))
-                continue
-            self._recent.add_many([event.event_id])
-        return WriteResult(stored, duplicates, rejected)

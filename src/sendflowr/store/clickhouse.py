@@ -8,6 +8,7 @@ Queries take bound parameters (``{name:Type}``); inserts are columnar.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,6 +54,16 @@ def _as_store_error(exc: Exception) -> StoreError:
     return StoreError(text.strip().splitlines()[0] if text else repr(exc), code=code, name=name)
 
 
+def _setting_literal(value: Any) -> str:
+    """A SETTINGS clause value: a number, or a quoted string."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
 class ClickHouseStore:
     """Event store over clickhouse-connect. Call ``start()`` before use, ``stop()`` after."""
 
@@ -67,6 +78,12 @@ class ClickHouseStore:
     def embedded(self) -> bool:
         """True when the store is the in-process chDB engine."""
         return not self._settings.clickhouse_url
+
+    @property
+    def engine_key(self) -> str:
+        """Which engine this is: the embedded folder, or the server's URL."""
+        url = self._settings.clickhouse_url
+        return url if url else str(self._settings.clickhouse_path.resolve())
 
     @property
     def events_table(self) -> str:
@@ -212,6 +229,61 @@ class ClickHouseStore:
                 )
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
+
+    def insert_select(
+        self,
+        table: str,
+        select: str,
+        structure: str,
+        data: bytes,
+        fmt: str,
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``INSERT INTO table <select>`` where ``select`` reads ``data`` (rows in input format
+        ``fmt`` with columns ``structure``) from the placeholder ``{source}``.
+
+        A server receives ``data`` as the body of the request (``input()``); the chDB
+        engine reads it from a private temporary file (``file()``), as clickhouse-connect's
+        chDB backend does for any insert. ``parameters`` bind ``{name:Type}`` in ``select``.
+        """
+        options: dict[str, Any] = dict(settings or {})
+        if dedup_token:
+            options["insert_deduplication_token"] = dedup_token
+        # A SETTINGS clause, not client settings: the chDB backend applies those by a SET
+        # statement each (and a reset), which costs more than the insert of a small chunk.
+        clause = ", ".join(f"{name} = {_setting_literal(v)}" for name, v in options.items())
+        target = f"{quote_identifier(self.database)}.{quote_identifier(table)}"
+        bound = {**(parameters or {}), "_structure": structure, "_format": fmt}
+        try:
+            if not self._reads_files:
+                source = "input({_structure:String})"
+                sql = f"INSERT INTO {target} {select.replace('{source}', source)}"
+                if clause:
+                    sql += f" SETTINGS {clause}"
+                with self._lock:
+                    self.client.command(f"{sql} FORMAT {fmt}", parameters=bound, data=data)
+                return
+            with tempfile.NamedTemporaryFile(prefix="sendflowr-load-", suffix=".data") as file:
+                file.write(data)
+                file.flush()
+                bound["_path"] = file.name
+                source = "file({_path:String}, {_format:String}, {_structure:String})"
+                sql = f"INSERT INTO {target} {select.replace('{source}', source)}"
+                if clause:
+                    sql += f" SETTINGS {clause}"
+                with self._lock:
+                    self.client.command(sql, parameters=bound)
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+
+    @property
+    def _reads_files(self) -> bool:
+        """Whether the engine runs in this process (chDB), so it can read our files."""
+        url = self._settings.clickhouse_url
+        return not url or url.startswith("chdb://")
 
     def insert_df(self, table: str, frame: Any, *, dedup_token: str | None = None) -> None:
         """Insert a pandas DataFrame into ``table`` (a name in this database)."""

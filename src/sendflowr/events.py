@@ -56,8 +56,13 @@ _Count = Annotated[int, msgspec.Meta(ge=0)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 
-class _Common(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """Fields shared by what the connector receives and what it publishes."""
+class _Common(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
+    """Fields shared by what the connector receives and what it publishes.
+
+    ``gc=False``: events hold plain data (texts, times, JSON metadata), never a
+    reference cycle, so the cyclic garbage collector need not track them; with
+    tens of thousands in flight, tracking them made its passes cost ~1 µs an event.
+    """
 
     event_type: _Short
     timestamp: _UtcTime

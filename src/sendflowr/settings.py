@@ -92,7 +92,12 @@ class Settings(BaseSettings):
         description="Before each insert, drop events whose event_id ClickHouse already holds.",
     )
     sink_recent_ids: int = Field(
-        default=500_000, ge=0, description="Event ids the sink remembers to drop re-sent copies."
+        default=1_000_000,
+        ge=0,
+        description=(
+            "Event ids the sink remembers (~120 B each) to drop re-sent copies; with the "
+            "embedded store, a table that fits is checked from memory alone."
+        ),
     )
     sink_metrics_port: int | None = Field(
         default=None, description="Serve the sink's Prometheus /metrics on this port; unset = off."

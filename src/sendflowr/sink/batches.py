@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Final, Generic, TypeVar
 
 from sendflowr.sink.records import KafkaRecord
@@ -91,6 +92,11 @@ class PartitionBuffer(Generic[R]):
         if not self.records:
             self.first_at = now
         self.records.append(record)
+
+    def extend(self, records: Iterable[R], now: float) -> None:
+        if not self.records:
+            self.first_at = now
+        self.records.extend(records)
 
     def __len__(self) -> int:
         return len(self.records)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+from itertools import groupby
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,8 @@ from sendflowr.store import ClickHouseStore
 __all__ = ["SinkConsumer", "SinkStats"]
 
 _log = logging.getLogger("sendflowr.sink")
+_error = Message.error
+_partition = Message.partition
 _OFFSET_BEGINNING = -2
 #: Most records one poll hands over (memory: at most this beyond the pause threshold).
 _POLL_RECORDS = 10_000
@@ -80,7 +83,6 @@ class SinkConsumer:
         self._thread: threading.Thread | None = None
         self._consumer: Consumer | None = None
         self._buffers: dict[int, PartitionBuffer[Message]] = {}
-        self._paused: set[int] = set()
         self._committed: dict[int, int] = {}
         self._batch_size = settings.sink_batch_size
         self._max_wait = settings.sink_max_wait_ms / 1000
@@ -228,45 +230,55 @@ class SinkConsumer:
             )
 
     def _poll(self, consumer: Consumer) -> None:
-        timeout = min(self._max_wait, 0.1)
-        messages = consumer.consume(num_messages=_POLL_RECORDS, timeout=timeout)
+        buffers = self._buffers
+        import os
+        if os.environ.get("XPAUSE"):
+            full = {p for p, b in self._buffers.items() if len(b) >= 2 * self._batch_size}
+            paused = getattr(self, "_xp", set())
+            if pause := full - paused:
+                consumer.pause([TopicPartition(self._settings.topic, p) for p in pause])
+            if resume := (paused - full) & set(self._buffers):
+                consumer.resume([TopicPartition(self._settings.topic, p) for p in resume])
+            self._xp = full
+        elif sum(len(b) for b in buffers.values()) >= 2 * self._batch_size * max(len(buffers), 1):
+            # Two batches a partition wait already: let the writer make room first, so
+            # memory stays bounded. (Pausing partitions instead would make librdkafka drop
+            # what it prefetched for them and fetch it again.)
+            self._idle = False
+            self._rounds.wait_any(self._max_wait)
+            return
+        messages = consumer.consume(num_messages=_POLL_RECORDS, timeout=min(self._max_wait, 0.1))
         self._idle = not messages
         now = time.monotonic()
         if messages and self.stats.first_record_at is None:
             self.stats.first_record_at = now
-        buffers = self._buffers
-        for message in messages:
-            if message.error() is not None:
-                _log.warning("consumer error: %s", message.error())
-                continue
-            buffer = buffers.get(message.partition() or 0)
+        if any(map(_error, messages)):
+            for message in messages:
+                if message.error() is not None:
+                    _log.warning("consumer error: %s", message.error())
+            messages = [m for m in messages if m.error() is None]
+        # Runs of one partition (librdkafka hands over whole fetched batches).
+        for partition, run in groupby(messages, key=_partition):
+            buffer = buffers.get(partition or 0)
             if buffer is not None:
-                buffer.add(message, now)
-        self._apply_backpressure(consumer)
+                buffer.extend(run, now)
         self.metrics.buffered.set(sum(len(b) for b in buffers.values()))
-
-    def _apply_backpressure(self, consumer: Consumer) -> None:
-        """Pause partitions holding two batches already, so memory stays bounded."""
-        limit = 2 * self._batch_size
-        topic = self._settings.topic
-        full = {p for p, b in self._buffers.items() if len(b) >= limit}
-        if pause := full - self._paused:
-            consumer.pause([TopicPartition(topic, p) for p in pause])
-        if resume := (self._paused - full) & set(self._buffers):
-            consumer.resume([TopicPartition(topic, p) for p in resume])
-        self._paused = full
 
     def _position(self, consumer: Consumer, partition: int) -> int | None:
         tp = consumer.position([TopicPartition(self._settings.topic, partition)])[0]
         return tp.offset if tp.offset >= 0 else None
 
     def _flush(self, consumer: Consumer, *, force: bool, only: Sequence[int] | None = None) -> None:
-        """Write rounds while some partition has a chunk ready (all buffered ones if ``force``).
+        """Write the chunks that are ready (every buffered record if ``force``).
 
-        The last round stays in flight while its inserts run (they overlap the next poll),
-        unless ``force`` or the last poll brought nothing.
+        A partition's next chunk is prepared while its previous one is written, and
+        launched once that one finished; finished writes are committed as they come.
+        Everything in flight is finished when ``force`` or the last poll brought nothing.
         """
+        rounds = self._rounds
         while not self._rewind_needed:
+            if settled := rounds.settled:
+                self._committed.update(rounds.finish(consumer, partitions=settled))
             now = time.monotonic()
             max_wait = 0.0 if force else self._max_wait
             chunks: list[Chunk[Message]] = []
@@ -280,11 +292,10 @@ class SinkConsumer:
                         chunks.append(chunk)
             if not chunks:
                 break
-            # Prepared while the writer thread inserts the round in flight (if any).
-            prepared = self._rounds.prepare(chunks)
-            self._finish_round(consumer)
-            self._rounds.launch(consumer, prepared)
-        if force or self._idle or self._rounds.settled:
+            # Prepared while the writer thread inserts what is in flight.
+            prepared = rounds.prepare(chunks)
+            self._committed.update(rounds.launch(consumer, prepared))
+        if force or self._idle:
             self._finish_round(consumer)
 
     def _finish_round(self, consumer: Consumer, lost: Sequence[int] = ()) -> None:
@@ -337,7 +348,6 @@ class SinkConsumer:
     def _drop(self, partitions: Sequence[int]) -> None:
         for p in partitions:
             self._buffers.pop(p, None)
-            self._paused.discard(p)
             self._committed.pop(p, None)
             self._progress.forget(p)
 

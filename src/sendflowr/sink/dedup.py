@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
+from itertools import islice
+from operator import attrgetter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -32,6 +34,7 @@ from sendflowr.store.schema import quote_identifier
 __all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates", "shared_recent_ids"]
 
 _log = logging.getLogger("sendflowr.sink")
+_event_id = attrgetter("event_id")
 
 
 class EventLookup(Protocol):
@@ -132,6 +135,10 @@ class RecentIds:
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
 
+    def isdisjoint(self, event_ids: Iterable[str]) -> bool:
+        """Whether none of ``event_ids`` is held."""
+        return self._ids.keys().isdisjoint(event_ids)
+
     def __len__(self) -> int:
         return len(self._ids)
 
@@ -150,7 +157,7 @@ class RecentIds:
             excess = len(ids) - self._capacity
             if excess > 0:
                 self.complete = False
-                for event_id in list(ids)[:excess]:
+                for event_id in list(islice(ids, excess)):
                     del ids[event_id]
 
 
@@ -205,14 +212,18 @@ def drop_duplicates(
 ) -> tuple[list[CanonicalEvent], int]:
     """``events`` without ids seen earlier in the list, recently, or in the store; and how many
     were dropped."""
-    kept: list[CanonicalEvent] = []
-    seen: set[str] = set()
-    for event in events:
-        event_id = event.event_id
-        if event_id in seen or event_id in recent:
-            continue
-        seen.add(event_id)
-        kept.append(event)
+    ids = list(map(_event_id, events))
+    kept: list[CanonicalEvent]
+    if len(set(ids)) == len(ids) and recent.isdisjoint(ids):
+        kept = list(events)  # the common case, tested in C
+    else:
+        kept = []
+        seen: set[str] = set()
+        for event_id, event in zip(ids, events, strict=True):
+            if event_id in seen or event_id in recent:
+                continue
+            seen.add(event_id)
+            kept.append(event)
     if lookup is not None and kept and not recent.complete:
         stored = lookup.existing(kept, partition)
         if stored:

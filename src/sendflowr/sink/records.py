@@ -163,11 +163,17 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
     its neighbour. One call instead of thousands saves ~20 % of decoding.
     """
     values = [record.value() for record in records]
+    if not values:
+        return Decoded([], [], [], [])
     for value in values:
         if not value or value[0] != 0x7B or value[-1] != 0x7D:  # "{" … "}"
             return None
     try:
-        events: list[CanonicalEvent] = _checked_decoder.decode(b"[" + b",".join(values) + b"]")  # type: ignore[arg-type]
+        # One allocation of the array's text (the brackets ride on the first and last value).
+        parts = values.copy()
+        parts[0] = b"[" + parts[0]
+        parts[-1] = parts[-1] + b"]"
+        events: list[CanonicalEvent] = _checked_decoder.decode(b",".join(parts))  # type: ignore[arg-type]
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
     if len(events) != len(values) or not _all_fine(events):

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any, Final, Protocol
 
 from sendflowr.errors import StoreError
@@ -30,6 +31,7 @@ from sendflowr.store.schema import EVENTS_TABLE
 __all__ = ["Abandoned", "ChunkWriter", "Inserter", "WriteResult", "is_data_error"]
 
 _log = logging.getLogger("sendflowr.sink")
+_event_id = attrgetter("event_id")
 
 #: ClickHouse errors about the rows themselves: retrying the same rows cannot help.
 _DATA_ERROR_NAMES: Final = frozenset(
@@ -185,7 +187,7 @@ class ChunkWriter:
             refused = {id(e) for e, _ in rejected}
             self._recent.add_many(e.event_id for e in kept if id(e) not in refused)
             return WriteResult(stored, duplicates, rejected)
-        self._recent.add_many(e.event_id for e in kept)
+        self._recent.add_many(map(_event_id, kept))
         return WriteResult(len(kept), duplicates, [])
 
     def _isolate(

@@ -7,7 +7,6 @@ conventional names ``KAFKA_BOOTSTRAP_SERVERS`` and ``CLICKHOUSE_URL``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict

@@ -237,12 +237,12 @@ class _FlakyStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def insert_raw(self, *args: Any, dedup_token: str | None = None, **kwargs: Any) -> None:
+    def insert_select(self, *args: Any, dedup_token: str | None = None, **kwargs: Any) -> None:
         self.tokens.append(dedup_token)
         if self.failures > 0:
             self.failures -= 1
             raise StoreError("Connection refused (simulated outage)")
-        self._store.insert_raw(*args, dedup_token=dedup_token, **kwargs)
+        self._store.insert_select(*args, dedup_token=dedup_token, **kwargs)
 
 
 def test_store_outage_retries_the_same_batch_and_commits_after(

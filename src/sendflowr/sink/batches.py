@@ -13,8 +13,8 @@ ClickHouse drops it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
 from sendflowr.sink.records import KafkaRecord

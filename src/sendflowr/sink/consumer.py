@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-from itertools import groupby
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from itertools import groupby
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -231,16 +231,7 @@ class SinkConsumer:
 
     def _poll(self, consumer: Consumer) -> None:
         buffers = self._buffers
-        import os
-        if os.environ.get("XPAUSE"):
-            full = {p for p, b in self._buffers.items() if len(b) >= 2 * self._batch_size}
-            paused = getattr(self, "_xp", set())
-            if pause := full - paused:
-                consumer.pause([TopicPartition(self._settings.topic, p) for p in pause])
-            if resume := (paused - full) & set(self._buffers):
-                consumer.resume([TopicPartition(self._settings.topic, p) for p in resume])
-            self._xp = full
-        elif sum(len(b) for b in buffers.values()) >= 2 * self._batch_size * max(len(buffers), 1):
+        if sum(len(b) for b in buffers.values()) >= 2 * self._batch_size * max(len(buffers), 1):
             # Two batches a partition wait already: let the writer make room first, so
             # memory stays bounded. (Pausing partitions instead would make librdkafka drop
             # what it prefetched for them and fetch it again.)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from itertools import islice
-from operator import attrgetter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from itertools import islice
+from operator import attrgetter
 from typing import Any, Protocol
 
 import pyarrow as pa

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -162,23 +162,25 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
     the array must hold exactly one event per record, so no value can spill into
     its neighbour. One call instead of thousands saves ~20 % of decoding.
     """
-    values = [record.value() for record in records]
-    if not values:
-        return Decoded([], [], [], [])
-    for value in values:
+    values: list[bytes] = []
+    for record in records:
+        value = record.value()
         if not value or value[0] != 0x7B or value[-1] != 0x7D:  # "{" … "}"
             return None
+        values.append(value)
+    if not values:
+        return Decoded([], [], [], [])
     try:
         # One allocation of the array's text (the brackets ride on the first and last value).
         parts = values.copy()
         parts[0] = b"[" + parts[0]
         parts[-1] = parts[-1] + b"]"
-        events: list[CanonicalEvent] = _checked_decoder.decode(b",".join(parts))  # type: ignore[arg-type]
+        events = cast("list[CanonicalEvent]", _checked_decoder.decode(b",".join(parts)))
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
     if len(events) != len(values) or not _all_fine(events):
         return None
-    return Decoded(events, list(records), [], values)  # type: ignore[arg-type]
+    return Decoded(events, list(records), [], values)
 
 
 @dataclass(frozen=True, slots=True)

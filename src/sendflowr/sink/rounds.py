@@ -199,6 +199,8 @@ class RoundWriter:
         return ends, letters
 
     def _publish(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
         self._dlq.publish(letters)
         self._stats.dead_letters += len(letters)
         self._metrics.records.labels("dead_letter").inc(len(letters))

@@ -180,6 +180,18 @@ class ChunkWriter:
             if not is_data_error(exc):
                 raise
             _log.warning("ClickHouse refused rows of %s (%s); isolating them", token, exc)
+            # ClickHouse reads the events as SendFlowr decoded them (e.g. a value with a
+            # key given twice is valid JSON, but not a valid JSONEachRow row), and if it
+            # still refuses some, they are found by halving the chunk.
+            lines = [event_line(e) for e in kept]
+            try:
+                self._insert(_block(kept, lines), token, ingested_at)
+            except StoreError as again:
+                if not is_data_error(again):
+                    raise
+            else:
+                self._recent.add_many(map(_event_id, kept))
+                return WriteResult(len(kept), duplicates, [])
             if len(kept) == 1:
                 stored, rejected = 0, [(kept[0], str(exc)[:500])]
             else:

@@ -44,3 +44,20 @@ def test_without_lookup_only_the_chunk_and_memory_count() -> None:
     events = make_events(3)
     kept, dropped = drop_duplicates(events + events, RecentIds(10), None)
     assert kept == events and dropped == 3
+
+
+def test_a_complete_memory_answers_alone_until_it_forgets() -> None:
+    events = make_events(4)
+    recent = RecentIds(3)
+    recent.complete = True  # holds every stored id (the embedded store, loaded at start)
+    lookup = _Lookup({events[0].event_id})  # would say "stored": the memory knows better
+    kept, dropped = drop_duplicates(events[:2], recent, lookup)
+    assert (kept, dropped, lookup.asked) == (events[:2], 0, [])
+    recent.add_many(e.event_id for e in events)  # 4 ids in a memory of 3: one forgotten
+    assert (
+        not recent.complete
+        and recent.isdisjoint(["x"])
+        and not recent.isdisjoint(["x", events[3].event_id])
+    )
+    drop_duplicates([events[0]], recent, lookup)
+    assert lookup.asked == [events[0].event_id]  # now the store is asked

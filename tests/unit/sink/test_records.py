@@ -6,13 +6,13 @@ import msgspec
 import orjson
 
 from sendflowr.events import encode_event
-from sendflowr.sink.jsonrows import StoredEvent
 from sendflowr.sink.records import decode_records
 from tests.unit.sink.factory import FakeRecord, make_events
 
 
 def _one(value: bytes | None) -> tuple[str, str] | None:
-    events, _sources, dead = decode_records([FakeRecord(value, 7, _partition=2, _key=b"k")])
+    decoded = decode_records([FakeRecord(value, 7, _partition=2, _key=b"k")])
+    events, dead = decoded.events, decoded.dead
     if events:
         return None
     assert len(dead) == 1
@@ -30,8 +30,12 @@ def _event_json(**changes: object) -> bytes:
 def test_valid_records_become_events_with_their_source_records() -> None:
     events = make_events(3)
     records = [FakeRecord(encode_event(e), i) for i, e in enumerate(events)]
-    decoded, sources, dead = decode_records(records)
-    assert decoded == events and sources == records and dead == []
+    decoded = decode_records(records)
+    as_dicts = msgspec.structs.asdict
+    assert [as_dicts(e) for e in decoded.events] == [as_dicts(e) for e in events]
+    assert decoded.sources == records and decoded.dead == []
+    # The values themselves go to the store: one canonical event on one line each.
+    assert decoded.lines == [r.value() for r in records]
 
 
 def test_each_kind_of_poison_gets_its_reason() -> None:
@@ -59,20 +63,23 @@ def test_semantic_checks_reject_what_the_table_cannot_hold() -> None:
 
 def test_event_ids_are_stored_in_one_canonical_spelling() -> None:
     event_id = make_events(1)[0].event_id
-    events, _, dead = decode_records([FakeRecord(_event_json(event_id=event_id.upper()), 0)])
-    assert dead == [] and events[0].event_id == event_id
+    decoded = decode_records([FakeRecord(_event_json(event_id=event_id.upper()), 0)])
+    assert decoded.dead == [] and decoded.events[0].event_id == event_id
+    # A value the store would read differently travels re-encoded.
+    assert decoded.lines == [encode_event(decoded.events[0])]
 
 
 def test_a_value_holding_two_events_cannot_spill_into_the_batch() -> None:
     first, second, third = (encode_event(e) for e in make_events(3))
     records = [FakeRecord(first, 0), FakeRecord(second + b"," + third, 1), FakeRecord(third, 2)]
-    events, sources, dead = decode_records(records)
-    assert [s.offset() for s in sources] == [0, 2]
-    assert [(d.offset, d.reason) for d in dead] == [(1, "malformed_json")]
-    assert [encode_event(e) for e in events] == [first, third]
+    decoded = decode_records(records)
+    assert [s.offset() for s in decoded.sources] == [0, 2]
+    assert [(d.offset, d.reason) for d in decoded.dead] == [(1, "malformed_json")]
+    assert [encode_event(e) for e in decoded.events] == [first, third]
+    assert decoded.lines == [first, third]
 
 
-def test_stored_events_decode_like_canonical_ones_poison_included() -> None:
+def test_one_poison_record_leaves_its_neighbours_intact() -> None:
     valid = [encode_event(e) for e in make_events(3, seed=9)]
     poison = [
         None,
@@ -83,7 +90,6 @@ def test_stored_events_decode_like_canonical_ones_poison_included() -> None:
         _event_json(channel="fax"),
         _event_json(universal_id=""),
         _event_json(event_id="not-a-uuid"),
-        _event_json(event_id=make_events(1)[0].event_id.upper()),
         _event_json(payload_size_bytes=2**32),
         _event_json(queue_depth_estimate=2**32),
         _event_json(timestamp="2400-01-01T00:00:00Z"),
@@ -91,11 +97,8 @@ def test_stored_events_decode_like_canonical_ones_poison_included() -> None:
     ]
     for bad in poison:
         records = [FakeRecord(v, i) for i, v in enumerate([valid[0], bad, *valid[1:]])]
-        plain = decode_records(records)
-        stored = decode_records(records, StoredEvent)
-        assert all(isinstance(e, StoredEvent) for e in stored[0])
-        assert [msgspec.structs.asdict(e) for e in stored[0]] == [
-            msgspec.structs.asdict(e) for e in plain[0]
+        decoded = decode_records(records)
+        assert [d.offset for d in decoded.dead] == [1], bad
+        assert [msgspec.json.decode(line) for line in decoded.lines] == [
+            msgspec.json.decode(v) for v in valid
         ], bad
-        assert stored[1:] == plain[1:], bad
-        assert len(stored[0]) + len(stored[2]) == 4

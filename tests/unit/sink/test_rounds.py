@@ -1,14 +1,12 @@
-"""Rounds: intents before writes, ends after; one round in flight; lost partitions commit
-nothing."""
+"""Chunk writes: intents before writes, ends after; one chunk in flight per partition; lost
+partitions commit nothing."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from sendflowr.events import encode_event
 from sendflowr.sink.batches import Chunk
@@ -33,13 +31,15 @@ class _Store:
     def __init__(self, log: _Log) -> None:
         self.log = log
 
-    def insert_raw(
+    def insert_select(
         self,
         table: str,
-        column_names: Sequence[str],
+        select: str,
+        structure: str,
         data: bytes,
         fmt: str,
         *,
+        parameters: Mapping[str, Any] | None = None,
         dedup_token: str | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
@@ -103,31 +103,40 @@ def test_a_round_commits_intents_then_inserts_then_dead_letters_then_ends() -> N
     rounds.close()
 
 
-def test_the_next_round_is_prepared_during_the_inserts_but_launched_after_finish() -> None:
+def test_a_partitions_next_chunk_is_prepared_during_the_insert_and_launched_after_it() -> None:
     log = _Log()
     rounds, consumer = _rounds(log), _Consumer(log)
-    log.gate.clear()  # the store holds the first round's insert
+    log.gate.clear()  # the store holds the first chunk's insert
     rounds.launch(consumer, rounds.prepare([_chunk(1, 0, 4)]))  # type: ignore[arg-type]
     prepared = rounds.prepare([_chunk(1, 4, 4)])
-    assert rounds.in_flight and not rounds.settled
-    with pytest.raises(RuntimeError):
-        rounds.launch(consumer, prepared)  # type: ignore[arg-type]
+    assert rounds.in_flight and rounds.settled == [] and rounds.busy == {1}
     assert log.steps == [("commit", [(1, 0, "sendflowr-sink:end=3")])]
     log.gate.set()
-    assert rounds.finish(consumer) == {1: 4}  # type: ignore[arg-type]
-    rounds.launch(consumer, prepared)  # type: ignore[arg-type]
+    # Launching waits for the partition's chunk in flight; one commit says "0-3 written,
+    # 4-7 next".
+    assert rounds.launch(consumer, prepared) == {1: 4}  # type: ignore[arg-type]
     assert rounds.finish(consumer) == {1: 8}  # type: ignore[arg-type]
-    assert [s[0] for s in log.steps] == [
-        "commit",
-        "insert",
-        "dlq",
-        "commit",
-        "commit",
-        "insert",
-        "dlq",
-        "commit",
+    assert log.steps == [
+        ("commit", [(1, 0, "sendflowr-sink:end=3")]),
+        ("insert", "t:1:0-3", 4),
+        ("commit", [(1, 4, "sendflowr-sink:end=7")]),
+        ("insert", "t:1:4-7", 4),
+        ("commit", [(1, 8, "")]),
     ]
-    assert log.steps[4] == ("commit", [(1, 4, "sendflowr-sink:end=7")])
+    rounds.close()
+
+
+def test_other_partitions_are_launched_while_one_is_in_flight() -> None:
+    log = _Log()
+    rounds, consumer = _rounds(log), _Consumer(log)
+    log.gate.clear()
+    rounds.launch(consumer, rounds.prepare([_chunk(0, 0, 2)]))  # type: ignore[arg-type]
+    assert rounds.launch(consumer, rounds.prepare([_chunk(2, 0, 3)])) == {}  # type: ignore[arg-type]
+    assert rounds.busy == {0, 2}
+    log.gate.set()
+    assert rounds.finish(consumer, partitions=[2]) == {2: 3}  # type: ignore[arg-type]
+    assert rounds.finish(consumer) == {0: 2}  # type: ignore[arg-type]
+    assert not rounds.in_flight
     rounds.close()
 
 

@@ -1,4 +1,4 @@
-"""The chunk writer: same token on retries, new token only for different rows, fallback."""
+"""The chunk writer: same token on retries, new token only for different rows, refused rows."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from sendflowr.errors import StoreError
-from sendflowr.events import CanonicalEvent
+from sendflowr.events import CanonicalEvent, encode_event
 from sendflowr.sink.dedup import RecentIds
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.writer import Abandoned, ChunkWriter
@@ -19,31 +18,36 @@ from tests.unit.sink.factory import make_events
 
 
 class _Store:
-    def __init__(self, failures: int = 0) -> None:
-        self.failures = failures
-        self.inserts: list[tuple[str | None, int]] = []
-        self.formats: list[str] = []
+    """Records inserts; fails ``failures`` times like an outage, and refuses as data any
+    block holding one of ``refused`` (as ClickHouse refuses a value it cannot parse)."""
 
-    def insert_raw(
+    def __init__(self, failures: int = 0, refused: tuple[bytes, ...] = ()) -> None:
+        self.failures = failures
+        self.refused = refused
+        self.inserts: list[tuple[str | None, int]] = []
+
+    def insert_select(
         self,
         table: str,
-        column_names: Sequence[str],
+        select: str,
+        structure: str,
         data: bytes,
         fmt: str,
         *,
+        parameters: Mapping[str, Any] | None = None,
         dedup_token: str | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        assert table == "email_events" and fmt in ("ArrowStream", "JSONEachRow")
+        assert table == "email_events" and fmt == "JSONEachRow" and "{source}" in select
+        assert parameters is not None and "ingested_at" in parameters
         if self.failures:
             self.failures -= 1
-            raise StoreError("connection refused")
-        if fmt == "ArrowStream":
-            rows = pa.ipc.open_stream(data).read_all().num_rows
-        else:
-            rows = len(data.splitlines())
-        self.formats.append(fmt)
-        self.inserts.append((dedup_token, rows))
+            raise StoreError("connection refused", code=210, name="NETWORK_ERROR")
+        if any(marker in data for marker in self.refused):
+            raise StoreError(
+                "Cannot parse input", code=27, name="CANNOT_PARSE_INPUT_ASSERTION_FAILED"
+            )
+        self.inserts.append((dedup_token, len(data.splitlines())))
 
 
 class _Lookup:
@@ -52,6 +56,10 @@ class _Lookup:
 
     def existing(self, events: Sequence[CanonicalEvent], partition: int) -> set[str]:
         return {e.event_id for e in events} & self.stored
+
+
+def _lines(events: list[CanonicalEvent]) -> list[bytes]:
+    return [encode_event(e) for e in events]
 
 
 def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> ChunkWriter:
@@ -68,7 +76,8 @@ def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> Chunk
 
 def test_an_outage_is_retried_with_the_same_token() -> None:
     store = _Store(failures=3)
-    result = _writer(store).write(make_events(5), "t:0:0-4")
+    events = make_events(5)
+    result = _writer(store).write(events, _lines(events), "t:0:0-4")
     assert result.stored == 5 and store.inserts == [("t:0:0-4", 5)]
 
 
@@ -77,14 +86,15 @@ def test_stopping_during_an_outage_abandons_without_writing() -> None:
     stopping.set()
     store = _Store(failures=1)
     with pytest.raises(Abandoned):
-        _writer(store, stopping=stopping).write(make_events(2), "t:0:0-1")
+        events = make_events(2)
+        _writer(store, stopping=stopping).write(events, _lines(events), "t:0:0-1")
     assert store.inserts == []
 
 
 def test_rows_dropped_by_the_lookup_get_a_token_of_their_own() -> None:
     events = make_events(4)
     store = _Store()
-    result = _writer(store, _Lookup({events[0].event_id})).write(events, "t:0:0-3")
+    result = _writer(store, _Lookup({events[0].event_id})).write(events, _lines(events), "t:0:0-3")
     assert result.duplicates == 1 and result.stored == 3
     token, rows = store.inserts[0]
     assert token is not None and token.startswith("t:0:0-3:") and rows == 3
@@ -93,18 +103,41 @@ def test_rows_dropped_by_the_lookup_get_a_token_of_their_own() -> None:
 def test_nothing_new_means_no_insert() -> None:
     events = make_events(2)
     store = _Store()
-    result = _writer(store, _Lookup({e.event_id for e in events})).write(events, "t:0:0-1")
+    lookup = _Lookup({e.event_id for e in events})
+    result = _writer(store, lookup).write(events, _lines(events), "t:0:0-1")
     assert (result.stored, result.duplicates, store.inserts) == (0, 2, [])
 
 
-def test_a_value_the_table_cannot_hold_falls_back_to_rows_one_by_one() -> None:
+def test_rows_the_store_refuses_are_isolated_and_the_rest_stored() -> None:
+    events = make_events(7)
+    lines = _lines(events)
+    bad = [events[2].event_id.encode(), events[5].event_id.encode()]
+    store = _Store(refused=tuple(bad))
+    result = _writer(store).write(events, lines, "t:0:0-6")
+    assert result.stored == 5
+    assert [e for e, _why in result.rejected] == [events[2], events[5]]
+    assert all("Cannot parse" in why for _e, why in result.rejected)
+    # Halves under tokens derived from the chunk's: a replay cuts the same halves.
+    assert sum(rows for _t, rows in store.inserts) == 5
+    assert all(t is not None and t.startswith("t:0:0-6:") for t, _ in store.inserts)
+    again = _Store(refused=tuple(bad))
+    _writer(again).write(events, lines, "t:0:0-6")
+    assert again.inserts == store.inserts
+
+
+def test_a_line_the_store_cannot_read_as_sent_is_read_as_decoded() -> None:
     events = make_events(3)
-    events[1].payload_size_bytes = 2**40  # slipped past validation: the writer must not stall
-    store = _Store()
-    result = _writer(store).write(events, "t:0:0-2")
-    assert result.stored == 2
-    assert [e for e, _why in result.rejected] == [events[1]]
-    assert [t for t, _ in store.inserts] == [
-        f"t:0:0-2:{events[0].event_id}",
-        f"t:0:0-2:{events[2].event_id}",
-    ]
+    lines = _lines(events)
+    # Valid JSON that JSONEachRow refuses: the same key twice.
+    lines[1] = lines[1][:-1] + b',"esp":"klaviyo"}'
+    store = _Store(refused=(b'"esp":"klaviyo"}',))
+    result = _writer(store).write(events, lines, "t:0:0-2")
+    assert (result.stored, result.rejected) == (3, [])
+    assert store.inserts == [("t:0:0-2", 3)]
+
+
+def test_an_outage_is_not_mistaken_for_refused_rows() -> None:
+    store = _Store(failures=2)
+    events = make_events(3)
+    result = _writer(store).write(events, _lines(events), "t:0:0-2")
+    assert (result.stored, result.rejected, store.inserts) == (3, [], [("t:0:0-2", 3)])

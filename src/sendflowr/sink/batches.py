@@ -1,19 +1,20 @@
 """Per-partition batches with boundaries that a replay reproduces exactly.
 
 A batch (a *chunk*) is a run of one partition's records from its committed
-offset to an end offset. Before the chunk is inserted, the sink commits its
-*start* offset again with ``end=<offset>`` in the commit metadata (the
-*intent*); after ClickHouse acknowledged the insert it commits ``end + 1``.
+offset to an end offset. Before a chunk is inserted, the sink commits the
+start of its oldest unfinished chunk with the ends of every chunk it launched
+since in the commit metadata (the *intent*, ``end=<e1>,<e2>``); once ClickHouse
+acknowledged the oldest, it commits the start of the next (or ``end + 1``).
 A consumer that takes the partition over after a crash finds the intent and
-cuts the first chunk at that same end, so the replay carries the same records
-and the same deduplication token (``topic:partition:start-end``), and
-ClickHouse drops it.
+cuts its first chunks at those same ends, so the replays carry the same
+records and the same deduplication tokens (``topic:partition:start-end``),
+and ClickHouse drops what it already holds.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Generic, TypeVar
 
@@ -29,22 +30,20 @@ __all__ = [
 ]
 
 INTENT_PREFIX: Final = "sendflowr-sink:end="
-_INTENT = re.compile(r"^sendflowr-sink:end=(\d+)$")
+_INTENT = re.compile(r"^sendflowr-sink:end=(\d+(?:,\d+)*)$")
 
 R = TypeVar("R", bound=KafkaRecord)
 
 
-def intent_metadata(end: int) -> str:
-    """Commit metadata saying the chunk that starts at the committed offset ends at ``end``."""
-    return f"{INTENT_PREFIX}{end}"
+def intent_metadata(ends: Sequence[int]) -> str:
+    """Commit metadata saying the chunks that follow the committed offset end at ``ends``."""
+    return INTENT_PREFIX + ",".join(map(str, ends))
 
 
-def parse_intent(metadata: str | None) -> int | None:
-    """The end offset announced by commit ``metadata``, or None."""
-    if not metadata:
-        return None
-    match = _INTENT.match(metadata)
-    return int(match.group(1)) if match else None
+def parse_intent(metadata: str | None) -> list[int]:
+    """The chunk ends announced by commit ``metadata`` (none for foreign metadata)."""
+    match = _INTENT.match(metadata) if metadata else None
+    return [int(end) for end in match.group(1).split(",")] if match else []
 
 
 def dedup_token(topic: str, partition: int, start: int, end: int) -> str:
@@ -76,17 +75,22 @@ class Chunk(Generic[R]):
 
 @dataclass
 class PartitionBuffer(Generic[R]):
-    """Records of one partition waiting to be written, and the replay boundary if any.
+    """Records of one partition waiting to be written, and the replay boundaries if any.
 
-    ``replay_end`` is the end announced by an intent found at assignment: the
-    first chunk must end exactly there.
+    ``replay_ends`` are the ends announced by an intent found at assignment: the
+    first chunks must end exactly there.
     """
 
     topic: str
     partition: int
-    replay_end: int | None = None
+    replay_ends: list[int] = field(default_factory=list)
     records: list[R] = field(default_factory=list)
     first_at: float | None = None
+
+    @property
+    def replay_end(self) -> int | None:
+        """Where the next chunk must end, if it is a replay."""
+        return self.replay_ends[0] if self.replay_ends else None
 
     def add(self, record: R, now: float) -> None:
         if not self.records:
@@ -125,14 +129,13 @@ class PartitionBuffer(Generic[R]):
         if self.replay_end is not None:
             if not self._replay_complete(position):
                 return None
-            end = self.replay_end
+            end = self.replay_ends.pop(0)
             count = 0
             for record in self.records:
                 if (record.offset() or 0) > end:
                     break
                 count += 1
             replay = True
-            self.replay_end = None
         else:
             count = min(len(self.records), batch_size)
             replay = False

@@ -262,21 +262,21 @@ class SinkConsumer:
     def _flush(self, consumer: Consumer, *, force: bool, only: Sequence[int] | None = None) -> None:
         """Write the chunks that are ready (every buffered record if ``force``).
 
-        A partition's next chunk is prepared while its previous one is written, and
-        launched once that one finished; finished writes are committed as they come.
+        Chunks are prepared while the writer thread inserts earlier ones and launched
+        at once (see ``sink.rounds``); finished writes are committed as they come.
         Everything in flight is finished when ``force`` or the last poll brought nothing.
         """
         rounds = self._rounds
         while not self._rewind_needed:
-            if settled := rounds.settled:
-                self._committed.update(rounds.finish(consumer, partitions=settled))
+            if rounds.settled:
+                self._committed.update(rounds.collect(consumer))
             now = time.monotonic()
             max_wait = 0.0 if force else self._max_wait
             chunks: list[Chunk[Message]] = []
             for partition, buffer in self._buffers.items():
                 if only is not None and partition not in only:
                     continue
-                position = self._position(consumer, partition) if buffer.replay_end else None
+                position = self._position(consumer, partition) if buffer.replay_ends else None
                 if buffer.ready(self._batch_size, max_wait, now, position):
                     chunk = buffer.cut(self._batch_size, position, now)
                     if chunk is not None:
@@ -290,7 +290,7 @@ class SinkConsumer:
             self._finish_round(consumer)
 
     def _finish_round(self, consumer: Consumer, lost: Sequence[int] = ()) -> None:
-        """Finish the round in flight, if any (see ``sink.rounds``)."""
+        """Finish every chunk in flight, if any (see ``sink.rounds``)."""
         if self._rounds.in_flight:
             self._committed.update(self._rounds.finish(consumer, lost))
 
@@ -305,12 +305,12 @@ class SinkConsumer:
             committed = partitions
             self._rewind_needed = True
         for tp in committed:
-            end = parse_intent(tp.metadata)
-            self._buffers[tp.partition] = PartitionBuffer(tp.topic, tp.partition, replay_end=end)
+            ends = parse_intent(tp.metadata)
+            self._buffers[tp.partition] = PartitionBuffer(tp.topic, tp.partition, replay_ends=ends)
             if tp.offset >= 0:
                 self._committed[tp.partition] = tp.offset
-            if end is not None:
-                _log.info("partition %d: replaying %d..%d", tp.partition, tp.offset, end)
+            if ends:
+                _log.info("partition %d: replaying from %d to %s", tp.partition, tp.offset, ends)
         if self.stats.assigned_at is None:
             self.stats.assigned_at = time.monotonic()
         _log.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
@@ -352,7 +352,7 @@ class SinkConsumer:
             if buffer is None:
                 continue
             buffer.clear()
-            buffer.replay_end = parse_intent(tp.metadata)
+            buffer.replay_ends = parse_intent(tp.metadata)
             offset = tp.offset if tp.offset >= 0 else _OFFSET_BEGINNING
             consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
         self._rewind_needed = False

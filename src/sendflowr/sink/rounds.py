@@ -1,20 +1,22 @@
-"""Writing chunks: from records to committed offsets, one chunk in flight per partition.
+"""Writing chunks: from records to committed offsets, pipelined per partition.
 
 Order for each chunk (each step only after the previous one succeeded):
 
 1. ``prepare``: decode it (events, their JSON lines, dead letters) and flag
    suspected bots (their lines re-encoded with the flags in metadata);
-2. ``launch``: commit its *intent* (start offset, ``end=`` metadata), then hand
-   it to the writer thread, which writes it (dedup, insert under its token);
-3. ``finish``: wait for the write, publish the dead letters and wait for
-   Kafka's acknowledgement, then commit ``end + 1``.
+2. ``launch``: commit the partition's *intent* — the start of its oldest
+   unfinished chunk and the ends of all its launched chunks, this one
+   included — then hand the chunk to the writer thread, which writes it
+   (dedup, insert under its token);
+3. ``finish``/``collect``: once the write returned, publish the dead letters and
+   wait for Kafka's acknowledgement, then commit the start of the partition's
+   next unfinished chunk (with the remaining ends) or ``end + 1``.
 
-A crash anywhere before 3 ends replays the same chunk (see ``sink.batches``).
-Each partition has at most one chunk *in flight* (launched, not finished), so
-its commits stay in order; chunks of other partitions queue behind it on the
-writer thread, which therefore never waits for the consumer thread. When a
-partition's next chunk is launched as its previous one finishes, one commit
-says both (the end of one is the start of the next).
+A crash anywhere replays the announced chunks with the same boundaries (see
+``sink.batches``). Up to ``IN_FLIGHT`` chunks of a partition are in flight at
+once, so a partition's next chunk is announced while its previous one is
+written and the writer thread, which takes chunks in launch order, never
+waits for the consumer thread between two of them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -36,7 +39,10 @@ from sendflowr.sink.progress import SinkStats
 from sendflowr.sink.records import DeadLetter, dead_letter, decode_records, event_line
 from sendflowr.sink.writer import ChunkWriter, WriteResult
 
-__all__ = ["Prepared", "RoundWriter"]
+__all__ = ["IN_FLIGHT", "Prepared", "RoundWriter"]
+
+#: Most chunks of one partition launched and not finished.
+IN_FLIGHT: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,20 @@ class Prepared:
     """Chunks decoded and flagged, ready for ``RoundWriter.launch``."""
 
     parts: list[_Part]
+
+
+@dataclass(slots=True)
+class _Flight:
+    part: _Part
+    future: Future[WriteResult] | None = None
+
+
+@dataclass(slots=True)
+class _Settled:
+    """What finishing some chunks brought: partitions' new offsets and dead letters."""
+
+    ends: dict[int, int] = field(default_factory=dict)
+    letters: list[DeadLetter] = field(default_factory=list)
 
 
 class RoundWriter:
@@ -75,27 +95,29 @@ class RoundWriter:
         self._metrics = metrics
         self._fault = fault
         self._enricher = Enricher()
-        self._flight: dict[int, tuple[_Part, Future[WriteResult]]] = {}
+        self._flight: dict[int, list[_Flight]] = {}
+        self._last_end: dict[int, int] = {}
 
     @property
     def in_flight(self) -> bool:
         """Whether some launched chunk waits for ``finish``."""
-        return bool(self._flight)
+        return any(self._flight.values())
 
     @property
     def busy(self) -> set[int]:
         """Partitions with a chunk in flight."""
-        return set(self._flight)
+        return {p for p, queue in self._flight.items() if queue}
 
     @property
     def settled(self) -> list[int]:
-        """Partitions whose chunk in flight was written (``finish`` will not wait for them)."""
-        return [p for p, (_, future) in self._flight.items() if future.done()]
+        """Partitions whose oldest chunk in flight was written (``collect`` takes it)."""
+        return [p for p, queue in self._flight.items() if queue and _done(queue[0])]
 
     def wait_any(self, timeout: float) -> None:
         """Wait until some chunk in flight was written, at most ``timeout`` seconds."""
-        if self._flight:
-            wait([f for _, f in self._flight.values()], timeout, return_when=FIRST_COMPLETED)
+        futures = [f.future for q in self._flight.values() for f in q if f.future is not None]
+        if futures:
+            wait(futures, timeout, return_when=FIRST_COMPLETED)
 
     def write(self, consumer: Consumer, chunks: Sequence[Chunk[Message]]) -> dict[int, int]:
         """Prepare, launch and finish ``chunks`` (at most one per partition); return
@@ -120,32 +142,38 @@ class RoundWriter:
         return Prepared(parts)
 
     def launch(self, consumer: Consumer, prepared: Prepared) -> dict[int, int]:
-        """Finish the chunks in flight of ``prepared``'s partitions, commit the intents of its
-        chunks, and start writing them. Returns partition → offset committed for finished
-        chunks (as ``finish``)."""
-        partitions = [p.chunk.partition for p in prepared.parts]
-        ends, letters = self._settle(partitions, ())
-        self._publish(letters)
-        topic = self._topic
-        offsets = {
-            p.chunk.partition: TopicPartition(
-                topic, p.chunk.partition, p.chunk.start, metadata=intent_metadata(p.chunk.end)
-            )
-            for p in prepared.parts
-            if not p.chunk.replay
-        }
-        for partition, end in ends.items():
-            offsets.setdefault(partition, TopicPartition(topic, partition, end))
-        if offsets:
-            consumer.commit(offsets=list(offsets.values()), asynchronous=False)
-            self._metrics.last_commit.set(time.time())
-            if any(tp.metadata for tp in offsets.values()):
-                self._fault.hit("after-intent")
+        """Announce ``prepared``'s chunks (at most one per partition) and start writing them;
+        a partition with ``IN_FLIGHT`` chunks in flight first finishes its oldest. Returns
+        partition → offset committed (as ``finish``)."""
+        settled = _Settled()
+        for part in prepared.parts:
+            queue = self._flight.setdefault(part.chunk.partition, [])
+            while len(queue) >= IN_FLIGHT:
+                self._settle_oldest(part.chunk.partition, settled, ())
+        self._publish(settled.letters)
+        fresh = [p for p in prepared.parts if not p.chunk.replay]
+        for part in prepared.parts:
+            self._flight[part.chunk.partition].append(_Flight(part))
+        touched = {p.chunk.partition for p in fresh} | set(settled.ends)
+        committed = self._commit(consumer, touched)
+        if fresh:
+            self._fault.hit("after-intent")
         write = self._writer.write
-        for p in prepared.parts:
-            future = self._pool.submit(write, p.events, p.lines, p.chunk.token, p.chunk.partition)
-            self._flight[p.chunk.partition] = (p, future)
-        return ends
+        for part in prepared.parts:
+            flight = self._flight[part.chunk.partition][-1]
+            flight.future = self._pool.submit(
+                write, part.events, part.lines, part.chunk.token, part.chunk.partition
+            )
+        return committed
+
+    def collect(self, consumer: Consumer) -> dict[int, int]:
+        """Finish every chunk whose write returned (without waiting for others)."""
+        settled = _Settled()
+        for partition, queue in self._flight.items():
+            while queue and _done(queue[0]):
+                self._settle_oldest(partition, settled, ())
+        self._publish(settled.letters)
+        return self._commit(consumer, set(settled.ends))
 
     def finish(
         self,
@@ -156,47 +184,61 @@ class RoundWriter:
         """Wait for the chunks in flight of ``partitions`` (all if None), publish their dead
         letters, commit their ends; return partition → committed offset. Nothing is
         published or committed for ``lost`` partitions (their next owner replays them)."""
-        ends, letters = self._settle(self._flight if partitions is None else partitions, lost)
-        self._publish(letters)
-        if ends:
-            topic = self._topic
-            offsets = [TopicPartition(topic, partition, end) for partition, end in ends.items()]
+        settled = _Settled()
+        for partition in list(self._flight if partitions is None else partitions):
+            while self._flight.get(partition):
+                self._settle_oldest(partition, settled, lost)
+        self._publish(settled.letters)
+        return self._commit(consumer, set(settled.ends))
+
+    def _commit(self, consumer: Consumer, partitions: set[int]) -> dict[int, int]:
+        """Commit where ``partitions`` stand: the start of the oldest chunk in flight with the
+        ends of all of them, or the offset after the last finished one."""
+        offsets: list[TopicPartition] = []
+        for partition in sorted(partitions):
+            queue = self._flight.get(partition)
+            if queue:
+                chunks = [f.part.chunk for f in queue]
+                metadata = intent_metadata([c.end for c in chunks])
+                offsets.append(
+                    TopicPartition(self._topic, partition, chunks[0].start, metadata=metadata)
+                )
+            elif partition in self._last_end:
+                offsets.append(TopicPartition(self._topic, partition, self._last_end[partition]))
+        if offsets:
             consumer.commit(offsets=offsets, asynchronous=False)
             self._metrics.last_commit.set(time.time())
-        return ends
+        return {tp.partition: tp.offset for tp in offsets}
 
-    def _settle(
-        self, partitions: Iterable[int], lost: Collection[int]
-    ) -> tuple[dict[int, int], list[DeadLetter]]:
-        """Wait for the writes of ``partitions``' chunks in flight; return their ends and dead
-        letters (none for ``lost`` partitions)."""
-        flight = [self._flight.pop(p) for p in list(partitions) if p in self._flight]
+    def _settle_oldest(self, partition: int, settled: _Settled, lost: Collection[int]) -> None:
+        """Wait for ``partition``'s oldest chunk in flight and account for it in ``settled``
+        (nothing for a ``lost`` partition)."""
+        flight = self._flight[partition].pop(0)
+        assert flight.future is not None
         try:
-            results = [future.result() for _, future in flight]
+            result = flight.future.result()
         except BaseException:
             # After a failure: write nothing more, and let a write in progress finish
             # before the caller rewinds.
-            for _, future in [*flight, *self._flight.values()]:
-                if not future.cancel():
-                    future.exception()
+            for queue in self._flight.values():
+                for other in queue:
+                    if other.future is not None and not other.future.cancel():
+                        other.future.exception()
             self._flight.clear()
             raise
-        letters: list[DeadLetter] = []
-        ends: dict[int, int] = {}
-        for (part, _), result in zip(flight, results, strict=True):
-            self._fault.hit("after-insert")
-            self._count(len(part.chunk.records), result.stored, result.duplicates)
-            if part.chunk.partition in lost:
-                continue
-            ends[part.chunk.partition] = part.chunk.end + 1
-            letters.extend(part.dead)
-            if result.rejected:
-                by_event = {id(e): r for e, r in zip(part.events, part.sources, strict=True)}
-                letters.extend(
-                    dead_letter(by_event[id(e)], "insert_rejected", why)
-                    for e, why in result.rejected
-                )
-        return ends, letters
+        part = flight.part
+        self._fault.hit("after-insert")
+        self._count(len(part.chunk.records), result.stored, result.duplicates)
+        if partition in lost:
+            self._last_end.pop(partition, None)
+            return
+        self._last_end[partition] = settled.ends[partition] = part.chunk.end + 1
+        settled.letters.extend(part.dead)
+        if result.rejected:
+            by_event = {id(e): r for e, r in zip(part.events, part.sources, strict=True)}
+            settled.letters.extend(
+                dead_letter(by_event[id(e)], "insert_rejected", why) for e, why in result.rejected
+            )
 
     def _publish(self, letters: list[DeadLetter]) -> None:
         if not letters:
@@ -217,3 +259,7 @@ class RoundWriter:
         self._metrics.records.labels("duplicate").inc(duplicates)
         self._metrics.batches.inc()
         self._metrics.batch_rows.observe(records)
+
+
+def _done(flight: _Flight) -> bool:
+    return flight.future is not None and flight.future.done()

@@ -103,26 +103,36 @@ def test_a_round_commits_intents_then_inserts_then_dead_letters_then_ends() -> N
     rounds.close()
 
 
-def test_a_partitions_next_chunk_is_prepared_during_the_insert_and_launched_after_it() -> None:
+def test_a_partitions_chunks_are_announced_before_written_and_pipelined() -> None:
     log = _Log()
     rounds, consumer = _rounds(log), _Consumer(log)
-    log.gate.clear()  # the store holds the first chunk's insert
+    log.gate.clear()  # the store holds the inserts
     rounds.launch(consumer, rounds.prepare([_chunk(1, 0, 4)]))  # type: ignore[arg-type]
-    prepared = rounds.prepare([_chunk(1, 4, 4)])
-    assert rounds.in_flight and rounds.settled == [] and rounds.busy == {1}
-    assert log.steps == [("commit", [(1, 0, "sendflowr-sink:end=3")])]
-    log.gate.set()
-    # Launching waits for the partition's chunk in flight; one commit says "0-3 written,
-    # 4-7 next".
-    assert rounds.launch(consumer, prepared) == {1: 4}  # type: ignore[arg-type]
-    assert rounds.finish(consumer) == {1: 8}  # type: ignore[arg-type]
+    # The next chunk is announced with the first still in flight: no wait for the store.
+    assert rounds.launch(consumer, rounds.prepare([_chunk(1, 4, 4)])) == {1: 0}  # type: ignore[arg-type]
+    assert rounds.busy == {1} and rounds.settled == []
     assert log.steps == [
         ("commit", [(1, 0, "sendflowr-sink:end=3")]),
-        ("insert", "t:1:0-3", 4),
-        ("commit", [(1, 4, "sendflowr-sink:end=7")]),
-        ("insert", "t:1:4-7", 4),
-        ("commit", [(1, 8, "")]),
+        ("commit", [(1, 0, "sendflowr-sink:end=3,7")]),
     ]
+    third = rounds.prepare([_chunk(1, 8, 4)])
+    log.gate.set()
+    # IN_FLIGHT chunks are out: the third waits for the oldest, and one commit says
+    # "0-3 written, 4-7 and 8-11 next".
+    assert rounds.launch(consumer, third) == {1: 4}  # type: ignore[arg-type]
+    assert rounds.finish(consumer) == {1: 12}  # type: ignore[arg-type]
+    commits = [s for s in log.steps if s[0] == "commit"]
+    assert commits[2:] == [
+        ("commit", [(1, 4, "sendflowr-sink:end=7,11")]),
+        ("commit", [(1, 12, "")]),
+    ]
+    inserts = [s for s in log.steps if s[0] == "insert"]
+    assert inserts == [
+        ("insert", "t:1:0-3", 4),
+        ("insert", "t:1:4-7", 4),
+        ("insert", "t:1:8-11", 4),
+    ]
+    assert log.steps.index(inserts[2]) > log.steps.index(commits[2])
     rounds.close()
 
 
@@ -131,11 +141,12 @@ def test_other_partitions_are_launched_while_one_is_in_flight() -> None:
     rounds, consumer = _rounds(log), _Consumer(log)
     log.gate.clear()
     rounds.launch(consumer, rounds.prepare([_chunk(0, 0, 2)]))  # type: ignore[arg-type]
-    assert rounds.launch(consumer, rounds.prepare([_chunk(2, 0, 3)])) == {}  # type: ignore[arg-type]
+    assert rounds.launch(consumer, rounds.prepare([_chunk(2, 0, 3)])) == {2: 0}  # type: ignore[arg-type]
     assert rounds.busy == {0, 2}
     log.gate.set()
     assert rounds.finish(consumer, partitions=[2]) == {2: 3}  # type: ignore[arg-type]
-    assert rounds.finish(consumer) == {0: 2}  # type: ignore[arg-type]
+    assert rounds.collect(consumer) == {0: 2}  # type: ignore[arg-type]
+    assert rounds.finish(consumer) == {}  # type: ignore[arg-type]
     assert not rounds.in_flight
     rounds.close()
 

@@ -1,9 +1,9 @@
 """The sink's consumer loop: Kafka ``email-events`` → ClickHouse ``email_events``.
 
-One thread polls, buffers records per partition, and writes *rounds* of at
-most one chunk per partition (``sink.rounds``; see ``sink.batches`` for how a
-chunk's boundaries survive a crash). Offsets are committed only after
-ClickHouse and the DLQ acknowledged.
+One thread polls, buffers records per partition, cuts chunks and hands them
+to a writer thread, a few per partition in flight (``sink.rounds``; see
+``sink.batches`` for how a chunk's boundaries survive a crash). Offsets are
+committed only after ClickHouse and the DLQ acknowledged.
 
 Rebalances: on revoke the buffered records of the revoked partitions are
 written and committed; on loss they are dropped and nothing is committed.

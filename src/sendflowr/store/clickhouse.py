@@ -256,7 +256,7 @@ class ClickHouseStore:
         # statement each (and a reset), which costs more than the insert of a small chunk.
         clause = ", ".join(f"{name} = {_setting_literal(v)}" for name, v in options.items())
         target = f"{quote_identifier(self.database)}.{quote_identifier(table)}"
-        bound = {**(parameters or {}), "_structure": structure, "_format": fmt}
+        bound = {**(parameters or {}), "_structure": structure}
         try:
             if not self._reads_files:
                 source = "input({_structure:String})"
@@ -269,7 +269,7 @@ class ClickHouseStore:
             with tempfile.NamedTemporaryFile(prefix="sendflowr-load-", suffix=".data") as file:
                 file.write(data)
                 file.flush()
-                bound["_path"] = file.name
+                bound["_path"], bound["_format"] = file.name, fmt
                 source = "file({_path:String}, {_format:String}, {_structure:String})"
                 sql = f"INSERT INTO {target} {select.replace('{source}', source)}"
                 if clause:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, Literal, Protocol, TypeVar, cast
+from datetime import UTC, datetime
+from operator import attrgetter
+from typing import TYPE_CHECKING, Annotated, Any, Final, Generic, Literal, Protocol, TypeVar, cast
 from uuid import UUID
 
 import msgspec
@@ -90,13 +92,12 @@ def schema_problem(event: CanonicalEvent) -> str | None:
     ):
         return f"payload_size_bytes and queue_depth_estimate must be at most {_UINT32_MAX}"
     sent, ingested = event.send_time, event.ingested_at
-    # DateTime64(3) holds the years 1900-2299.
     if (
-        not 1900 <= event.timestamp.year < 2300
-        or (sent is not None and not 1900 <= sent.year < 2300)
-        or (ingested is not None and not 1900 <= ingested.year < 2300)
+        not _in_range(event.timestamp)
+        or (sent is not None and not _in_range(sent))
+        or (ingested is not None and not _in_range(ingested))
     ):
-        return "timestamp, send_time and ingested_at must fall in 1900-2299"
+        return "timestamp, send_time and ingested_at must fall in 1900-2299 (UTC)"
     return None
 
 
@@ -112,12 +113,15 @@ _ALL_CANONICAL_UUIDS = re.compile(
 
 
 class _CheckedEvent(CanonicalEvent, kw_only=True):
-    """``CanonicalEvent`` whose decoder checks the event type and channel itself (a Literal
-    costs next to nothing, unlike a pattern); ``_all_fine`` checks the rest of what
-    ``schema_problem`` checks. A record either refuses goes to the record-by-record
-    path, which finds its exact reason."""
+    """``CanonicalEvent`` whose decoder checks most of what ``schema_problem`` checks itself
+    (a Literal or a bound costs next to nothing, unlike a pattern); ``_all_fine`` checks
+    the rest. A record either refuses goes to the record-by-record path, which finds its
+    exact reason."""
 
     event_type: _EventType
+    universal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    payload_size_bytes: Annotated[int, msgspec.Meta(ge=0, le=_UINT32_MAX)] | None = None
+    queue_depth_estimate: Annotated[int, msgspec.Meta(ge=0, le=_UINT32_MAX)] | None = None
     channel: _Channel = "email"
 
 
@@ -127,26 +131,27 @@ _DECODE_SLICE: Final = 2048
 
 
 def _all_fine(events: Sequence[CanonicalEvent]) -> bool:
-    """``schema_problem`` is None for every event, and every id is canonical (given that
-    the event types and channels are known)."""
-    ids = "\n".join([event.event_id for event in events])
+    """What ``_CheckedEvent`` leaves of ``schema_problem`` holds for every event, and every
+    id is canonical (one vectorised pass per check, no loop in Python)."""
+    ids = "\n".join(map(_event_id, events))
     if not _ALL_CANONICAL_UUIDS.fullmatch(ids + "\n" if events else ""):
         return False
-    limit = _UINT32_MAX
-    for event in events:
-        payload, depth = event.payload_size_bytes, event.queue_depth_estimate
-        sent, ingested = event.send_time, event.ingested_at
-        if (
-            not event.universal_id
-            or (payload is not None and payload > limit)
-            or (depth is not None and depth > limit)
-            # DateTime64(3) holds the years 1900-2299.
-            or not 1900 <= event.timestamp.year < 2300
-            or (sent is not None and not 1900 <= sent.year < 2300)
-            or (ingested is not None and not 1900 <= ingested.year < 2300)
-        ):
+    for times in (_timestamp, _send_time, _ingested_at):
+        present = list(filter(None, map(times, events)))
+        if present and not (_in_range(min(present)) and _in_range(max(present))):
             return False
     return True
+
+
+_event_id = attrgetter("event_id")
+_timestamp = attrgetter("timestamp")
+_send_time = attrgetter("send_time")
+_ingested_at = attrgetter("ingested_at")
+
+
+def _in_range(moment: datetime) -> bool:
+    """Whether ``moment`` fits a DateTime64(3): the years 1900-2299 (UTC)."""
+    return 1900 <= moment.astimezone(UTC).year < 2300
 
 
 def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:

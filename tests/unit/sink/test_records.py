@@ -54,6 +54,8 @@ def test_semantic_checks_reject_what_the_table_cannot_hold() -> None:
         "event_id is not a UUID": _event_json(event_id="not-a-uuid"),
         "at most 4294967295": _event_json(payload_size_bytes=2**32),
         "1900-2299": _event_json(timestamp="2400-01-01T00:00:00Z"),
+        # 2299 where it was written, 2300 in UTC, where DateTime64 counts.
+        "(UTC)": _event_json(timestamp="2299-12-31T23:00:00-05:00"),
     }
     for expected, value in cases.items():
         result = _one(value)

@@ -107,9 +107,12 @@ def test_training_columns_are_filled_from_the_event_and_its_metadata(
     opened.metadata = {"channel": "fax", "payload_size_bytes": 2**32}  # neither is usable
     pushed = make_event(rng, 3, event_type="clicked", channel="push")
     pushed.metadata = {"channel": "sms"}  # the event's own channel wins over metadata
+    nested = make_event(rng, 5, event_type="opened", channel="email")
+    nested.metadata = {"app": {"channel": "email"}, "channel": "push"}  # the top-level key
     late = make_event(rng, 4, event_type="delivered", latency_seconds=None)
     late.send_time = late.timestamp + timedelta(seconds=5)  # clock skew: no negative latency
-    assert _write(store, [encode_event(e) for e in (delivered, sent, opened, pushed, late)])
+    every = (delivered, sent, opened, pushed, late, nested)
+    assert _write(store, [encode_event(e) for e in every])
 
     row = _row(store, delivered.event_id)
     assert row["latency_seconds"] == 12.000345
@@ -132,6 +135,7 @@ def test_training_columns_are_filled_from_the_event_and_its_metadata(
     assert row["ingested_at"] == NOW - timedelta(days=1)
 
     assert _row(store, pushed.event_id)["channel"] == "push"
+    assert _row(store, nested.event_id)["channel"] == "push"
     assert _row(store, late.event_id)["latency_seconds"] is None
 
 

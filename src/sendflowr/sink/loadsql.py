@@ -119,8 +119,12 @@ _FILLED: Final = {
         f" AND JSONExtractInt(meta, 'queue_depth_estimate') BETWEEN 0 AND {_UINT32_MAX},"
         " toUInt32(JSONExtractInt(meta, 'queue_depth_estimate')), queue_depth_estimate)"
     ),
+    # Parsed only when metadata may name another channel: a single "channel" key that
+    # says "email" (the common case) changes nothing.
     "channel": (
         "if(said_channel = 'email' AND position(meta, '\"channel\"') > 0"
+        " AND NOT (countSubstrings(meta, '\"channel\"') = 1"
+        ' AND position(meta, \'"channel":"email"\') > 0)'
         " AND JSONType(meta, 'channel') = 'String'"
         f" AND JSONExtractString(meta, 'channel') IN ({_CHANNEL_LIST}),"
         " JSONExtractString(meta, 'channel'), said_channel)"

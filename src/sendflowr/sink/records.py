@@ -172,7 +172,8 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
     values: list[bytes] = []
     for record in records:
         value = record.value()
-        if not value or value[0] != 0x7B or value[-1] != 0x7D:  # "{" … "}"
+        # One bare "{…}" on one line: what a JSONEachRow block can carry as it is.
+        if not value or value[0] != 0x7B or value[-1] != 0x7D or b"\n" in value:
             return None
         values.append(value)
     if not values:
@@ -200,9 +201,9 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
 @dataclass(frozen=True, slots=True)
 class Decoded(Generic[R]):
     """A chunk's records split into events (with the records they came from, a parallel
-    list) and dead letters. ``lines`` holds each event's JSON text for the store: the
-    record's value itself when it is one canonical event on one line (the common case),
-    else the event re-encoded."""
+    list) and dead letters. ``lines`` holds each event's JSON text for the store, never
+    spanning two lines: the record's value itself when it is one canonical event on one
+    line (the common case), else the event re-encoded."""
 
     events: list[CanonicalEvent]
     sources: list[R]

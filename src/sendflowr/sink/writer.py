@@ -93,15 +93,9 @@ def _digest(events: Sequence[CanonicalEvent]) -> str:
     return h.hexdigest()
 
 
-def _block(events: Sequence[CanonicalEvent], lines: Sequence[bytes]) -> bytes:
-    """``lines`` as one JSONEachRow block; a line that spans several lines is re-encoded."""
-    block = b"\n".join(lines)
-    if block.count(b"\n") == len(lines) - 1:
-        return block
-    return b"\n".join(
-        event_line(event) if b"\n" in line else line
-        for event, line in zip(events, lines, strict=True)
-    )
+def _block(lines: Sequence[bytes]) -> bytes:
+    """``lines`` (one JSON object each, no line breaks: ``Decoded.lines``) as one block."""
+    return b"\n".join(lines)
 
 
 class ChunkWriter:
@@ -175,7 +169,7 @@ class ChunkWriter:
                 token = f"{token}:{_digest(kept)}"
         ingested_at = self._clock()
         try:
-            self._insert(_block(kept, lines), token, ingested_at)
+            self._insert(_block(lines), token, ingested_at)
         except StoreError as exc:
             if not is_data_error(exc):
                 raise
@@ -185,7 +179,7 @@ class ChunkWriter:
             # still refuses some, they are found by halving the chunk.
             lines = [event_line(e) for e in kept]
             try:
-                self._insert(_block(kept, lines), token, ingested_at)
+                self._insert(_block(lines), token, ingested_at)
             except StoreError as again:
                 if not is_data_error(again):
                     raise
@@ -218,7 +212,7 @@ class ChunkWriter:
         mid = (lo + hi) // 2
         for a, b in ((lo, mid), (mid, hi)):
             try:
-                self._insert(_block(events[a:b], lines[a:b]), f"{token}:{a}-{b}", ingested_at)
+                self._insert(_block(lines[a:b]), f"{token}:{a}-{b}", ingested_at)
             except StoreError as exc:
                 if not is_data_error(exc):
                     raise

@@ -41,7 +41,7 @@ _log = logging.getLogger("sendflowr.sink")
 _error = Message.error
 _partition = Message.partition
 _OFFSET_BEGINNING = -2
-#: Most records one poll hands over (memory: at most this beyond the pause threshold).
+#: Most records one poll hands over (memory: at most this beyond the buffer limit).
 _POLL_RECORDS = 10_000
 
 
@@ -231,10 +231,12 @@ class SinkConsumer:
 
     def _poll(self, consumer: Consumer) -> None:
         buffers = self._buffers
-        if sum(len(b) for b in buffers.values()) >= 2 * self._batch_size * max(len(buffers), 1):
+        full = sum(len(b) for b in buffers.values()) >= 2 * self._batch_size * max(len(buffers), 1)
+        if full and not any(b.replay_ends for b in buffers.values()):
             # Two batches a partition wait already: let the writer make room first, so
             # memory stays bounded. (Pausing partitions instead would make librdkafka drop
-            # what it prefetched for them and fetch it again.)
+            # what it prefetched for them and fetch it again.) Not while a replay waits for
+            # its announced end: its chunk may be larger than today's batches.
             self._idle = False
             self._rounds.wait_any(self._max_wait)
             return

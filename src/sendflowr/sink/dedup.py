@@ -192,7 +192,6 @@ def shared_recent_ids(store: _Counted, capacity: int) -> RecentIds:
             ids = store.query(f"SELECT toString(event_id) FROM {store.events_table}").rows  # noqa: S608
             memory.add_many(row[0] for row in ids)
             memory.complete = capacity > 0
-
         _log.info(
             "id memory of %s: %d of %d stored ids%s",
             store.events_table,

@@ -151,7 +151,10 @@ _ingested_at = attrgetter("ingested_at")
 
 def _in_range(moment: datetime) -> bool:
     """Whether ``moment`` fits a DateTime64(3): the years 1900-2299 (UTC)."""
-    return 1900 <= moment.astimezone(UTC).year < 2300
+    try:
+        return 1900 <= moment.astimezone(UTC).year < 2300
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00, before year 1 in UTC
+        return False
 
 
 def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:

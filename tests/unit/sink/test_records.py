@@ -56,6 +56,7 @@ def test_semantic_checks_reject_what_the_table_cannot_hold() -> None:
         "1900-2299": _event_json(timestamp="2400-01-01T00:00:00Z"),
         # 2299 where it was written, 2300 in UTC, where DateTime64 counts.
         "(UTC)": _event_json(timestamp="2299-12-31T23:00:00-05:00"),
+        "must fall in": _event_json(timestamp="0001-01-01T00:00:00+05:00"),
     }
     for expected, value in cases.items():
         result = _one(value)
@@ -104,3 +105,11 @@ def test_one_poison_record_leaves_its_neighbours_intact() -> None:
         assert [msgspec.json.decode(line) for line in decoded.lines] == [
             msgspec.json.decode(v) for v in valid
         ], bad
+
+
+def test_a_time_before_year_one_in_utc_is_a_dead_letter_in_any_batch() -> None:
+    valid = [encode_event(e) for e in make_events(2, seed=4)]
+    bad = _event_json(timestamp="0001-01-01T00:00:00+05:00")
+    decoded = decode_records([FakeRecord(v, i) for i, v in enumerate([valid[0], bad, valid[1]])])
+    assert [(d.offset, d.reason) for d in decoded.dead] == [(1, "schema_invalid")]
+    assert len(decoded.events) == 2

@@ -155,7 +155,12 @@ class RoundWriter:
         for part in prepared.parts:
             self._flight[part.chunk.partition].append(_Flight(part))
         touched = {p.chunk.partition for p in fresh} | set(settled.ends)
-        committed = self._commit(consumer, touched)
+        try:
+            committed = self._commit(consumer, touched)
+        except BaseException:
+            for part in prepared.parts:  # not announced, so not launched: the caller rewinds
+                self._flight[part.chunk.partition].pop()
+            raise
         if fresh:
             self._fault.hit("after-intent")
         write = self._writer.write

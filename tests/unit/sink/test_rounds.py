@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from sendflowr.events import encode_event
 from sendflowr.sink.batches import Chunk
 from sendflowr.sink.dedup import RecentIds
@@ -159,4 +161,20 @@ def test_lost_partitions_of_the_round_in_flight_publish_and_commit_nothing() -> 
     assert rounds.finish(consumer, lost=[1]) == {0: 3}  # type: ignore[arg-type]
     assert log.steps[-2:] == [("dlq", [(0, 0)]), ("commit", [(0, 3, "")])]
     assert not rounds.in_flight
+    rounds.close()
+
+
+def test_chunks_whose_intent_could_not_be_committed_are_not_launched() -> None:
+    log = _Log()
+    rounds = _rounds(log)
+
+    class _Down(_Consumer):
+        def commit(self, offsets: list[Any], asynchronous: bool) -> None:
+            raise RuntimeError("broker down")
+
+    with pytest.raises(RuntimeError):
+        rounds.launch(_Down(log), rounds.prepare([_chunk(0, 0, 3)]))  # type: ignore[arg-type]
+    assert not rounds.in_flight and log.steps == []
+    # Once Kafka is back, the same chunk goes out normally.
+    assert rounds.write(_Consumer(log), [_chunk(0, 0, 3)]) == {0: 3}  # type: ignore[arg-type]
     rounds.close()

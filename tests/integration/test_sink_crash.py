@@ -8,6 +8,7 @@ consumer runs.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,8 +35,9 @@ TOTAL = 20_000
 def _env(
     settings: Settings, home: Path, fault: str | None = None, *, lookup: bool = False
 ) -> dict[str, str]:
-    """The consumer's environment. The duplicate lookup is off unless asked for, so the
-    kills prove the offset-range tokens and replayed boundaries on their own."""
+    """The consumer's environment. The duplicate checks (id memory and lookup) are off
+    unless asked for, so the kills prove the offset-range tokens and replayed boundaries
+    on their own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDFLOWR_")}
     env.pop("CLICKHOUSE_URL", None)
     env.update(
@@ -49,6 +51,7 @@ def _env(
         SENDFLOWR_SINK_MAX_WAIT_MS="100",
         SENDFLOWR_ADMIN_PORT=str(free_port()),  # serve's loopback admin API
         SENDFLOWR_SINK_DEDUP_LOOKUP="true" if lookup else "false",
+        SENDFLOWR_SINK_RECENT_IDS="1000000" if lookup else "0",
     )
     if fault:
         env["SENDFLOWR_SINK_FAULT"] = fault
@@ -143,7 +146,8 @@ def test_five_kill_9s_then_a_group_reset_leave_each_event_once(
     assert 'sendflowr_sink_records_total{outcome="stored"}' in metrics
     assert "sendflowr_sink_lag" in metrics
     text = log.read_text()
-    assert "replaying" in text  # a kill after an insert made the next run re-cut that chunk
+    # A kill after an insert made the next run re-cut the announced chunks, two at a time.
+    assert re.search(r"replaying from \d+ to \[\d+, \d+\]", text), text[-3000:]
     assert _counts(env, settings.clickhouse_database) == (TOTAL, TOTAL)
 
     # A reset re-reads everything with new boundaries: only the id lookup can drop it.

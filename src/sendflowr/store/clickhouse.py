@@ -252,6 +252,8 @@ class ClickHouseStore:
         options: dict[str, Any] = dict(settings or {})
         if dedup_token:
             options["insert_deduplication_token"] = dedup_token
+        if not fmt.isidentifier() or not all(name.isidentifier() for name in options):
+            raise ValueError("formats and setting names are plain identifiers")
         # A SETTINGS clause, not client settings: the chDB backend applies those by a SET
         # statement each (and a reset), which costs more than the insert of a small chunk.
         clause = ", ".join(f"{name} = {_setting_literal(v)}" for name, v in options.items())

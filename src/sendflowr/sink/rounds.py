@@ -96,7 +96,6 @@ class RoundWriter:
         self._fault = fault
         self._enricher = Enricher()
         self._flight: dict[int, list[_Flight]] = {}
-        self._last_end: dict[int, int] = {}
 
     @property
     def in_flight(self) -> bool:
@@ -156,7 +155,7 @@ class RoundWriter:
             self._flight[part.chunk.partition].append(_Flight(part))
         touched = {p.chunk.partition for p in fresh} | set(settled.ends)
         try:
-            committed = self._commit(consumer, touched)
+            committed = self._commit(consumer, touched, settled.ends)
         except BaseException:
             for part in prepared.parts:  # not announced, so not launched: the caller rewinds
                 self._flight[part.chunk.partition].pop()
@@ -178,7 +177,7 @@ class RoundWriter:
             while queue and _done(queue[0]):
                 self._settle_oldest(partition, settled, ())
         self._publish(settled.letters)
-        return self._commit(consumer, set(settled.ends))
+        return self._commit(consumer, set(settled.ends), settled.ends)
 
     def finish(
         self,
@@ -194,11 +193,14 @@ class RoundWriter:
             while self._flight.get(partition):
                 self._settle_oldest(partition, settled, lost)
         self._publish(settled.letters)
-        return self._commit(consumer, set(settled.ends))
+        return self._commit(consumer, set(settled.ends), settled.ends)
 
-    def _commit(self, consumer: Consumer, partitions: set[int]) -> dict[int, int]:
+    def _commit(
+        self, consumer: Consumer, partitions: set[int], ends: dict[int, int]
+    ) -> dict[int, int]:
         """Commit where ``partitions`` stand: the start of the oldest chunk in flight with the
-        ends of all of them, or the offset after the last finished one."""
+        ends of all of them, or (none in flight) the offset after the last finished one,
+        from ``ends``."""
         offsets: list[TopicPartition] = []
         for partition in sorted(partitions):
             queue = self._flight.get(partition)
@@ -208,8 +210,8 @@ class RoundWriter:
                 offsets.append(
                     TopicPartition(self._topic, partition, chunks[0].start, metadata=metadata)
                 )
-            elif partition in self._last_end:
-                offsets.append(TopicPartition(self._topic, partition, self._last_end[partition]))
+            elif partition in ends:
+                offsets.append(TopicPartition(self._topic, partition, ends[partition]))
         if offsets:
             consumer.commit(offsets=offsets, asynchronous=False)
             self._metrics.last_commit.set(time.time())
@@ -235,9 +237,8 @@ class RoundWriter:
         self._fault.hit("after-insert")
         self._count(len(part.chunk.records), result.stored, result.duplicates)
         if partition in lost:
-            self._last_end.pop(partition, None)
             return
-        self._last_end[partition] = settled.ends[partition] = part.chunk.end + 1
+        settled.ends[partition] = part.chunk.end + 1
         settled.letters.extend(part.dead)
         if result.rejected:
             by_event = {id(e): r for e, r in zip(part.events, part.sources, strict=True)}

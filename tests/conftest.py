@@ -9,6 +9,7 @@ and each test gets its own database.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -21,6 +22,10 @@ import pytest
 from sendflowr.kafka import LocalKafka, ensure_topics
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
+from tests.privacy import Findings, LeakHandler, scan_database
+
+#: Bootstrap of the session's broker once started (the closing privacy scan reads it).
+SESSION_BROKER: list[str] = []
 
 
 def free_port() -> int:
@@ -56,6 +61,7 @@ def kafka_bootstrap(session_home: Path) -> Iterator[str]:
     )
     broker = LocalKafka(settings)
     broker.start()
+    SESSION_BROKER.append(broker.bootstrap)
     try:
         yield broker.bootstrap
     finally:
@@ -95,8 +101,32 @@ def kafka_settings(make_settings: Any, kafka_bootstrap: str, topic: str) -> Sett
     return settings
 
 
+@pytest.fixture(scope="session", autouse=True)
+def privacy_findings() -> Iterator[Findings]:
+    """Raw addresses seen anywhere during the session (asserted empty by its last test)."""
+    findings = Findings()
+    handler = LeakHandler(findings)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield findings
+    finally:
+        root.removeHandler(handler)
+
+
+def drop_database(store: Any, findings: Findings) -> None:
+    """Scan ``store``'s database for raw addresses, then drop it."""
+    scan_database(store, findings)
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The privacy scan runs last, whatever else was selected."""
+    items.sort(key=lambda item: "tests/zz_privacy/" in str(item.fspath))
+
+
 @pytest.fixture
-def store(make_settings: Any) -> Iterator[ClickHouseStore]:
+def store(make_settings: Any, privacy_findings: Findings) -> Iterator[ClickHouseStore]:
     """A started store on the session's chDB folder, with a database of its own."""
     settings = make_settings(clickhouse_database=unique_name("db"))
     st = ClickHouseStore(settings)
@@ -104,5 +134,5 @@ def store(make_settings: Any) -> Iterator[ClickHouseStore]:
     try:
         yield st
     finally:
-        st.command(f"DROP DATABASE IF EXISTS `{st.database}`")
+        drop_database(st, privacy_findings)
         st.stop()

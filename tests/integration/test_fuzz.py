@@ -30,8 +30,10 @@ from hypothesis import settings as hsettings
 from sendflowr.roles import Resources, RoleHandle, build_role
 from sendflowr.settings import Settings
 from tests.asgi import AppClient
+from tests.conftest import drop_database
 from tests.fuzz_strategies import PLANTED_DOMAIN, batches, encode_body
 from tests.integration.sink_support import lag, wait_for
+from tests.privacy import Findings
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +67,7 @@ class Stack:
 
 
 @pytest.fixture
-def stack(kafka_settings: Settings) -> Iterator[Stack]:
+def stack(kafka_settings: Settings, privacy_findings: Findings) -> Iterator[Stack]:
     settings = kafka_settings.model_copy(update={"mock_endpoints": True})
     resources = Resources(settings)
     handles = {name: build_role(name, resources) for name in ("connector", "consumer", "inference")}
@@ -81,8 +83,7 @@ def stack(kafka_settings: Settings) -> Iterator[Stack]:
         for client in started.clients.values():
             client.close()
         consumer.stop()
-        store = resources.store()
-        store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+        drop_database(resources.store(), privacy_findings)
         resources.close()
 
 

@@ -13,6 +13,7 @@ from sendflowr.errors import StoreError
 from sendflowr.settings import Settings
 from sendflowr.sink import SinkConsumer
 from sendflowr.store import ClickHouseStore
+from tests.conftest import drop_database
 from tests.integration.sink_support import (
     event_records,
     lag,
@@ -21,17 +22,18 @@ from tests.integration.sink_support import (
     reset_group_to_earliest,
     wait_for,
 )
+from tests.privacy import Findings
 from tests.unit.sink.factory import make_event, make_events
 
 
 @pytest.fixture
-def sink_store(kafka_settings: Settings) -> Iterator[ClickHouseStore]:
+def sink_store(kafka_settings: Settings, privacy_findings: Findings) -> Iterator[ClickHouseStore]:
     store = ClickHouseStore(kafka_settings)
     store.start()
     try:
         yield store
     finally:
-        store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+        drop_database(store, privacy_findings)
         store.stop()
 
 

@@ -1,4 +1,4 @@
-"""The fidelity checks: each behaviour of SPEC §4 measured, plotted and judged.
+"""The fidelity checks: each behaviour of docs/behaviour-model.md measured, plotted and judged.
 
 A ``Section`` holds one plot, a small table and its expectations, each with the
 measured value beside the target and a status: pass, fail, or info (too little
@@ -27,7 +27,7 @@ _MIN_SAMPLE = 30
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
-    """One expectation: what was measured against what the SPEC asks."""
+    """One expectation: what was measured against what the behaviour model asks."""
 
     name: str
     measured: str

@@ -1,4 +1,4 @@
-"""Context modifiers: ``P_final(t) = P_base(t) · Π(1 + ω_i(t))`` (SPEC §5).
+"""Context modifiers: ``P_final(t) = P_base(t) · Π(1 + ω_i(t))`` (docs/engine.md).
 
 - hot path (site_visit, sms_click, product_view): ω = e^(−minutes/15) for a
   delivery up to 30 minutes after the event, 0 afterwards — twice as likely at

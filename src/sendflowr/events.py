@@ -22,7 +22,6 @@ __all__ = [
     "EVENT_TYPES",
     "HOT_PATH_TYPES",
     "PERMANENT_SUPPRESSION_TYPES",
-    "SUPPRESSION_HOURS",
     "CanonicalEvent",
     "IncomingEvent",
     "decode_event",
@@ -44,8 +43,6 @@ CIRCUIT_BREAKER_TYPES: Final = ("support_ticket", "complaint", "unsubscribe_requ
 EVENT_TYPES: Final = frozenset(ENGAGEMENT_TYPES + HOT_PATH_TYPES + CIRCUIT_BREAKER_TYPES)
 CHANNELS: Final = ("email", "sms", "push")
 
-#: Suppression window of each circuit breaker, in hours (docs/behaviour-model.md).
-SUPPRESSION_HOURS: Final = {"support_ticket": 48, "complaint": 48, "unsubscribe_request": 168}
 #: Event types that suppress a recipient for good.
 PERMANENT_SUPPRESSION_TYPES: Final = ("unsubscribed", "marked_spam")
 

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from sendflowr.cli.up import wait_until_stored
-from sendflowr.daemon import ServeProcess
 from sendflowr.kafka import LocalKafka
+from sendflowr.serve.daemon import ServeProcess
 from sendflowr.settings import Settings
 from sendflowr.store.remote import RemoteQuery
 

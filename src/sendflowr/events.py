@@ -1,4 +1,4 @@
-"""The canonical event: vocabulary, schema and wire encoding (SPEC §2).
+"""The canonical event: vocabulary, schema and wire encoding.
 
 ``CanonicalEvent`` is what travels on Kafka (``email-events``) and is stored in
 ClickHouse: it carries ``recipient_email_hash`` and ``universal_id`` and never a
@@ -22,7 +22,6 @@ __all__ = [
     "EVENT_TYPES",
     "HOT_PATH_TYPES",
     "PERMANENT_SUPPRESSION_TYPES",
-    "SUPPRESSION_HOURS",
     "CanonicalEvent",
     "IncomingEvent",
     "decode_event",
@@ -44,8 +43,6 @@ CIRCUIT_BREAKER_TYPES: Final = ("support_ticket", "complaint", "unsubscribe_requ
 EVENT_TYPES: Final = frozenset(ENGAGEMENT_TYPES + HOT_PATH_TYPES + CIRCUIT_BREAKER_TYPES)
 CHANNELS: Final = ("email", "sms", "push")
 
-#: Suppression window of each circuit breaker, in hours (SPEC §5).
-SUPPRESSION_HOURS: Final = {"support_ticket": 48, "complaint": 48, "unsubscribe_request": 168}
 #: Event types that suppress a recipient for good.
 PERMANENT_SUPPRESSION_TYPES: Final = ("unsubscribed", "marked_spam")
 

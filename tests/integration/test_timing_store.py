@@ -10,7 +10,7 @@ import pytest
 
 from sendflowr.events import CanonicalEvent, uuid7
 from sendflowr.generator import generate_canonical
-from sendflowr.roles import Resources
+from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.rows import events_to_columns
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped

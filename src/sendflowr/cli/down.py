@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from sendflowr.cli.context import console, load_settings
-from sendflowr.daemon import ServeProcess
 from sendflowr.kafka import LocalKafka
+from sendflowr.serve.daemon import ServeProcess
 
 __all__ = ["down"]
 

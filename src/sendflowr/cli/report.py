@@ -33,9 +33,10 @@ __all__ = ["report"]
     help="The generator's --truth file: adds a section checking the data against it.",
 )
 def report(output: Path, world: Path | None, truth: Path | None) -> None:
-    """Measure every behaviour of SPEC §4 in the stored data and write an HTML report
-    with plots (latency by minute, engagement heat maps, fatigue, hot paths, circuit
-    breakers, event mix) and a pass/fail per expectation. Works while `serve` runs.
+    """Measure every behaviour of the model (docs/behaviour-model.md) in the stored data and
+    write an HTML report with plots (latency by minute, engagement heat maps, fatigue, hot
+    paths, circuit breakers, event mix) and a pass/fail per expectation. Works while `serve`
+    runs.
 
     \b
     Example:

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import click
 import uvicorn
 
-from sendflowr.admin import create_admin_app
 from sendflowr.cli.context import console, load_settings
-from sendflowr.roles import ROLE_BUILDERS, Resources, RoleHandle, build_role
+from sendflowr.serve.admin import create_admin_app
+from sendflowr.serve.contract import ROLE_BUILDERS, Resources, RoleHandle, build_role
 
 __all__ = ["serve"]
 

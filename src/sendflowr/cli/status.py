@@ -6,9 +6,9 @@ import click
 from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
-from sendflowr.daemon import ServeProcess
 from sendflowr.errors import SendFlowrError
 from sendflowr.kafka import LocalKafka, topic_offsets
+from sendflowr.serve.daemon import ServeProcess
 from sendflowr.store.access import read_access
 
 __all__ = ["status"]

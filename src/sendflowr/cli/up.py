@@ -11,9 +11,9 @@ import click
 
 from sendflowr.cli.context import console, load_settings
 from sendflowr.cli.sql import render
-from sendflowr.daemon import ServeProcess
 from sendflowr.errors import ServiceError
 from sendflowr.kafka import LocalKafka, ensure_topics, topic_offsets, wait_ready
+from sendflowr.serve.daemon import ServeProcess
 from sendflowr.settings import Settings
 from sendflowr.store.access import read_access
 from sendflowr.verify import verification_checks

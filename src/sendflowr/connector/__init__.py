@@ -1,4 +1,4 @@
-"""The connector: HTTP ingestion → identity resolution → email hashing → Kafka (SPEC §1–3).
+"""The connector: HTTP ingestion → identity resolution → email hashing → Kafka.
 
 ``create_app(settings)`` builds the FastAPI app; ``role.build`` hands it to
 ``sendflowr serve``. The ingestion path (``Ingestor``) is shared by the batch,

@@ -1,6 +1,6 @@
 """``IncomingEvent`` → identity keys and ``CanonicalEvent``, keeping raw addresses out.
 
-Privacy rules applied here (SPEC §1): the email is normalised and hashed; any
+Privacy rules applied here: the email is normalised and hashed; any
 string in ``metadata`` (keys and values, nested) or in the free-text fields
 (subject, click_url, user_agent, campaign_name) that looks like an email address,
 also ``%40``-encoded, is replaced by ``[redacted-email]``; the recipient's own

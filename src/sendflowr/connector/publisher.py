@@ -1,11 +1,12 @@
 """Acknowledged publishing to Kafka: ``await publish(records)`` returns only once the
 broker confirmed every record, or raises ``KafkaUnavailable``.
 
-``KafkaPublisher`` uses one idempotent confluent-kafka producer (acks=all, lz4,
-batching) per process. A background thread polls delivery reports; each
-``publish`` call owns an asyncio future that the thread completes, thread-safely,
-when the last report of its records arrives — the event loop never blocks on
-Kafka. ``MemoryPublisher`` is the in-memory double for unit tests.
+``KafkaPublisher`` uses one idempotent producer (acks=all, lz4, batching; the
+project's one produce loop, ``kafka.publish``) per process. A background thread
+polls delivery reports; each ``publish`` call owns an asyncio future that the
+thread completes, thread-safely, when the last report of its records arrives
+(``Delivery.on_done``) — the event loop never blocks on Kafka. ``MemoryPublisher``
+is the in-memory double for unit tests.
 """
 
 from __future__ import annotations
@@ -14,20 +15,18 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
 from sendflowr.errors import KafkaUnavailable
 from sendflowr.kafka import producer_config
+from sendflowr.kafka.publish import Delivery, KafkaProducer, Record
 from sendflowr.settings import Settings
 
 __all__ = ["KafkaPublisher", "MemoryPublisher", "Publisher", "Record"]
 
 _log = logging.getLogger("sendflowr.connector.publisher")
-
-#: ``(key, value)`` of one Kafka record.
-Record = tuple[bytes, bytes]
 
 
 class Publisher(Protocol):
@@ -40,32 +39,27 @@ class Publisher(Protocol):
 
 
 class _Pending:
-    """Delivery reports still expected for one ``publish`` call."""
+    """An asyncio future completed when the last delivery report of one ``publish`` arrives."""
 
-    __slots__ = ("error", "future", "loop", "remaining")
+    __slots__ = ("delivery", "future", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, n: int) -> None:
         self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
-        self.remaining = n
-        self.error: KafkaError | None = None
+        self.delivery = Delivery(n, self._done)
 
-    def on_delivery(self, err: KafkaError | None, _msg: Any) -> None:
+    def _done(self, _delivery: Delivery) -> None:
         # Runs in the poll thread.
-        if err is not None and self.error is None:
-            self.error = err
-        self.remaining -= 1
-        if self.remaining == 0:
-            self.loop.call_soon_threadsafe(self._finish)
+        self.loop.call_soon_threadsafe(self._finish)
 
     def _finish(self) -> None:
         if self.future.done():
             return
-        if self.error is None:
+        if not self.delivery.errors:
             self.future.set_result(None)
         else:
             self.future.set_exception(
-                KafkaUnavailable(f"Kafka did not confirm delivery: {self.error.str()}")
+                KafkaUnavailable(f"Kafka did not confirm delivery: {self.delivery.errors[0].str()}")
             )
 
 
@@ -76,18 +70,20 @@ class KafkaPublisher:
         self._settings = settings
         self._topic = settings.topic
         self._timeout = settings.connector_publish_timeout_ms / 1000
-        self._producer: Producer | None = None
+        self._producer: KafkaProducer | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._fatal = False
 
-    def _make_producer(self) -> Producer:
+    def _make_producer(self) -> KafkaProducer:
         timeout_ms = self._settings.connector_publish_timeout_ms
         config = producer_config(
             self._settings,
             **{"message.timeout.ms": timeout_ms, "error_cb": self._on_error, "logger": _log},
         )
-        return Producer(config)
+        producer = KafkaProducer(config)
+        producer.start()
+        return producer
 
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
@@ -112,42 +108,27 @@ class KafkaPublisher:
     def stop(self) -> None:
         """Flush what is queued (bounded by the publish timeout) and stop the thread."""
         if self._producer is not None:
-            self._producer.flush(self._timeout)
+            self._producer.stop(self._timeout)
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         self._producer = None
 
-    def _current(self) -> Producer:
+    def _current(self) -> KafkaProducer:
         if self._producer is None:
             raise KafkaUnavailable("publisher not started")
         if self._fatal:
             old, self._producer, self._fatal = self._producer, self._make_producer(), False
-            old.flush(0)
+            old.stop(0)
         return self._producer
 
     async def publish(self, records: Sequence[Record]) -> None:
         """Produce ``records`` to the topic keyed by their key; return once all are acked."""
         if not records:
             return
-        producer = self._current()
         pending = _Pending(asyncio.get_running_loop(), len(records))
-        produce, topic, callback = producer.produce, self._topic, pending.on_delivery
-        sent = 0
-        try:
-            for key, value in records:
-                while True:
-                    try:
-                        produce(topic, value, key, on_delivery=callback)
-                        break
-                    except BufferError:
-                        await asyncio.sleep(0.005)  # local queue full: let reports drain
-                sent += 1
-        except KafkaException as exc:
-            # Records already queued still report; the rest never will.
-            pending.remaining -= len(records) - sent
-            raise KafkaUnavailable(f"Kafka refused a record: {exc}") from exc
+        await self._current().produce_async(self._topic, records, pending.delivery)
         try:
             await asyncio.wait_for(asyncio.shield(pending.future), self._timeout + 1)
         except TimeoutError as exc:
@@ -156,12 +137,13 @@ class KafkaPublisher:
     async def ready(self) -> bool:
         """Whether the broker answers a metadata request for the topic (2 s budget)."""
         producer = self._producer
-        if producer is None:
+        if producer is None or not producer.started:
             return False
+        client = producer.client
 
         def probe() -> bool:
             try:
-                metadata = producer.list_topics(self._topic, timeout=2)
+                metadata = client.list_topics(self._topic, timeout=2)
             except KafkaException:
                 return False
             info = metadata.topics.get(self._topic)

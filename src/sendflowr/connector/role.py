@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sendflowr.connector.app import create_app
-from sendflowr.roles import Resources, RoleHandle
+from sendflowr.serve.contract import Resources, RoleHandle
 
 __all__ = ["build"]
 

@@ -1,4 +1,6 @@
-"""The synthetic data generator (SPEC §4): a seeded simulation of recipients' behaviour.
+"""The synthetic data generator: a seeded simulation of recipients' behaviour.
+
+The behaviour model is described in docs/behaviour-model.md.
 
 In-process contracts other parts use:
 

@@ -1,4 +1,4 @@
-"""Engagement model (SPEC §4): time affinity, fatigue, hot-path boost, open/click odds.
+"""Engagement model (docs/behaviour-model.md): affinity, fatigue, hot-path boost, open/click odds.
 
 These pure functions are shared by the simulation and by
 ``expected_click_probability``, the generator's own answer to "how likely is a

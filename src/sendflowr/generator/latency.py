@@ -1,4 +1,4 @@
-"""ESP latency and queue depth (SPEC §4 "ESP latency"), vectorised over sends.
+"""ESP latency and queue depth (docs/behaviour-model.md "ESP latency"), vectorised over sends.
 
 Every multiplier is drawn for every send (a fixed number of draws per send),
 so the random stream a user consumes depends only on how many sends they have.

@@ -1,7 +1,7 @@
 """The world compiled into numpy lookup tables, shared by every simulated user.
 
 Time is int64 milliseconds since the Unix epoch (UTC) throughout the generator;
-``week_slot`` maps it to SPEC §5's grid (slot 0 = Monday 00:00 UTC).
+``week_slot`` maps it to the engine's week grid (docs/engine.md) (slot 0 = Monday 00:00 UTC).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Model:
 
     world: World
     persona_names: tuple[str, ...]
-    #: (personas, 10080): time affinity without noise (SPEC §4 "Engagement").
+    #: (personas, 10080): time affinity without noise (docs/behaviour-model.md "Engagement").
     affinity: F64
     #: per persona: the hours hot-path signals happen in (peak ∪ secondary, or all).
     active_hours: tuple[npt.NDArray[np.int64], ...]

@@ -1,4 +1,6 @@
-"""Simulate one user over a date range: signals, sends, delivery, engagement (SPEC §4).
+"""Simulate one user over a date range: signals, sends, delivery, engagement.
+
+The behaviours are those of docs/behaviour-model.md.
 
 Everything for a user is drawn from that user's own stream, vectorised over
 the user's days and sends, so users are independent (shards are exact) and

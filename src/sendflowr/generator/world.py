@@ -1,7 +1,7 @@
 """The generator's world: personas, campaigns, providers and behaviour constants as data.
 
 The shipped world (``sendflowr/resources/world.json``) holds every constant of
-SPEC §4 with its source; ``--world FILE`` replaces it. ``load_world`` parses and
+docs/behaviour-model.md with its source; ``--world FILE`` replaces it. ``load_world`` parses and
 validates a file and raises ``ConfigError(option="--world")`` with the path of
 the first bad value, so a broken file gives a one-line error.
 """

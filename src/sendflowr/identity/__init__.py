@@ -1,4 +1,4 @@
-"""Identity: email normalisation and hashing, and resolution to universal ids (SPEC §3).
+"""Identity: email normalisation and hashing, and resolution to universal ids.
 
 ``IdentityResolver`` over an ``IdentityStore`` (``open_store(settings)``: SQLite file
 by default, PostgreSQL with ``SENDFLOWR_IDENTITY_URL``). New identities get

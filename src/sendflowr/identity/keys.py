@@ -8,7 +8,7 @@ __all__ = ["hash_email", "normalise_email", "universal_id_for"]
 
 
 def normalise_email(email: str) -> str:
-    """Trim and lowercase an address (the only normalisation SPEC §1 allows)."""
+    """Trim and lowercase an address (the only normalisation there is)."""
     return email.strip().lower()
 
 

@@ -1,4 +1,4 @@
-"""Identity vocabulary: key types, their link confidences, and resolution results (SPEC §3).
+"""Identity vocabulary: key types, their link confidences, and resolution results.
 
 A key is a ``(key_type, value)`` pair with a normalised value. Deterministic keys
 (email — stored as its hash — and phone in E.164) identify a person for sure;
@@ -24,7 +24,7 @@ __all__ = [
     "strongest",
 ]
 
-#: Link confidence of each key type (SPEC §3). Deterministic keys are 1.0.
+#: Link confidence of each key type. Deterministic keys are 1.0.
 KEY_CONFIDENCE: Final[dict[str, float]] = {
     "email": 1.0,
     "phone": 1.0,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sendflowr.errors import DependencyMissing, KafkaUnavailable, ServiceError
 from sendflowr.kafka.admin import ensure_topics, wait_ready
-from sendflowr.pidfile import owned_pid, pid_alive, terminate
+from sendflowr.process.pidfile import owned_pid, pid_alive, terminate
 from sendflowr.settings import Settings
 
 __all__ = ["BrokerStatus", "LocalKafka"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from sendflowr.generator.world import load_world
 from sendflowr.report.checks import Expectation, Section, build_sections
 from sendflowr.report.page import render_page
 from sendflowr.report.truth import load_truth, truth_section
@@ -17,13 +18,13 @@ __all__ = ["Expectation", "Section", "load_world_dict", "write_report"]
 
 
 def load_world_dict(path: Path | None = None) -> dict[str, Any]:
-    """The generator's world file (the shipped one unless ``path``) as plain data."""
-    if path is not None:
-        loaded: dict[str, Any] = json.loads(path.read_text())
-        return loaded
-    text = resources.files("sendflowr.resources").joinpath("world.json").read_text()
-    shipped: dict[str, Any] = json.loads(text)
-    return shipped
+    """The generator's world file (the shipped one unless ``path``), validated, as plain data.
+
+    The report judges the data against these numbers (latency caps, suppression
+    windows, personas, history), so a custom world is judged by its own.
+    """
+    world: dict[str, Any] = msgspec.to_builtins(load_world(path))
+    return world
 
 
 def write_report(

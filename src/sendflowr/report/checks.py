@@ -1,4 +1,4 @@
-"""The fidelity checks: each behaviour of SPEC §4 measured, plotted and judged.
+"""The fidelity checks: each behaviour of docs/behaviour-model.md measured, plotted and judged.
 
 A ``Section`` holds one plot, a small table and its expectations, each with the
 measured value beside the target and a status: pass, fail, or info (too little
@@ -20,14 +20,12 @@ __all__ = ["Expectation", "Section", "build_sections", "judge"]
 
 Status = Literal["pass", "fail", "info"]
 
-_CAPS = {"email": 900.0, "sms": 120.0, "push": 30.0}
-_WINDOWS = {"support_ticket": 48, "complaint": 48, "unsubscribe_request": 168}
 _MIN_SAMPLE = 30
 
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
-    """One expectation: what was measured against what the SPEC asks."""
+    """One expectation: what was measured against what the behaviour model asks."""
 
     name: str
     measured: str
@@ -89,7 +87,7 @@ def _latency(store: Queryable, db: str, world: dict[str, Any]) -> Section:
                 "max (s)": round(overall_max, 1),
             }
         )
-        cap = _CAPS.get(str(channel))
+        cap = world["latency"]["caps"].get(str(channel))
         if cap is not None:
             expectations.append(
                 Expectation(
@@ -225,28 +223,29 @@ def _hot_paths(store: Queryable, db: str, world: dict[str, Any]) -> Section:
 
 
 def _breakers(store: Queryable, db: str, world: dict[str, Any]) -> Section:
-    inside = data.breaker_violations(store, db)
+    windows: dict[str, float] = world["circuit_breakers"]["hours"]
+    inside = data.breaker_violations(store, db, windows)
     around = data.sends_around_breakers(store, db)
     counts = dict(zip(inside["breaker"], inside["sends_inside"], strict=True))
     expectations = [
         Expectation(
-            f"no sends inside {name} suppression ({hours} h)",
+            f"no sends inside {name} suppression ({hours:g} h)",
             f"{int(counts.get(name, 0))} sends",
             "0",
             judge(int(counts.get(name, 0)) == 0),
         )
-        for name, hours in _WINDOWS.items()
+        for name, hours in windows.items()
     ]
     return Section(
         "breakers",
         "Sends around circuit breakers",
         "Sends per hour relative to each support_ticket, complaint and unsubscribe_request; the "
         "shaded span is the suppression window, which must stay empty.",
-        plots.breakers(around, _WINDOWS),
+        plots.breakers(around, windows),
         pd.DataFrame(
             {
-                "breaker": list(_WINDOWS),
-                "sends inside window": [int(counts.get(n, 0)) for n in _WINDOWS],
+                "breaker": list(windows),
+                "sends inside window": [int(counts.get(n, 0)) for n in windows],
             }
         ),
         expectations,
@@ -262,7 +261,7 @@ def _mix(store: Queryable, db: str, world: dict[str, Any]) -> Section:
     by_type = frame.groupby("event_type")["events"].sum()
     user_days = max(users * days, 1)
     hot = sum(int(by_type.get(t, 0)) for t in ("site_visit", "sms_click", "product_view"))
-    cb = sum(int(by_type.get(t, 0)) for t in _WINDOWS)
+    cb = sum(int(by_type.get(t, 0)) for t in world["circuit_breakers"]["hours"])
     return Section(
         "mix",
         "Event mix",

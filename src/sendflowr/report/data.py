@@ -6,6 +6,7 @@ small pandas DataFrame. Queries bind the database as ``{db:Identifier}``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -28,7 +29,6 @@ _E = "{db:Identifier}.email_events"
 _OPENED = f"(SELECT message_id FROM {_E} WHERE event_type = 'opened' AND message_id != '')"
 _HOT = "('site_visit', 'sms_click', 'product_view')"
 _BREAKERS = "('support_ticket', 'complaint', 'unsubscribe_request')"
-_WINDOW_HOURS = "multiIf(event_type = 'unsubscribe_request', 168, 48)"
 
 
 def _frame(store: Queryable, sql: str, database: str, **params: Any) -> pd.DataFrame:
@@ -117,17 +117,22 @@ def hot_path_lift(store: Queryable, database: str) -> pd.DataFrame:
     )
 
 
-def breaker_violations(store: Queryable, database: str) -> pd.DataFrame:
-    """Sends that fall inside a circuit breaker's suppression window, by breaker type."""
+def breaker_violations(
+    store: Queryable, database: str, windows: Mapping[str, float]
+) -> pd.DataFrame:
+    """Sends inside a circuit breaker's suppression window (``windows``: hours by type)."""
+    minutes = "transform(event_type, {types:Array(String)}, {minutes:Array(Int64)}, toInt64(0))"
     return _frame(
         store,
         "SELECT c.event_type AS breaker, count() AS sends_inside FROM ("
         f"SELECT universal_id, timestamp FROM {_E} WHERE event_type = 'sent') AS s "
         "INNER JOIN (SELECT universal_id, event_type, timestamp AS at, "
-        f"timestamp + toIntervalHour({_WINDOW_HOURS}) AS until FROM {_E} "
+        f"timestamp + toIntervalMinute({minutes}) AS until FROM {_E} "
         f"WHERE event_type IN {_BREAKERS}) AS c ON s.universal_id = c.universal_id "
         "WHERE s.timestamp >= c.at AND s.timestamp < c.until GROUP BY breaker",
         database,
+        types=list(windows),
+        minutes=[round(h * 60) for h in windows.values()],
     )
 
 

@@ -79,7 +79,7 @@ def render_page(sections: list[Section], *, database: str, created: datetime, ou
 <body>
 <h1>SendFlowr fidelity report</h1>
 <p class="sub">Database <code>{html.escape(database)}</code>, made {created:%Y-%m-%d %H:%M} UTC.
-Does the stored data show every behaviour of the generator's model (SPEC §4)?</p>
+Does the stored data show every behaviour of the generator's model (docs/behaviour-model.md)?</p>
 <p class="summary">{summary}</p>
 {body}
 <script>{_SCRIPT}</script>

@@ -120,7 +120,7 @@ def hot_paths(frame: pd.DataFrame) -> bytes:
     return _png(fig)
 
 
-def breakers(frame: pd.DataFrame, windows: dict[str, int]) -> bytes:
+def breakers(frame: pd.DataFrame, windows: dict[str, float]) -> bytes:
     """Sends per hour around each breaker type, with its suppression window shaded."""
     fig, axes = plt.subplots(1, len(windows), figsize=(12, 3), squeeze=False, sharey=True)
     for ax, (name, hours) in zip(axes.flat, windows.items(), strict=True):

@@ -20,9 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaError, Producer
-
-from sendflowr.errors import KafkaUnavailable
+from sendflowr.kafka.publish import Delivery, Headers, KafkaProducer
 from sendflowr.sink.records import DeadLetter
 
 __all__ = ["HEADER_PREFIX", "DeadLetterPublisher", "dlq_headers"]
@@ -31,7 +29,7 @@ HEADER_PREFIX = "sendflowr.dlq."
 _log = logging.getLogger("sendflowr.sink")
 
 
-def dlq_headers(letter: DeadLetter, failed_at: datetime) -> list[tuple[str, str | bytes | None]]:
+def dlq_headers(letter: DeadLetter, failed_at: datetime) -> Headers:
     """The headers of ``letter``'s DLQ record."""
     fields = {
         "reason": letter.reason,
@@ -53,50 +51,26 @@ class DeadLetterPublisher:
         topic: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._config = config
+        self._kafka = KafkaProducer(config)
         self._topic = topic
         self._clock = clock
-        self._producer: Producer | None = None
 
     def start(self) -> None:
         """Create the producer."""
-        if self._producer is None:
-            self._producer = Producer(self._config)
+        self._kafka.start()
 
     def publish(self, letters: Sequence[DeadLetter], timeout: float = 30.0) -> None:
         """Send ``letters``; raise ``KafkaUnavailable`` unless every one was acknowledged."""
         if not letters:
             return
-        if self._producer is None:
-            raise KafkaUnavailable("DLQ producer not started")
-        failures: list[KafkaError] = []
-
-        def delivered(err: KafkaError | None, _msg: Any) -> None:
-            if err is not None:
-                failures.append(err)
-
+        delivery = Delivery()
         now = self._clock()
         for letter in letters:
-            while True:
-                try:
-                    self._producer.produce(
-                        self._topic,
-                        value=letter.value,
-                        key=letter.key,
-                        headers=dlq_headers(letter, now),
-                        on_delivery=delivered,
-                    )
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
-        remaining = self._producer.flush(timeout)
-        if remaining or failures:
-            reason = failures[0].str() if failures else f"{remaining} not acknowledged"
-            raise KafkaUnavailable(f"dead letters not delivered to {self._topic}: {reason}")
+            record = (letter.key, letter.value)
+            self._kafka.produce(self._topic, [record], delivery, dlq_headers(letter, now))
+        self._kafka.confirm(delivery, timeout, f"dead letters for {self._topic}")
         _log.info("%d record(s) sent to %s", len(letters), self._topic)
 
     def stop(self) -> None:
         """Flush and drop the producer."""
-        if self._producer is not None:
-            self._producer.flush(10)
-            self._producer = None
+        self._kafka.stop(10)

@@ -3,7 +3,7 @@
 The sink hands ClickHouse the Kafka values themselves (JSON objects, one a
 line, already validated by ``sink.records``) instead of re-encoding decoded
 events: ClickHouse parses them in C++ and this ``INSERT … SELECT`` derives
-what the events leave empty (SPEC §2):
+what the events leave empty:
 
 - ``send_time`` of a ``sent`` event is its ``timestamp``;
 - ``latency_seconds`` of a ``delivered`` event is ``timestamp − send_time``

@@ -6,7 +6,7 @@ also serves its Prometheus metrics at ``/metrics`` on that port.
 
 from __future__ import annotations
 
-from sendflowr.roles import Resources, RoleHandle
+from sendflowr.serve.contract import Resources, RoleHandle
 from sendflowr.sink.consumer import SinkConsumer
 from sendflowr.sink.metrics import SinkMetrics
 

@@ -22,7 +22,7 @@ __all__ = [
 EVENTS_TABLE: Final = "email_events"
 DEDUP_WINDOW: Final = 100_000
 
-#: Every column of SPEC §2, in table order: (name, ClickHouse type).
+#: Every column of the canonical event, in table order: (name, ClickHouse type).
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("event_id", "UUID"),
     ("event_type", "LowCardinality(String)"),
@@ -79,7 +79,7 @@ EXPLANATIONS_TABLE: Final = "timing_explanations"
 
 
 def _explanations_ddl(database: str) -> str:
-    """Every timing decision with its inputs and explanation (SPEC §5)."""
+    """Every timing decision with its inputs and explanation (docs/engine.md)."""
     return (
         f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{EXPLANATIONS_TABLE} (\n"
         "    decision_id UUID,\n"

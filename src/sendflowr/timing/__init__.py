@@ -1,4 +1,4 @@
-"""Timing engine and inference (SPEC §5): minute-level, latency-aware, explainable decisions.
+"""Timing engine and inference (docs/engine.md): minute-level, latency-aware, explainable decisions.
 
 grid         the 10,080-slot week (slot 0 = Monday 00:00 UTC)
 curves       response curves by delivery minute (recency, smoothing, cohort shrinkage)

@@ -1,4 +1,4 @@
-"""Context modifiers: ``P_final(t) = P_base(t) · Π(1 + ω_i(t))`` (SPEC §5).
+"""Context modifiers: ``P_final(t) = P_base(t) · Π(1 + ω_i(t))`` (docs/engine.md).
 
 - hot path (site_visit, sms_click, product_view): ω = e^(−minutes/15) for a
   delivery up to 30 minutes after the event, 0 afterwards — twice as likely at
@@ -21,11 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 from sendflowr.errors import SuppressedError
-from sendflowr.events import PERMANENT_SUPPRESSION_TYPES, SUPPRESSION_HOURS
+from sendflowr.events import PERMANENT_SUPPRESSION_TYPES
 from sendflowr.timing.grid import from_epoch_minute
+from sendflowr.timing.params import DEFAULT_PARAMS
 
 __all__ = [
     "FATIGUE_FACTORS",
+    "FATIGUE_WINDOW_MINUTES",
     "HOT_PATH_HORIZON_MINUTES",
     "Context",
     "Suppression",
@@ -35,10 +37,12 @@ __all__ = [
     "suppressions_from_events",
 ]
 
-HOT_PATH_HORIZON_MINUTES: Final = 30
-HOT_PATH_DECAY_MINUTES: Final = 15.0
+# The world file's numbers (``timing.params``), not restated here.
+HOT_PATH_HORIZON_MINUTES: Final = DEFAULT_PARAMS.hot_path_window_minutes
+HOT_PATH_DECAY_MINUTES: Final = DEFAULT_PARAMS.hot_path_decay_minutes
 #: Engagement multiplier by the number of sends in the previous 24 h (the last applies to 3+).
-FATIGUE_FACTORS: Final = (1.0, 0.95, 0.85, 0.60)
+FATIGUE_FACTORS: Final = DEFAULT_PARAMS.fatigue_factors
+FATIGUE_WINDOW_MINUTES: Final = round(DEFAULT_PARAMS.fatigue_window_hours * 60)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -77,8 +81,9 @@ def suppressions_from_events(events: list[tuple[str, int]]) -> list[Suppression]
     for event_type, minute in events:
         if event_type in PERMANENT_SUPPRESSION_TYPES:
             out.append(Suppression(event_type, minute, None))
-        elif event_type in SUPPRESSION_HOURS:
-            out.append(Suppression(event_type, minute, minute + SUPPRESSION_HOURS[event_type] * 60))
+        elif event_type in DEFAULT_PARAMS.suppression_hours:
+            hours = DEFAULT_PARAMS.suppression_hours[event_type]
+            out.append(Suppression(event_type, minute, minute + round(hours * 60)))
     return out
 
 
@@ -98,7 +103,7 @@ def apply_modifiers(
     if context.recent_sends:
         sends = np.sort(np.asarray(context.recent_sends, dtype=np.int64))
         count = np.searchsorted(sends, minutes, side="right") - np.searchsorted(
-            sends, minutes - 24 * 60, side="right"
+            sends, minutes - FATIGUE_WINDOW_MINUTES, side="right"
         )
         factors = np.asarray(FATIGUE_FACTORS)[np.minimum(count, len(FATIGUE_FACTORS) - 1)]
         if (factors != 1.0).any():

@@ -38,7 +38,7 @@ _HOURS = 168
 
 @dataclass(frozen=True)
 class CurveConfig:
-    """Hyper-parameters of the curves; the defaults are SPEC §5's where it names one."""
+    """Hyper-parameters of the curves; defaults as docs/engine.md describes."""
 
     half_life_hours: float = 72.0
     long_half_life_hours: float = 2160.0

@@ -57,7 +57,7 @@ class DecisionRequest:
 
 @dataclass
 class Decision:
-    """A decision (SPEC §5 output) and the explanation stored with it."""
+    """A decision (docs/engine.md "Decisions") and the explanation stored with it."""
 
     decision_id: str
     universal_id: str

@@ -18,6 +18,8 @@ from typing import Any, Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from sendflowr.timing.params import DEFAULT_PARAMS
+
 __all__ = [
     "DEFAULT_PROVIDER",
     "HeuristicLatency",
@@ -30,7 +32,6 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 #: Provider assumed per channel when a request names none.
 DEFAULT_PROVIDER: Final = {"email": "klaviyo", "sms": "twilio", "push": "onesignal"}
-_CAPS: Final = {"email": 900.0, "sms": 120.0, "push": 30.0}
 _RUSH: Final = (8, 9, 18, 19)
 
 
@@ -202,6 +203,6 @@ class HeuristicLatency:
         mult *= 1.0 - 0.5 * f["night_00_05"]
         queue = np.nan_to_num(x.queue_depth, nan=0.0)
         mult *= np.where(queue > 5000, 2.1, np.where(queue > 2000, 1.5, 1.0))
-        caps = np.asarray([_CAPS.get(str(c), 900.0) for c in x.channel])
+        caps = np.asarray([DEFAULT_PARAMS.cap(str(c)) for c in x.channel])
         out: FloatArray = np.minimum(base * mult, caps)
         return out

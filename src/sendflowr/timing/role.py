@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sendflowr.roles import Resources, RoleHandle
+from sendflowr.serve.contract import Resources, RoleHandle
 from sendflowr.settings import Settings
 from sendflowr.timing.api import create_app
 from sendflowr.timing.curves import CurveConfig

@@ -71,7 +71,7 @@ class BatchDecisionRequest(WindowFields):
 
 
 class DecisionOut(BaseModel):
-    """One timing decision (SPEC §5)."""
+    """One timing decision (docs/engine.md)."""
 
     decision_id: str
     universal_id: str

@@ -17,11 +17,16 @@ from sendflowr.events import (
     CIRCUIT_BREAKER_TYPES,
     HOT_PATH_TYPES,
     PERMANENT_SUPPRESSION_TYPES,
-    SUPPRESSION_HOURS,
 )
 from sendflowr.store import ClickHouseStore
-from sendflowr.timing.context import HOT_PATH_HORIZON_MINUTES, Context, suppressions_from_events
+from sendflowr.timing.context import (
+    FATIGUE_WINDOW_MINUTES,
+    HOT_PATH_HORIZON_MINUTES,
+    Context,
+    suppressions_from_events,
+)
 from sendflowr.timing.curves import Evidence
+from sendflowr.timing.params import DEFAULT_PARAMS
 
 __all__ = ["EventSource", "MemorySource", "StoreSource", "evidence_from_rows"]
 
@@ -131,15 +136,15 @@ class StoreSource:
         if not universal_ids:
             return {}
         now_ms = (now_minute + 1) * 60_000 - 1
-        longest = max(SUPPRESSION_HOURS.values())
+        longest = max(DEFAULT_PARAMS.suppression_hours.values())
         params = {
             "ids": universal_ids,
             "now_ms": now_ms,
             "hot": list(HOT_PATH_TYPES),
             "hot_ms": (now_minute - HOT_PATH_HORIZON_MINUTES) * 60_000,
-            "sent_ms": (now_minute - 24 * 60) * 60_000,
+            "sent_ms": (now_minute - FATIGUE_WINDOW_MINUTES) * 60_000,
             "breakers": list(CIRCUIT_BREAKER_TYPES),
-            "breaker_ms": (now_minute - longest * 60) * 60_000,
+            "breaker_ms": (now_minute - round(longest * 60)) * 60_000,
             "permanent": list(PERMANENT_SUPPRESSION_TYPES),
         }
         result = self._store.query(_CONTEXT.replace("{table}", self._store.events_table), params)

@@ -1,4 +1,4 @@
-"""Every behaviour of SPEC §4 shows in a fixed-seed dry run of the full history."""
+"""Every behaviour of docs/behaviour-model.md shows in a fixed-seed dry run of the full history."""
 
 from __future__ import annotations
 

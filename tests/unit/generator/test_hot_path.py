@@ -1,4 +1,4 @@
-"""The hot-path boost, shown by deliveries placed right after a signal (SPEC §4).
+"""The hot-path boost, shown by deliveries placed right after a signal (docs/behaviour-model.md).
 
 Signals rarely precede a delivery by chance in the history, so this test
 places deliveries m minutes after one and runs the simulation's own

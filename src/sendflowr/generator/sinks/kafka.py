@@ -6,10 +6,7 @@ new email); acknowledged counts come from the broker's delivery reports.
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
-from confluent_kafka import KafkaError, Producer
 
 from sendflowr.errors import KafkaUnavailable
 from sendflowr.generator.block import EventBlock
@@ -17,6 +14,7 @@ from sendflowr.generator.model import Model
 from sendflowr.generator.rows import canonical_rows
 from sendflowr.generator.sinks.base import SinkStats
 from sendflowr.kafka import producer_config
+from sendflowr.kafka.publish import Delivery, KafkaProducer
 from sendflowr.settings import Settings
 
 __all__ = ["KafkaSink"]
@@ -31,53 +29,40 @@ class KafkaSink:
         self._model = model
         self._settings = settings
         self._timeout = timeout
-        self._producer: Producer | None = None
-        self._errors: list[str] = []
+        self._kafka = KafkaProducer(producer_config(settings))
+        self._delivery = Delivery()
         self.stats = SinkStats()
 
     def open(self) -> None:
         """Create the producer and check the broker answers."""
-        self._producer = Producer(producer_config(self._settings))
+        self._kafka.start()
         try:
-            self._producer.list_topics(self._settings.topic, timeout=10)
+            self._kafka.client.list_topics(self._settings.topic, timeout=10)
         except Exception as exc:  # confluent raises KafkaException
             raise KafkaUnavailable(
                 f"Kafka not available at {self._settings.kafka_bootstrap_servers}: {exc}"
             ) from exc
 
-    def _report(self, err: KafkaError | None, _msg: Any) -> None:
-        if err is None:
-            self.stats.acknowledged += 1
-        else:
-            self.stats.failed += 1
-            if len(self._errors) < 5:
-                self._errors.append(str(err))
-
     def write(self, block: EventBlock) -> None:
         """Queue the block's events (delivery is confirmed asynchronously)."""
-        producer = self._producer
-        assert producer is not None, "open() first"
-        topic = self._settings.topic
-        for row in canonical_rows(self._model, block):
-            key = row["universal_id"].encode()
-            value = orjson.dumps(row)
-            while True:
-                try:
-                    producer.produce(topic, value, key, on_delivery=self._report)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            self.stats.sent += 1
-        producer.poll(0)
+        records = (
+            (row["universal_id"].encode(), orjson.dumps(row))
+            for row in canonical_rows(self._model, block)
+        )
+        self.stats.sent += self._kafka.produce(self._settings.topic, records, self._delivery)
+        self._kafka.poll(0)
+        self._count()
 
     def close(self) -> None:
-        """Wait for every delivery report."""
-        if self._producer is None:
+        """Wait for every delivery report; raise unless Kafka acknowledged every event."""
+        if not self._kafka.started:
             return
-        left = self._producer.flush(self._timeout)
-        self.stats.failed += left
-        self._producer = None
-        if self.stats.failed:
-            raise KafkaUnavailable(
-                f"{self.stats.failed} events not acknowledged by Kafka: {'; '.join(self._errors)}"
-            )
+        try:
+            self._kafka.confirm(self._delivery, self._timeout, "events")
+        finally:
+            self._kafka.stop(0)
+            self._count()
+
+    def _count(self) -> None:
+        self.stats.acknowledged = self._delivery.acknowledged
+        self.stats.failed = self._delivery.failed + self._delivery.unconfirmed

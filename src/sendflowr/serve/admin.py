@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from sendflowr.errors import StoreError
-from sendflowr.roles import Resources
+from sendflowr.serve.contract import Resources
 
 __all__ = ["create_admin_app", "jsonable"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from sendflowr.errors import ServiceError
-from sendflowr.pidfile import owned_pid, terminate
+from sendflowr.process.pidfile import owned_pid, terminate
 from sendflowr.settings import Settings
 
 __all__ = ["ServeProcess", "ServeStatus"]

@@ -1,0 +1,1 @@
+"""Background processes SendFlowr starts (the Kafka broker, ``serve``): their pid files."""

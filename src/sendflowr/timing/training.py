@@ -30,6 +30,7 @@ __all__ = [
 
 CONSTANT_SECONDS: Final = 300.0
 _MIN_ROWS: Final = 50
+_TIME_COLUMNS: Final = ("send_time", "timestamp")
 
 _QUERY: Final = """
 SELECT channel, esp AS provider, send_time, timestamp,
@@ -55,16 +56,29 @@ class LatencyReport:
 
 
 def load_deliveries(store: Queryable, database: str) -> pd.DataFrame:
-    """Every delivered event with a latency, as a DataFrame (``store``: the store or serve's)."""
+    """Every delivered event with a latency, as a DataFrame (``store``: the store or serve's).
+
+    The embedded store answers datetimes; serve's admin API answers ISO-8601 text
+    (``isoformat`` drops the fraction when it is zero, so one column mixes two
+    shapes). Both become timezone-aware UTC timestamps here.
+    """
     table = f"{quote_identifier(database)}.{EVENTS_TABLE}"
     result = store.query(_QUERY.replace("{table}", table))
-    return pd.DataFrame(result.rows, columns=result.columns)
+    frame = pd.DataFrame(result.rows, columns=result.columns)
+    for column in _TIME_COLUMNS:
+        frame[column] = _utc(frame[column])
+    return frame
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """Timestamps or ISO-8601 strings (any mix of fractions and offsets) as aware UTC."""
+    return pd.to_datetime(values, utc=True, format="ISO8601")
 
 
 def inputs_from_frame(frame: pd.DataFrame) -> LatencyInputs:
     """LatencyInputs from delivered rows (time features of the send time)."""
-    sent = pd.to_datetime(frame["send_time"], utc=True)
-    fallback = pd.to_datetime(frame["timestamp"], utc=True) - pd.to_timedelta(
+    sent = _utc(frame["send_time"])
+    fallback = _utc(frame["timestamp"]) - pd.to_timedelta(
         frame["latency_seconds"].astype(float), unit="s"
     )
     sent = sent.fillna(fallback)
@@ -113,6 +127,7 @@ def fit_latency(
     """Fit on the earlier sends, evaluate on the last ``holdout`` share, refit on all."""
     if len(frame) < _MIN_ROWS:
         raise ValidationError("delivered events", f"need at least {_MIN_ROWS}, found {len(frame)}")
+    frame = frame.assign(send_time=_utc(frame["send_time"]), timestamp=_utc(frame["timestamp"]))
     frame = frame.sort_values("send_time", kind="stable").reset_index(drop=True)
     x_all = inputs_from_frame(frame)
     y_all = frame["latency_seconds"].astype(float).to_numpy()

@@ -83,3 +83,17 @@ def test_predictions_are_capped_and_positive() -> None:
 def test_too_little_data_is_an_error() -> None:
     with pytest.raises(ValidationError):
         fit_latency(_frame(20))
+
+
+def test_iso_text_from_the_admin_api_trains_like_datetimes() -> None:
+    # serve's admin API answers isoformat() text: the fraction is dropped when it is zero,
+    # so one column mixes "…:13+00:00" and "…:13.123000+00:00" (crashed `train latency`).
+    frame = _frame()
+    text = frame.assign(
+        send_time=[t.isoformat() for t in frame["send_time"].dt.floor("s")],
+        timestamp=[t.isoformat() for t in frame["timestamp"]],
+    )
+    text.loc[::2, "send_time"] = [t.isoformat() for t in frame["send_time"].iloc[::2]]
+    from_text, _ = fit_latency(text)
+    from_times, _ = fit_latency(frame.assign(send_time=frame["send_time"].dt.floor("s")))
+    assert np.allclose(from_text.coefficients, from_times.coefficients, atol=0.05)

@@ -18,7 +18,12 @@ import pandas as pd
 from sendflowr.errors import ValidationError
 from sendflowr.store.access import Queryable
 from sendflowr.store.schema import EVENTS_TABLE, quote_identifier
-from sendflowr.timing.latency import HeuristicLatency, LatencyInputs, LatencyModel
+from sendflowr.timing.latency import (
+    MONOTONE_FEATURES,
+    HeuristicLatency,
+    LatencyInputs,
+    LatencyModel,
+)
 
 __all__ = [
     "CONSTANT_SECONDS",
@@ -153,6 +158,9 @@ def fit_latency(
 def _fit(x: LatencyInputs, y: np.ndarray[Any, Any], ridge: float, version: str) -> LatencyModel:
     providers = sorted(set(x.provider.tolist()) - {""})
     caps = {str(ch): float(y[x.channel == ch].max()) for ch in sorted(set(x.channel.tolist()))}
+    email = x.channel == "email"
+    payload_kb = np.nan_to_num(x.payload_bytes[email], nan=0.0) / 1024.0
+    queue = x.queue_depth[~np.isnan(x.queue_depth)]
     model = LatencyModel(
         version=version,
         features=LatencyModel.feature_names(providers),
@@ -160,9 +168,37 @@ def _fit(x: LatencyInputs, y: np.ndarray[Any, Any], ridge: float, version: str) 
         providers=providers,
         caps=caps,
         queue_profile=_queue_profile(x),
+        limits={
+            "payload_kb": float(payload_kb.max()) if payload_kb.size else 0.0,
+            "queue": float(queue.max()) if queue.size else 0.0,
+        },
     )
-    design = model.design(x)
+    nonneg = np.isin(model.features, MONOTONE_FEATURES)
     target = np.log(np.clip(y, 0.05, None))
-    gram = design.T @ design + ridge * np.eye(design.shape[1])
-    model.coefficients = [float(c) for c in np.linalg.solve(gram, design.T @ target)]
+    model.coefficients = [float(c) for c in _ridge(model.design(x), target, ridge, nonneg)]
     return model
+
+
+def _ridge(
+    design: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+    ridge: float,
+    nonneg: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """Ridge least squares with the ``nonneg`` coefficients held ≥ 0.
+
+    Active set: solve, pin every constrained coefficient that came out negative
+    at 0, solve again without them, until none is negative (at most one round
+    per constrained feature).
+    """
+    free = np.ones(design.shape[1], dtype=bool)
+    while True:
+        cols = np.flatnonzero(free)
+        sub = design[:, cols]
+        beta = np.linalg.solve(sub.T @ sub + ridge * np.eye(cols.size), sub.T @ target)
+        coef = np.zeros(design.shape[1])
+        coef[cols] = beta
+        negative = nonneg & free & (coef < 0)
+        if not negative.any():
+            return coef
+        free &= ~negative

@@ -197,8 +197,10 @@ def test_provider_must_be_known_and_of_the_channel(
     assert r.status_code == 422
     assert r.json()["field"] == "provider"
     assert r.json()["reason"].endswith(f"valid: {valid}")
-    batch = client.post("/timing-decisions", json={"recipients": [{"universal_id": "m1"}],
-                                                   "channel": channel, "provider": provider})  # fmt: skip
+    one = [{"universal_id": "m1"}]
+    batch = client.post(
+        "/timing-decisions", json={"recipients": one, "channel": channel, "provider": provider}
+    )
     assert batch.status_code == 422 and batch.json()["field"] == "provider"
 
 
@@ -211,8 +213,8 @@ def test_a_provider_of_the_channel_is_accepted(client: AppClient) -> None:
 def test_batch_capacity_spreads_and_explains_moves(client: AppClient) -> None:
     recipients = [{"universal_id": f"c{i}"} for i in range(3000)]
     recipients += [{"universal_id": f"m{i}"} for i in range(10)]
-    body = {"recipients": recipients, "capacity": {"per_minute": 500,
-                                                   "per_provider": {"klaviyo": 40}}}  # fmt: skip
+    capacity = {"per_minute": 500, "per_provider": {"klaviyo": 40}}
+    body = {"recipients": recipients, "capacity": capacity}
     r = client.post("/timing-decisions", json=body)
     assert r.status_code == 200, r.text
     decisions = r.json()["decisions"]
@@ -244,5 +246,5 @@ def test_exploration_share_per_request(client: AppClient) -> None:
     assert len(explored) >= 10
     note = client.get(explored[0]["explanation_ref"]).json()["explanation"]["exploration"]
     assert note["explored"] is True and note["share"] == 1
-    assert client.post("/timing-decisions", json={"recipients": recipients,
-                                                  "explore_share": 2}).status_code == 422  # fmt: skip
+    too_much = {"recipients": recipients, "explore_share": 2}
+    assert client.post("/timing-decisions", json=too_much).status_code == 422

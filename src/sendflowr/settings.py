@@ -123,6 +123,15 @@ class Settings(BaseSettings):
     timing_refresh_seconds: float = Field(
         default=300.0, gt=0, description="Curves are refitted when older than this."
     )
+    timing_explore_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of decisions that explore; 0 turns it off; unset = the engine's 3%.",
+    )
+    timing_explore_seed: int = Field(
+        default=0, description="Seed choosing which decisions explore, and where."
+    )
 
     @property
     def clickhouse_path(self) -> Path:

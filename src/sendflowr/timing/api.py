@@ -6,9 +6,9 @@ SuppressedError → 409 ``{error, reason, suppressed_until}``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,11 +25,17 @@ from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
 from sendflowr.errors import IdentityError, SuppressedError, Unauthorized, ValidationError
+from sendflowr.generator.world import default_world
+from sendflowr.timing.audience import Capacity
+from sendflowr.timing.context import suppression_block
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
+from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
+from sendflowr.timing.grid import epoch_minute, from_epoch_minute
 from sendflowr.timing.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
+    CapacityIn,
     DecisionOut,
     HourlyPrediction,
     IdentityKeys,
@@ -39,7 +45,7 @@ from sendflowr.timing.schemas import (
     WindowFields,
 )
 
-__all__ = ["create_app", "decision_body"]
+__all__ = ["check_provider", "create_app", "decision_body"]
 
 Resolver = Any  # sendflowr.identity.IdentityResolver (optional at import time)
 
@@ -87,8 +93,18 @@ def create_app(
     *,
     make_resolver: Callable[[], Resolver] | None = None,
     api_key: str | None = None,
+    providers: Mapping[str, str] | None = None,
+    explore_share: float = DEFAULT_EXPLORE_SHARE,
+    explore_seed: int = 0,
 ) -> FastAPI:
-    """The inference app; its lifespan builds the engine (and opens the identity store)."""
+    """The inference app; its lifespan builds the engine (and opens the identity store).
+
+    ``providers`` maps each known provider to its channel (default: the shipped
+    world file's); a request naming another, or one of another channel, is a
+    422. ``explore_share``/``explore_seed``: exploration when a request does not
+    set its own share.
+    """
+    known = dict(providers) if providers is not None else _world_providers()
     metrics = _Metrics()
     state: dict[str, Any] = {}
 
@@ -155,7 +171,11 @@ def create_app(
                 ids[i] = res.universal_id
         return [str(uid) for uid in ids]
 
-    def request_of(body: WindowFields, ids: list[str]) -> DecisionRequest:
+    def request_of(
+        body: WindowFields, ids: list[str], capacity: CapacityIn | None = None
+    ) -> DecisionRequest:
+        if body.provider is not None:
+            check_provider(known, body.channel, body.provider)
         return DecisionRequest(
             universal_ids=ids,
             send_after=body.send_after,
@@ -165,6 +185,9 @@ def create_app(
             campaign_type=body.campaign_type,
             payload_size_bytes=body.payload_size_bytes,
             queue_depth=body.queue_depth,
+            capacity=_capacity(capacity, known),
+            explore_share=explore_share if body.explore_share is None else body.explore_share,
+            explore_seed=explore_seed,
         )
 
     def inputs_of(body: WindowFields, recipients: int) -> dict[str, Any]:
@@ -194,7 +217,10 @@ def create_app(
         """Decisions for a whole audience (≤ 100,000) in one call: one feature query, numpy."""
         with metrics.seconds.labels("timing-decisions").time():
             ids = resolve_ids(body.recipients)
-            out = engine().decide(request_of(body, ids), inputs=inputs_of(body, len(ids)))
+            inputs = inputs_of(body, len(ids))
+            if body.capacity is not None:
+                inputs["capacity"] = body.capacity.model_dump(mode="json")
+            out = engine().decide(request_of(body, ids, body.capacity), inputs=inputs)
             decisions = [decision_body(d) for d in out if isinstance(d, Decision)]
             skipped = [_skipped_body(s) for s in out if isinstance(s, Skipped)]
             metrics.decisions.labels("decided").inc(len(decisions))
@@ -203,19 +229,37 @@ def create_app(
 
     @app.post("/predict", response_model=HourlyPrediction, tags=["timing"])
     def predict(body: IdentityKeys) -> Response:
-        """Legacy hourly STO: P(engagement) by hour of day and the next top of the best hour."""
+        """Legacy hourly STO: P(engagement) by hour of day and the next top of the best hour.
+
+        Circuit breakers apply as in ``/timing-decision``: a permanent suppression
+        is a 409; during a temporary one the recommendation is the first top of the
+        best hour after it ends (``suppressed_until``).
+        """
         uid = resolve_ids([body])[0]
         eng = engine()
+        now = eng.clock()
+        minute = epoch_minute(now)
+        ctx = eng.source.contexts([uid], minute).get(uid)
+        suppressions = ctx.suppressions if ctx is not None else []
+        blocked = suppression_block(suppressions, minute, minute + 1) if suppressions else None
+        until: datetime | None = None
+        if blocked is not None:
+            breaker, end = blocked
+            if end is None:
+                metrics.decisions.labels("suppressed").inc()
+                raise SuppressedError(breaker.reason, None)
+            until = from_epoch_minute(end)
         probs, cold, version = eng.hourly(uid)
         best = max(range(24), key=lambda h: probs[h])
-        now = eng.clock()
-        at = now.replace(minute=0, second=0, microsecond=0, hour=best)
-        if at <= now:
+        start = max(now, until) if until is not None else now
+        at = start.replace(minute=0, second=0, microsecond=0, hour=best)
+        if at <= now or (until is not None and at < until):
             at += timedelta(days=1)
         return _json({
             "universal_id": uid, "hourly_probabilities": probs, "best_hour_utc": best,
             "recommended_send_time_utc": at.isoformat(), "cold_start": cold,
             "model_version": version,
+            "suppressed_until": until.isoformat() if until is not None else None,
         })  # fmt: skip
 
     @app.get("/features/{universal_id}", tags=["features"])
@@ -285,6 +329,34 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _world_providers() -> dict[str, str]:
+    """Provider → channel, from the shipped world file."""
+    return {p.name: p.channel for p in default_world().providers}
+
+
+def check_provider(providers: Mapping[str, str], channel: str, provider: str) -> None:
+    """Raise ValidationError (→ 422) unless ``provider`` is known and sends on ``channel``."""
+    valid = sorted(p for p, ch in providers.items() if ch == channel)
+    if providers.get(provider) != channel:
+        where = "unknown provider" if provider not in providers else "not a provider"
+        raise ValidationError(
+            "provider",
+            f"{where} {provider!r} for channel {channel!r}; valid: {', '.join(valid) or 'none'}",
+        )
+
+
+def _capacity(body: CapacityIn | None, providers: Mapping[str, str]) -> Capacity | None:
+    if body is None:
+        return None
+    unknown = sorted(set(body.per_provider) - set(providers))
+    if unknown:
+        raise ValidationError(
+            "capacity.per_provider",
+            f"unknown provider(s) {', '.join(unknown)}; valid: {', '.join(sorted(providers))}",
+        )
+    return Capacity(per_minute=body.per_minute, per_provider=dict(body.per_provider))
 
 
 def _resolution(res: Any) -> dict[str, Any]:

@@ -10,7 +10,8 @@ keeps it inside.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -19,8 +20,10 @@ import numpy.typing as npt
 
 from sendflowr.errors import SuppressedError, ValidationError
 from sendflowr.events import CHANNELS, uuid7
+from sendflowr.timing.audience import COLD_SHARE, Capacity, Placement, Unit, cold_cap, spread
 from sendflowr.timing.context import Context, apply_modifiers, suppression_block
 from sendflowr.timing.curves import CurveModel
+from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE, draws, exploration_choices
 from sendflowr.timing.grid import (
     SLOTS_PER_WEEK,
     epoch_minute,
@@ -53,6 +56,13 @@ class DecisionRequest:
     campaign_type: str | None = None
     payload_size_bytes: int | None = None
     queue_depth: int | None = None
+    #: Sends-per-minute limits the audience is spread within (None = only the cold spread).
+    capacity: Capacity | None = None
+    #: Share of decisions that explore (0 = none) and the seed choosing them.
+    explore_share: float = DEFAULT_EXPLORE_SHARE
+    explore_seed: int = 0
+    #: Most of a cold audience on one minute.
+    cold_share: float = COLD_SHARE
 
 
 @dataclass
@@ -107,7 +117,7 @@ def slot_latencies(latency: LatencyPredictor, req: DecisionRequest) -> npt.NDArr
     """Predicted latency (s) of a delivery targeted at each of the 10,080 week slots."""
     slots = np.arange(SLOTS_PER_WEEK)
     n = SLOTS_PER_WEEK
-    provider = req.provider or DEFAULT_PROVIDER.get(req.channel, "")
+    provider = _provider(req)
     inputs = LatencyInputs(
         channel=np.full(n, req.channel),
         provider=np.full(n, provider),
@@ -136,7 +146,11 @@ def decide(
 
     Recipients without live context are decided once per distinct curve (all cold
     recipients share one), in chunks of (recipients × candidate minutes) arrays;
-    recipients with context get their modifiers applied one by one.
+    recipients with context get their modifiers applied one by one. A seeded
+    share explores (``explore``), then the audience is spread within its
+    capacity (``audience``). A window with no allowed minute is a ``Skipped``
+    (or SuppressedError with ``raise_suppressed``); a window with some is
+    decided on its best allowed minute and flagged ``debug.suppressed``.
     """
     first, last = _window(req, now)
     cand = np.arange(first, last, dtype=np.int64)
@@ -146,12 +160,14 @@ def decide(
     if not feasible.any():
         raise ValidationError("send_before", "the window closes before a message could arrive")
     cand, slots = cand[feasible], slots[feasible]
-    lat = lat_slot[slots]
+    version = f"{curves.version}+{latency.version}"
+    batch = _Batch(cand, slots, lat_slot[slots], curves, latency, version, now, req)
     ids = req.universal_ids
     rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)
-    version = f"{curves.version}+{latency.version}"
     live = np.fromiter((not _quiet(contexts.get(u)) for u in ids), dtype=bool, count=len(ids))
+    picks: dict[int, _Pick] = {}
+    answer: dict[int, Decision | Skipped] = {}
 
     # Recipients without context: one answer per distinct curve row.
     unique, inverse = np.unique(rows[~live], return_inverse=True)
@@ -167,18 +183,30 @@ def decide(
         u_top[lo : lo + chunk] = top
         u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
     plain_at = np.flatnonzero(~live)
-    answer: dict[int, Decision | Skipped] = {}
-    for i, j in zip(plain_at.tolist(), inverse.tolist(), strict=True):
-        b = int(u_best[j])
-        answer[i] = _decision(ids[i], b, b, float(u_sharp[j]), float(u_top[j]), float(u_top[j]),
-                              float(u_top[j]), {}, cand, slots, lat, float(weight[i]),
-                              bool(rows[i] < 0), curves, latency, version, now, None)  # fmt: skip
+    group_of = dict(zip(plain_at.tolist(), inverse.tolist(), strict=True))
+    shared: dict[int, _Pick] = {}  # one pick per distinct curve, shared by its recipients
+    for i, j in group_of.items():
+        if j in shared:
+            picks[i] = shared[j]
+            continue
+        b, top = int(u_best[j]), float(u_top[j])
+        picks[i] = shared[j] = _Pick(
+            best=b,
+            peak=b,
+            sharpness=float(u_sharp[j]),
+            base_best=top,
+            final_best=top,
+            base_peak=top,
+            weights={},
+            evidence=float(weight[i]),
+            cold=bool(rows[i] < 0),
+            ctx=None,
+        )
 
     # Recipients with context: modifiers, suppression, one by one.
     for i in np.flatnonzero(live).tolist():
         ctx = contexts[ids[i]]
-        base = curves.window(rows[i : i + 1], slots)[0]
-        final, weights = apply_modifiers(base, cand, ctx)
+        base, final, weights = _evaluate(batch, int(rows[i]), ctx)
         if ctx.suppressions:
             blocked = suppression_block(ctx.suppressions, int(cand[0]), last)
             if blocked is not None or not final.any():
@@ -188,13 +216,27 @@ def decide(
                     raise SuppressedError(s.reason, until_dt)
                 answer[i] = Skipped(ids[i], s.reason, until_dt)
                 continue
-        best, peak = int(final.argmax()), int(base.argmax())
-        positive = final[final > 0]
-        sharp = 1.0 - float(positive.mean()) / float(final[best]) if positive.size else 0.0
-        at_best = {name: float(w[best]) for name, w in weights.items()}
-        answer[i] = _decision(ids[i], best, peak, sharp, float(base[best]), float(final[best]),
-                              float(base[peak]), at_best, cand, slots, lat, float(weight[i]),
-                              bool(rows[i] < 0), curves, latency, version, now, ctx)  # fmt: skip
+        evidence, cold = float(weight[i]), bool(rows[i] < 0)
+        picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
+
+    explored = _explore(batch, picks, rows)
+    units, members, unit_values = _units(batch, picks, explored, group_of, unique, rows)
+    limit = req.capacity.limit(_provider(req)) if req.capacity is not None else None
+    placements = spread(units, unit_values, cand.shape[0], limit)
+    for u, (unit, who, placed) in enumerate(zip(units, members, placements, strict=True)):
+        at = iter(who)
+        for p in placed:
+            vec = unit_values(u) if unit.size > 1 and p.index != unit.preferred else None
+            made: Decision | None = None
+            for _ in range(p.count):
+                i = next(at)
+                if made is not None:  # same curve, same minute: the same decision, renamed
+                    answer[i] = replace(made, decision_id=uuid7(now), universal_id=ids[i])
+                    continue
+                pick = explored.get(i, picks[i])
+                if p.index != unit.preferred:
+                    pick = _moved(batch, pick, p, unit, limit, int(rows[i]), vec)
+                answer[i] = made = _decision(batch, pick, ids[i])
     return [answer[i] for i in range(len(ids))]
 
 
@@ -202,51 +244,256 @@ def _quiet(ctx: Context | None) -> bool:
     return ctx is None or ctx.empty
 
 
-def _decision(
-    uid: str,
-    best: int,
-    peak: int,
-    sharpness: float,
-    base_best: float,
-    final_best: float,
-    base_peak: float,
-    weights: dict[str, float],
-    cand: npt.NDArray[np.int64],
-    slots: npt.NDArray[np.int64],
-    lat: npt.NDArray[np.float64],
-    evidence: float,
-    cold: bool,
-    curves: CurveModel,
-    latency: LatencyPredictor,
-    version: str,
-    now: datetime,
-    ctx: Context | None,
-) -> Decision:
+def _provider(req: DecisionRequest) -> str:
+    return req.provider or DEFAULT_PROVIDER.get(req.channel, "")
+
+
+FloatArray = npt.NDArray[np.float64]
+#: (base curve, P_final, each modifier's ω) of one recipient over a window.
+_Evaluated = tuple[FloatArray, FloatArray, dict[str, FloatArray]]
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What every decision of one call shares: the window's candidates and the models."""
+
+    cand: npt.NDArray[np.int64]
+    slots: npt.NDArray[np.int64]
+    lat: npt.NDArray[np.float64]
+    curves: CurveModel
+    latency: LatencyPredictor
+    version: str
+    now: datetime
+    req: DecisionRequest
+
+
+@dataclass(frozen=True)
+class _Pick:
+    """A chosen candidate and what the decision explains about it (the ``_decision`` inputs)."""
+
+    best: int  # the chosen candidate (index into the window)
+    peak: int  # the base curve's best candidate
+    sharpness: float
+    base_best: float
+    final_best: float
+    base_peak: float
+    weights: dict[str, float]
+    evidence: float
+    cold: bool
+    ctx: Context | None
+    eligible_share: float = 1.0
+    exploration: dict[str, Any] | None = None
+    spread: dict[str, Any] | None = None
+
+
+def _evaluate(batch: _Batch, row: int, ctx: Context) -> _Evaluated:
+    """(base curve, P_final, each modifier's ω) of one recipient over the window."""
+    base = batch.curves.window(np.asarray([row], dtype=np.int64), batch.slots)[0]
+    final, weights = apply_modifiers(base, batch.cand, ctx)
+    return base, final, weights
+
+
+def _context_pick(evaluated: _Evaluated, evidence: float, cold: bool, ctx: Context) -> _Pick:
+    """The pick of a recipient with live context: its best allowed minute after modifiers."""
+    base, final, weights = evaluated
+    best, peak = int(final.argmax()), int(base.argmax())
+    positive = final[final > 0]
+    sharp = 1.0 - float(positive.mean()) / float(final.max()) if positive.size else 0.0
+    breaker = weights.get("circuit_breaker")
+    eligible = 1.0 if breaker is None else float((breaker == 0).mean())
+    at_best = {name: float(w[best]) for name, w in weights.items()}
+    return _Pick(
+        best=best,
+        peak=peak,
+        sharpness=sharp,
+        base_best=float(base[best]),
+        final_best=float(final[best]),
+        base_peak=float(base[peak]),
+        weights=at_best,
+        evidence=evidence,
+        cold=cold,
+        ctx=ctx,
+        eligible_share=eligible,
+    )
+
+
+def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:
+    """One recipient's values over the window: P_final with context, else the base curve."""
+    if ctx is None or ctx.empty:
+        out: npt.NDArray[np.float64] = batch.curves.window(
+            np.asarray([row], dtype=np.int64), batch.slots
+        )[0].astype(np.float64)
+        return out
+    return _evaluate(batch, row, ctx)[1].astype(np.float64)
+
+
+def _explore(
+    batch: _Batch, picks: dict[int, _Pick], rows: npt.NDArray[np.int64]
+) -> dict[int, _Pick]:
+    """The picks of the recipients drawn to explore, moved to their exploration minute."""
+    req = batch.req
+    if req.explore_share <= 0 or not picks:
+        return {}
+    salt = f"{batch.cand[0]}|{batch.cand[-1]}|{req.channel}|{req.campaign_type}"
+    at = sorted(picks)
+    drawn = draws([req.universal_ids[i] for i in at], req.explore_seed, salt)
+    prior = batch.curves.window(np.asarray([-1], dtype=np.int64), batch.slots)[0]
+    out: dict[int, _Pick] = {}
+    plain: dict[int, tuple[FloatArray, npt.NDArray[np.int64]]] = {}  # by curve row
+    for i, (u, where) in zip(at, drawn.tolist(), strict=True):
+        if u >= req.explore_share:
+            continue
+        pick, row = picks[i], int(rows[i])
+        if pick.ctx is None and row in plain:
+            values, choices = plain[row]
+        else:
+            values = _values(batch, row, pick.ctx)
+            choices = exploration_choices(values, prior)
+            if pick.ctx is None:
+                plain[row] = values, choices
+        if not choices.size:
+            continue
+        index = int(choices[min(int(where * choices.size), choices.size - 1)])
+        note = {
+            "explored": True,
+            "share": req.explore_share,
+            "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
+            "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
+        }
+        out[i] = _at(batch, pick, index, row, values, exploration=note)
+    return out
+
+
+def _at(
+    batch: _Batch,
+    pick: _Pick,
+    index: int,
+    row: int,
+    values: FloatArray | None = None,
+    **notes: Any,
+) -> _Pick:
+    """``pick`` moved to candidate ``index`` (values and weights re-read there).
+
+    ``values``: the recipient's curve over the window when already at hand (no context).
+    """
+    if pick.ctx is None:
+        value = float((_values(batch, row, None) if values is None else values)[index])
+        return replace(pick, best=index, base_best=value, final_best=value, **notes)
+    base, final, weights = _evaluate(batch, row, pick.ctx)
+    at = {name: float(w[index]) for name, w in weights.items()}
+    return replace(
+        pick,
+        best=index,
+        base_best=float(base[index]),
+        final_best=float(final[index]),
+        weights=at,
+        **notes,
+    )
+
+
+def _units(
+    batch: _Batch,
+    picks: dict[int, _Pick],
+    explored: dict[int, _Pick],
+    group_of: dict[int, int],
+    unique: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+) -> tuple[list[Unit], list[list[int]], Callable[[int], npt.NDArray[np.float64]]]:
+    """Spread units: one per distinct plain curve (explorers apart), one per other recipient."""
+    groups: dict[int, list[int]] = {}
+    singles: list[int] = []
+    for i in sorted(picks):
+        if i in group_of and i not in explored:
+            groups.setdefault(group_of[i], []).append(i)
+        else:
+            singles.append(i)
+    units: list[Unit] = []
+    members: list[list[int]] = []
+    sources: list[tuple[int, Context | None]] = []
+    for j, who in groups.items():
+        cold = bool(unique[j] < 0)
+        cap = cold_cap(len(who), batch.req.cold_share) if cold else None
+        units.append(Unit(len(who), picks[who[0]].best, cap))
+        members.append(who)
+        sources.append((int(unique[j]), None))
+    for i in singles:
+        pick = explored.get(i, picks[i])
+        units.append(Unit(1, pick.best))
+        members.append([i])
+        sources.append((int(rows[i]), pick.ctx))
+
+    shared: dict[int, FloatArray] = {}
+
+    def values(u: int) -> FloatArray:
+        # Kept for units of many recipients (whose members are then moved one by one).
+        if u in shared:
+            return shared[u]
+        row, ctx = sources[u]
+        vec = _values(batch, row, ctx)
+        if units[u].size > 1:
+            shared[u] = vec
+        return vec
+
+    return units, members, values
+
+
+def _moved(
+    batch: _Batch,
+    pick: _Pick,
+    placed: Placement,
+    unit: Unit,
+    limit: int | None,
+    row: int,
+    values: FloatArray | None,
+) -> _Pick:
+    """``pick`` placed elsewhere by the audience spread, saying from where and at what cost."""
+    note = {
+        "moved": True,
+        "relative_cost": round(placed.cost, 4),
+        "preferred_utc": from_epoch_minute(int(batch.cand[unit.preferred])).isoformat(),
+        "capacity_per_minute": limit,
+        "unit_size": unit.size,
+        "unit_per_minute_cap": unit.cap,
+    }
+    return _at(batch, pick, placed.index, row, values, spread=note)
+
+
+def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
+    cand, slots, now = batch.cand, batch.slots, batch.now
+    best, peak, weights = pick.best, pick.peak, pick.weights
+    sharpness, evidence, cold, ctx = pick.sharpness, pick.evidence, pick.cold, pick.ctx
     target = from_epoch_minute(int(cand[best]))
-    latency_s = float(lat[best])
+    latency_s = float(batch.lat[best])
     trigger = max(target + timedelta(seconds=AIM_SECONDS - latency_s), now)
     support = evidence / (evidence + 10.0)
     confidence = (0.1 * sharpness) if cold else support * (0.4 + 0.6 * sharpness)
     applied = {name: round(w, 4) for name, w in weights.items()}
+    suppressed = bool(ctx is not None and ctx.suppressions and "circuit_breaker" in weights)
     debug = {
         "base_curve_peak": {
             "slot": int(slots[peak]),
             "label": slot_label(int(slots[peak])),
             "at_utc": from_epoch_minute(int(cand[peak])).isoformat(),
-            "value": round(base_peak, 6),
+            "value": round(pick.base_peak, 6),
         },
         "applied_weights": applied,
-        "suppressed": bool(ctx is not None and ctx.suppressions and "circuit_breaker" in weights),
+        "suppressed": suppressed,
+        "eligible_share": round(pick.eligible_share, 4),
+        "exploration": pick.exploration is not None,
+        "moved": pick.spread is not None,
     }
     explanation = {
         "target": {"slot": int(slots[best]), "label": slot_label(int(slots[best])),
-                   "base_value": round(base_best, 6), "final_value": round(final_best, 6)},
+                   "base_value": round(pick.base_best, 6),
+                   "final_value": round(pick.final_best, 6)},
         "cold_start": cold,
-        "curve": {"version": curves.version, "evidence_engagements": round(evidence, 3),
+        "curve": {"version": batch.curves.version, "evidence_engagements": round(evidence, 3),
                   "fallback": "global prior" if cold else "segment prior + own history"},
         "confidence": {"evidence_support": round(support, 4), "sharpness": round(sharpness, 4)},
-        "latency": {"seconds": round(latency_s, 3), "model_version": latency.version,
+        "latency": {"seconds": round(latency_s, 3), "model_version": batch.latency.version,
                     "aim_seconds": AIM_SECONDS},
+        "exploration": pick.exploration or {"explored": False, "share": batch.req.explore_share},
+        "spread": pick.spread or {"moved": False, "relative_cost": 0.0},
         "context": {
             "hot_paths": [from_epoch_minute(m).isoformat() for m in (ctx.hot_paths if ctx else [])],
             "recent_sends_24h": len(ctx.recent_sends) if ctx else 0,
@@ -255,6 +502,7 @@ def _decision(
                  "end": from_epoch_minute(s.end).isoformat() if s.end is not None else None}
                 for s in (ctx.suppressions if ctx else [])
             ],
+            "eligible_share": round(pick.eligible_share, 4),
         },
     }  # fmt: skip
     return Decision(
@@ -264,7 +512,7 @@ def _decision(
         trigger_timestamp_utc=trigger,
         latency_estimate_seconds=round(latency_s, 3),
         confidence_score=round(float(min(max(confidence, 0.0), 1.0)), 4),
-        model_version=version,
+        model_version=batch.version,
         created_at_utc=now,
         debug=debug,
         explanation=explanation,

@@ -6,6 +6,12 @@ night, payload, queue depth). β is fitted by ridge least squares on
 ``log(latency_seconds)``, so the prediction is the conditional median — the
 MAE-optimal point for lognormal delays. The artifact is versioned JSON with its
 feature list; ``HeuristicLatency`` stands in when no artifact exists.
+
+Latency never falls as a message grows or the queue deepens: payload and queue
+enter only as cumulative tiers ("over 100 KB", "over 200 KB", "over 1,000
+queued", …) and ``log(1 + queue)``, whose coefficients are fitted ≥ 0
+(``MONOTONE_FEATURES``), and inputs beyond what training saw are clamped to the
+largest value seen (``limits``) instead of being extrapolated.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from sendflowr.timing.params import DEFAULT_PARAMS
 
 __all__ = [
     "DEFAULT_PROVIDER",
+    "MONOTONE_FEATURES",
     "HeuristicLatency",
     "LatencyInputs",
     "LatencyModel",
@@ -33,6 +40,14 @@ FloatArray = npt.NDArray[np.float64]
 #: Provider assumed per channel when a request names none.
 DEFAULT_PROVIDER: Final = {"email": "klaviyo", "sms": "twilio", "push": "onesignal"}
 _RUSH: Final = (8, 9, 18, 19)
+_PAYLOAD_TIERS_KB: Final = (100, 200)
+_QUEUE_TIERS: Final = (1000, 2000, 5000)
+#: Features whose coefficient is fitted ≥ 0, so latency is non-decreasing in payload and queue.
+MONOTONE_FEATURES: Final = (
+    *(f"payload_over_{kb}kb:email" for kb in _PAYLOAD_TIERS_KB),
+    *(f"queue_over_{q}" for q in _QUEUE_TIERS),
+    "log_queue",
+)
 
 
 @dataclass(frozen=True)
@@ -83,24 +98,32 @@ class LatencyModel:
     caps: dict[str, float]
     queue_profile: dict[str, list[float]]
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Largest ``payload_kb`` and ``queue`` seen in training; larger inputs are clamped to them.
+    limits: dict[str, float] = field(default_factory=dict)
 
     def design(self, x: LatencyInputs) -> FloatArray:
         """The feature matrix of ``x`` in ``self.features`` order."""
-        queue = self.fill_queue(x)
+        queue = np.minimum(self.fill_queue(x), self.limits.get("queue", np.inf))
         email = x.channel == "email"
         payload_kb = np.nan_to_num(x.payload_bytes, nan=0.0) / 1024.0
+        payload_kb = np.minimum(payload_kb, self.limits.get("payload_kb", np.inf))
         cols: dict[str, FloatArray] = {"bias": np.ones(x.channel.shape[0])}
         for ch in ("sms", "push"):
             cols[f"channel={ch}"] = (x.channel == ch).astype(float)
         for p in self.providers:
             cols[f"provider={p}"] = (x.provider == p).astype(float)
         cols.update(_time_features(x))
-        cols["payload_gt_200kb:email"] = ((payload_kb > 200) & email).astype(float)
+        for kb in _PAYLOAD_TIERS_KB:
+            cols[f"payload_over_{kb}kb:email"] = ((payload_kb > kb) & email).astype(float)
+        for q in _QUEUE_TIERS:
+            cols[f"queue_over_{q}"] = (queue > q).astype(float)
+        cols["log_queue"] = np.log1p(queue)
+        # Disjoint tiers of artifacts written before the monotone fit (loadable, not monotone).
+        cols["payload_gt_200kb:email"] = cols["payload_over_200kb:email"]
         cols["payload_100_200kb:email"] = ((payload_kb > 100) & (payload_kb <= 200) & email) * 1.0
-        cols["queue_gt_5000"] = (queue > 5000).astype(float)
+        cols["queue_gt_5000"] = cols["queue_over_5000"]
         cols["queue_2000_5000"] = ((queue > 2000) & (queue <= 5000)).astype(float)
         cols["queue_1000_2000"] = ((queue > 1000) & (queue <= 2000)).astype(float)
-        cols["log_queue"] = np.log1p(queue)
         return np.column_stack([cols[f] for f in self.features])
 
     def fill_queue(self, x: LatencyInputs) -> FloatArray:
@@ -136,12 +159,7 @@ class LatencyModel:
             "channel=push",
             *[f"provider={p}" for p in providers],
             *_time_features(probe),
-            "payload_gt_200kb:email",
-            "payload_100_200kb:email",
-            "queue_gt_5000",
-            "queue_2000_5000",
-            "queue_1000_2000",
-            "log_queue",
+            *MONOTONE_FEATURES,
         ]
 
     def save(self, folder: Path) -> Path:
@@ -156,6 +174,7 @@ class LatencyModel:
             "providers": self.providers,
             "caps": self.caps,
             "queue_profile": self.queue_profile,
+            "limits": self.limits,
             "metrics": self.metrics,
         }
         path.write_text(json.dumps(payload, indent=1))
@@ -174,6 +193,7 @@ class LatencyModel:
             caps={k: float(v) for k, v in data["caps"].items()},
             queue_profile={k: list(v) for k, v in data["queue_profile"].items()},
             metrics=dict(data.get("metrics", {})),
+            limits={k: float(v) for k, v in data.get("limits", {}).items()},
         )
 
 

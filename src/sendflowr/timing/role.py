@@ -10,6 +10,7 @@ from sendflowr.timing.api import create_app
 from sendflowr.timing.curves import CurveConfig
 from sendflowr.timing.engine import TimingEngine, load_latency
 from sendflowr.timing.explanations import StoreExplanations
+from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
 from sendflowr.timing.sources import StoreSource
 
 __all__ = ["build", "curve_config"]
@@ -43,5 +44,15 @@ def build(resources: Resources) -> RoleHandle:
         return resources.identity()
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    app = create_app(make_engine, make_resolver=make_resolver, api_key=api_key)
+    app = create_app(
+        make_engine,
+        make_resolver=make_resolver,
+        api_key=api_key,
+        explore_share=(
+            DEFAULT_EXPLORE_SHARE
+            if settings.timing_explore_share is None
+            else settings.timing_explore_share
+        ),
+        explore_seed=settings.timing_explore_seed,
+    )
     return RoleHandle(name="inference", app=app, port=settings.inference_port)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "BatchDecisionRequest",
     "BatchDecisionResponse",
+    "CapacityIn",
     "DecisionOut",
     "HourlyPrediction",
     "IdentityKeys",
@@ -56,6 +57,23 @@ class WindowFields(BaseModel):
     campaign_type: str | None = Field(default=None, examples=["promotional"])
     payload_size_bytes: int | None = Field(default=None, ge=0)
     queue_depth: int | None = Field(default=None, ge=0, description="Sender's current queue.")
+    explore_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of decisions that explore (0 = none); default from the settings.",
+    )
+
+
+class CapacityIn(BaseModel):
+    """Most sends per minute the audience is spread within."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_minute: int | None = Field(default=None, ge=1, description="Overall, every provider.")
+    per_provider: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description="Per provider name; the batch's provider's applies."
+    )
 
 
 class TimingRequest(IdentityKeys, WindowFields):
@@ -68,6 +86,9 @@ class BatchDecisionRequest(WindowFields):
     model_config = ConfigDict(extra="forbid")
 
     recipients: list[IdentityKeys] = Field(min_length=1, max_length=_MAX_BATCH)
+    capacity: CapacityIn | None = Field(
+        default=None, description="Spread the audience within this many sends per minute."
+    )
 
 
 class DecisionOut(BaseModel):
@@ -110,6 +131,9 @@ class HourlyPrediction(BaseModel):
     recommended_send_time_utc: AwareDatetime
     cold_start: bool
     model_version: str
+    suppressed_until: AwareDatetime | None = Field(
+        default=None, description="The recommendation waits for this suppression to end."
+    )
 
 
 class LinkRequest(IdentityKeys):

@@ -18,7 +18,12 @@ import pandas as pd
 from sendflowr.errors import ValidationError
 from sendflowr.store.access import Queryable
 from sendflowr.store.schema import EVENTS_TABLE, quote_identifier
-from sendflowr.timing.latency import HeuristicLatency, LatencyInputs, LatencyModel
+from sendflowr.timing.latency import (
+    MONOTONE_FEATURES,
+    HeuristicLatency,
+    LatencyInputs,
+    LatencyModel,
+)
 
 __all__ = [
     "CONSTANT_SECONDS",
@@ -30,6 +35,7 @@ __all__ = [
 
 CONSTANT_SECONDS: Final = 300.0
 _MIN_ROWS: Final = 50
+_TIME_COLUMNS: Final = ("send_time", "timestamp")
 
 _QUERY: Final = """
 SELECT channel, esp AS provider, send_time, timestamp,
@@ -55,16 +61,29 @@ class LatencyReport:
 
 
 def load_deliveries(store: Queryable, database: str) -> pd.DataFrame:
-    """Every delivered event with a latency, as a DataFrame (``store``: the store or serve's)."""
+    """Every delivered event with a latency, as a DataFrame (``store``: the store or serve's).
+
+    The embedded store answers datetimes; serve's admin API answers ISO-8601 text
+    (``isoformat`` drops the fraction when it is zero, so one column mixes two
+    shapes). Both become timezone-aware UTC timestamps here.
+    """
     table = f"{quote_identifier(database)}.{EVENTS_TABLE}"
     result = store.query(_QUERY.replace("{table}", table))
-    return pd.DataFrame(result.rows, columns=result.columns)
+    frame = pd.DataFrame(result.rows, columns=result.columns)
+    for column in _TIME_COLUMNS:
+        frame[column] = _utc(frame[column])
+    return frame
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """Timestamps or ISO-8601 strings (any mix of fractions and offsets) as aware UTC."""
+    return pd.to_datetime(values, utc=True, format="ISO8601")
 
 
 def inputs_from_frame(frame: pd.DataFrame) -> LatencyInputs:
     """LatencyInputs from delivered rows (time features of the send time)."""
-    sent = pd.to_datetime(frame["send_time"], utc=True)
-    fallback = pd.to_datetime(frame["timestamp"], utc=True) - pd.to_timedelta(
+    sent = _utc(frame["send_time"])
+    fallback = _utc(frame["timestamp"]) - pd.to_timedelta(
         frame["latency_seconds"].astype(float), unit="s"
     )
     sent = sent.fillna(fallback)
@@ -113,6 +132,7 @@ def fit_latency(
     """Fit on the earlier sends, evaluate on the last ``holdout`` share, refit on all."""
     if len(frame) < _MIN_ROWS:
         raise ValidationError("delivered events", f"need at least {_MIN_ROWS}, found {len(frame)}")
+    frame = frame.assign(send_time=_utc(frame["send_time"]), timestamp=_utc(frame["timestamp"]))
     frame = frame.sort_values("send_time", kind="stable").reset_index(drop=True)
     x_all = inputs_from_frame(frame)
     y_all = frame["latency_seconds"].astype(float).to_numpy()
@@ -138,6 +158,9 @@ def fit_latency(
 def _fit(x: LatencyInputs, y: np.ndarray[Any, Any], ridge: float, version: str) -> LatencyModel:
     providers = sorted(set(x.provider.tolist()) - {""})
     caps = {str(ch): float(y[x.channel == ch].max()) for ch in sorted(set(x.channel.tolist()))}
+    email = x.channel == "email"
+    payload_kb = np.nan_to_num(x.payload_bytes[email], nan=0.0) / 1024.0
+    queue = x.queue_depth[~np.isnan(x.queue_depth)]
     model = LatencyModel(
         version=version,
         features=LatencyModel.feature_names(providers),
@@ -145,9 +168,37 @@ def _fit(x: LatencyInputs, y: np.ndarray[Any, Any], ridge: float, version: str) 
         providers=providers,
         caps=caps,
         queue_profile=_queue_profile(x),
+        limits={
+            "payload_kb": float(payload_kb.max()) if payload_kb.size else 0.0,
+            "queue": float(queue.max()) if queue.size else 0.0,
+        },
     )
-    design = model.design(x)
+    nonneg = np.isin(model.features, MONOTONE_FEATURES)
     target = np.log(np.clip(y, 0.05, None))
-    gram = design.T @ design + ridge * np.eye(design.shape[1])
-    model.coefficients = [float(c) for c in np.linalg.solve(gram, design.T @ target)]
+    model.coefficients = [float(c) for c in _ridge(model.design(x), target, ridge, nonneg)]
     return model
+
+
+def _ridge(
+    design: np.ndarray[Any, Any],
+    target: np.ndarray[Any, Any],
+    ridge: float,
+    nonneg: np.ndarray[Any, Any],
+) -> np.ndarray[Any, Any]:
+    """Ridge least squares with the ``nonneg`` coefficients held ≥ 0.
+
+    Active set: solve, pin every constrained coefficient that came out negative
+    at 0, solve again without them, until none is negative (at most one round
+    per constrained feature).
+    """
+    free = np.ones(design.shape[1], dtype=bool)
+    while True:
+        cols = np.flatnonzero(free)
+        sub = design[:, cols]
+        beta = np.linalg.solve(sub.T @ sub + ridge * np.eye(cols.size), sub.T @ target)
+        coef = np.zeros(design.shape[1])
+        coef[cols] = beta
+        negative = nonneg & free & (coef < 0)
+        if not negative.any():
+            return coef
+        free &= ~negative

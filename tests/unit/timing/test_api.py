@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -163,3 +164,87 @@ def test_health_and_metrics(client: AppClient) -> None:
     text = client.get("/metrics").text
     assert "sendflowr_timing_decisions_total" in text
     assert client.get("/openapi.json").status_code == 200
+
+
+def test_predict_honours_circuit_breakers(client: AppClient) -> None:
+    spam = client.post("/predict", json={"universal_id": "e2"})  # marked_spam: for good
+    assert spam.status_code == 409
+    assert spam.json()["reason"] == "marked_spam" and spam.json()["suppressed_until"] is None
+    r = client.post("/predict", json={"universal_id": "e1"})  # complaint: 47 more hours
+    assert r.status_code == 200
+    body = r.json()
+    until = datetime.fromisoformat(body["suppressed_until"])
+    assert until == NOW + timedelta(hours=47)
+    at = datetime.fromisoformat(body["recommended_send_time_utc"])
+    assert until <= at < until + timedelta(days=1)
+    assert at.hour == body["best_hour_utc"] == 19 and at.minute == 0
+    free = client.post("/predict", json={"universal_id": "e4"}).json()
+    assert free["suppressed_until"] is None
+    assert datetime.fromisoformat(free["recommended_send_time_utc"]) < NOW + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("channel", "provider", "valid"),
+    [("email", "twilio", "klaviyo, mailchimp, sendgrid"),
+     ("email", "postmark", "klaviyo, mailchimp, sendgrid"),
+     ("sms", "sendgrid", "messagebird, twilio")],
+)  # fmt: skip
+def test_provider_must_be_known_and_of_the_channel(
+    client: AppClient, channel: str, provider: str, valid: str
+) -> None:
+    body = {"universal_id": "m1", "channel": channel, "provider": provider}
+    r = client.post("/timing-decision", json=body)
+    assert r.status_code == 422
+    assert r.json()["field"] == "provider"
+    assert r.json()["reason"].endswith(f"valid: {valid}")
+    one = [{"universal_id": "m1"}]
+    batch = client.post(
+        "/timing-decisions", json={"recipients": one, "channel": channel, "provider": provider}
+    )
+    assert batch.status_code == 422 and batch.json()["field"] == "provider"
+
+
+def test_a_provider_of_the_channel_is_accepted(client: AppClient) -> None:
+    for channel, provider in (("email", "sendgrid"), ("sms", "twilio"), ("push", "firebase")):
+        body = {"universal_id": "m1", "channel": channel, "provider": provider}
+        assert client.post("/timing-decision", json=body).status_code == 200
+
+
+def test_batch_capacity_spreads_and_explains_moves(client: AppClient) -> None:
+    recipients = [{"universal_id": f"c{i}"} for i in range(3000)]
+    recipients += [{"universal_id": f"m{i}"} for i in range(10)]
+    capacity = {"per_minute": 500, "per_provider": {"klaviyo": 40}}
+    body = {"recipients": recipients, "capacity": capacity}
+    r = client.post("/timing-decisions", json=body)
+    assert r.status_code == 200, r.text
+    decisions = r.json()["decisions"]
+    per_minute = Counter(d["target_minute_utc"] for d in decisions)
+    assert len(decisions) == 3010 and max(per_minute.values()) <= 40  # klaviyo: the default
+    moved = next(d for d in decisions if d["debug"]["moved"])
+    record = client.get(moved["explanation_ref"]).json()
+    spread = record["explanation"]["spread"]
+    assert spread["moved"] is True and spread["capacity_per_minute"] == 40
+    assert 0 <= spread["relative_cost"] < 1 and spread["preferred_utc"]
+    assert record["inputs"]["capacity"]["per_provider"] == {"klaviyo": 40}
+    bad = dict(body, capacity={"per_provider": {"postmark": 5}})
+    r = client.post("/timing-decisions", json=bad)
+    assert r.status_code == 422 and r.json()["field"] == "capacity.per_provider"
+    tiny = dict(
+        body, capacity={"per_minute": 1}, send_before=(NOW + timedelta(hours=1)).isoformat()
+    )
+    r = client.post("/timing-decisions", json=tiny)
+    assert r.status_code == 422 and r.json()["field"] == "capacity"
+
+
+def test_exploration_share_per_request(client: AppClient) -> None:
+    recipients = [{"universal_id": f"m{i}"} for i in range(10)]
+    recipients += [{"universal_id": f"e{i}"} for i in range(3, 10)]
+    off = client.post("/timing-decisions", json={"recipients": recipients, "explore_share": 0})
+    assert not any(d["debug"]["exploration"] for d in off.json()["decisions"])
+    on = client.post("/timing-decisions", json={"recipients": recipients, "explore_share": 1})
+    explored = [d for d in on.json()["decisions"] if d["debug"]["exploration"]]
+    assert len(explored) >= 10
+    note = client.get(explored[0]["explanation_ref"]).json()["explanation"]["exploration"]
+    assert note["explored"] is True and note["share"] == 1
+    too_much = {"recipients": recipients, "explore_share": 2}
+    assert client.post("/timing-decisions", json=too_much).status_code == 422

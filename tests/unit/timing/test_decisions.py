@@ -149,3 +149,47 @@ def test_batch_and_single_agree(model: CurveModel) -> None:
     assert isinstance(cold, Decision)
     assert cold.explanation["cold_start"] is True
     assert cold.confidence_score < min(d.confidence_score for d in batch[:-1])  # type: ignore[union-attr]
+
+
+def test_after_a_suppression_the_best_slot_left_not_the_first_free_minute(
+    model: CurveModel,
+) -> None:
+    m = epoch_minute(NOW)  # Monday 01:00
+    for hours in (2, 5, 20, 30):  # ends before Monday's peak, after it, before/after Tuesday's
+        end = m + hours * 60
+        ctx = {"m1": Context(suppressions=[Suppression("complaint", m - 60, end)])}
+        req = DecisionRequest(["m1"], send_before=NOW + timedelta(days=2), explore_share=0.0)
+        d = decide(req, model, FixedLatency(60.0), ctx, NOW)[0]
+        assert isinstance(d, Decision)
+        target = epoch_minute(d.target_minute_utc)
+        assert target >= end
+        assert target > end + 60  # not merely the first minute it is allowed again
+        assert d.target_minute_utc.hour == 8  # the m-users' peak, on the first day left
+        assert d.debug["suppressed"] is True
+        # The same as deciding on the window that starts when the suppression ends.
+        after = DecisionRequest(["m1"], send_after=datetime.fromtimestamp(end * 60, UTC),
+                                send_before=NOW + timedelta(days=2), explore_share=0.0)  # fmt: skip
+        free = decide(after, model, FixedLatency(60.0), {}, NOW)[0]
+        assert isinstance(free, Decision) and free.target_minute_utc == d.target_minute_utc
+
+
+def test_an_almost_entirely_suppressed_window_answers_its_best_free_minute(
+    model: CurveModel,
+) -> None:
+    m = epoch_minute(NOW)
+    ctx = {"m1": Context(suppressions=[Suppression("support_ticket", m - 60, m + 47 * 60)])}
+    # Ten free minutes at the end of a 48-hour window: decided there, flagged, and how little.
+    req = DecisionRequest(["m1"], send_before=NOW + timedelta(hours=47, minutes=10))
+    d = decide(req, model, FixedLatency(60.0), ctx, NOW, raise_suppressed=True)[0]
+    assert isinstance(d, Decision)
+    assert m + 47 * 60 <= epoch_minute(d.target_minute_utc) < m + 47 * 60 + 10
+    assert d.debug["suppressed"] is True
+    assert 0 < d.debug["eligible_share"] < 0.01
+    assert d.explanation["context"]["eligible_share"] == d.debug["eligible_share"]
+    # No free minute at all: 409 for one recipient, skipped in a batch.
+    closed = DecisionRequest(["m1", "m2"], send_before=NOW + timedelta(hours=47))
+    with pytest.raises(SuppressedError):
+        decide(closed, model, FixedLatency(60.0), ctx, NOW, raise_suppressed=True)
+    out = decide(closed, model, FixedLatency(60.0), ctx, NOW)
+    assert isinstance(out[0], Skipped) and isinstance(out[1], Decision)
+    assert out[1].debug["suppressed"] is False and out[1].debug["eligible_share"] == 1.0

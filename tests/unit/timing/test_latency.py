@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 from sendflowr.errors import ValidationError
-from sendflowr.timing.latency import HeuristicLatency, LatencyModel, latest_artifact
+from sendflowr.timing.latency import (
+    MONOTONE_FEATURES,
+    HeuristicLatency,
+    LatencyInputs,
+    LatencyModel,
+    latest_artifact,
+)
 from sendflowr.timing.training import fit_latency, inputs_from_frame
 
 
@@ -83,3 +89,62 @@ def test_predictions_are_capped_and_positive() -> None:
 def test_too_little_data_is_an_error() -> None:
     with pytest.raises(ValidationError):
         fit_latency(_frame(20))
+
+
+def test_iso_text_from_the_admin_api_trains_like_datetimes() -> None:
+    # serve's admin API answers isoformat() text: the fraction is dropped when it is zero,
+    # so one column mixes "…:13+00:00" and "…:13.123000+00:00" (crashed `train latency`).
+    frame = _frame()
+    text = frame.assign(
+        send_time=[t.isoformat() for t in frame["send_time"].dt.floor("s")],
+        timestamp=[t.isoformat() for t in frame["timestamp"]],
+    )
+    text.loc[::2, "send_time"] = [t.isoformat() for t in frame["send_time"].iloc[::2]]
+    from_text, _ = fit_latency(text)
+    from_times, _ = fit_latency(frame.assign(send_time=frame["send_time"].dt.floor("s")))
+    assert np.allclose(from_text.coefficients, from_times.coefficients, atol=0.05)
+
+
+def _grid(model: LatencyModel, payload_kb: np.ndarray, queue: np.ndarray) -> np.ndarray:
+    n = payload_kb.shape[0]
+    x = LatencyInputs(
+        channel=np.full(n, "email"), provider=np.full(n, "klaviyo"),
+        hour=np.full(n, 10, dtype=np.int64), minute=np.full(n, 7, dtype=np.int64),
+        weekday=np.full(n, 2, dtype=np.int64), payload_bytes=payload_kb * 1024.0,
+        queue_depth=queue.astype(float),
+    )  # fmt: skip
+    return model.predict(x)
+
+
+def _sized(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Payloads up to 140 KB only (as in the shipped history), slower above 100 KB; a queue
+    effect that falls with depth by noise alone above 3,000 (the fit must not follow it)."""
+    rng = np.random.default_rng(seed)
+    kb = rng.uniform(20, 140, len(frame))
+    queue = frame["queue_depth_estimate"].to_numpy()
+    slow = np.where(kb > 100, 1.1, 1.0) * np.where((queue > 1000) & (queue < 3000), 1.3, 1.0)
+    return frame.assign(
+        payload_size_bytes=np.where(frame["channel"] == "email", kb * 1024, 1024).astype(int),
+        latency_seconds=frame["latency_seconds"] * slow,
+    )
+
+
+def test_latency_never_falls_with_payload_or_queue() -> None:
+    model, _ = fit_latency(_sized(_frame(), seed=4))
+    assert model.limits["payload_kb"] < 141
+    kb = np.linspace(0, 400, 161)
+    for queue in (0, 800, 2500, 6000, 50_000):
+        pred = _grid(model, kb, np.full(kb.shape, queue))
+        assert (np.diff(pred) >= -1e-9).all()
+    # The issue's case: 250 KB (never seen in training) is not faster than 120 KB.
+    pair = _grid(model, np.array([120.0, 250.0]), np.array([500, 500]))
+    assert pair[1] >= pair[0]
+    depth = np.linspace(0, 40_000, 201)
+    for size in (10.0, 120.0, 300.0):
+        assert (np.diff(_grid(model, np.full(depth.shape, size), depth)) >= -1e-9).all()
+    # Beyond the deepest queue seen, the prediction is held, not extrapolated.
+    far = _grid(model, np.array([50.0, 50.0]), np.array([model.limits["queue"], 10**7]))
+    assert far[1] == pytest.approx(far[0])
+    monotone = [model.coefficients[model.features.index(f)] for f in MONOTONE_FEATURES]
+    assert min(monotone) >= 0.0
+    assert model.coefficients[model.features.index("payload_over_100kb:email")] > 0.03

@@ -60,6 +60,7 @@ def client() -> Iterator[AppClient]:
 
     app = create_app(make_engine, make_resolver=FakeResolver, api_key="k")
     c = AppClient(app)
+    c.client.headers["X-API-Key"] = "k"
     try:
         yield c
     finally:
@@ -141,7 +142,7 @@ def test_hourly_predict_features_and_compute(client: AppClient) -> None:
     assert body["best_hour_utc"] == 19
     f = client.get("/features/e4").json()
     assert f["cold_start"] is False and f["best_hour_utc"] == 19
-    assert client.post("/compute-features").status_code == 401  # API key required
+    assert client.post("/compute-features", headers={"X-API-Key": "no"}).status_code == 401
     ok = client.post("/compute-features", headers={"X-API-Key": "k"})
     assert ok.status_code == 200 and ok.json()["users"] == 20
     one = client.post("/compute-features/e4", headers={"Authorization": "Bearer k"})

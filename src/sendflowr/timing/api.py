@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -115,6 +116,12 @@ def create_app(
     @app.exception_handler(Unauthorized)
     async def _unauthorized(_: Request, exc: Unauthorized) -> Response:
         return _json({"error": "unauthorized", "field": exc.field, "reason": exc.reason}, 401)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_body(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        return _json({"error": "invalid", "field": where, "reason": first["msg"]}, 422)
 
     @app.exception_handler(ValidationError)
     async def _invalid(_: Request, exc: ValidationError) -> Response:

@@ -164,3 +164,24 @@ def test_health_and_metrics(client: AppClient) -> None:
     text = client.get("/metrics").text
     assert "sendflowr_timing_decisions_total" in text
     assert client.get("/openapi.json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"universal_id": "m1", "queue_depth": 2**64}, "queue_depth"),
+        ({"universal_id": "m1", "queue_depth": 2**32}, "queue_depth"),
+        ({"universal_id": "m1", "payload_size_bytes": 2**70}, "payload_size_bytes"),
+        ({"universal_id": "m1", "send_after": "9999-12-30T00:00:00Z"}, "send_after"),
+        ({"universal_id": "m1", "send_before": "0001-01-01T00:00:00+05:00"}, "send_before"),
+    ],
+)
+def test_out_of_range_inputs_are_422_with_the_field(
+    client: AppClient, body: dict[str, Any], field: str
+) -> None:
+    window = {k: v for k, v in body.items() if k != "universal_id"}
+    batch = {**window, "recipients": [{"universal_id": "m1"}]}
+    for path, payload in [("/timing-decision", body), ("/timing-decisions", batch)]:
+        got = client.post(path, json=payload)
+        assert got.status_code == 422, got.text
+        assert got.json()["error"] == "invalid" and got.json()["field"] == field

@@ -27,7 +27,7 @@ from confluent_kafka import Consumer
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 
-from sendflowr.roles import Resources, RoleHandle, build_role
+from sendflowr.serve.contract import Resources, RoleHandle, build_role
 from sendflowr.settings import Settings
 from tests.asgi import AppClient
 from tests.conftest import drop_database

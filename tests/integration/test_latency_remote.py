@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import uvicorn
 
-from sendflowr.admin import create_admin_app
 from sendflowr.generator import generate_canonical
-from sendflowr.roles import Resources
+from sendflowr.serve.admin import create_admin_app
+from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.remote import RemoteQuery
 from sendflowr.store.rows import events_to_columns

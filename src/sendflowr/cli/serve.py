@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import click
 import uvicorn
 
+from sendflowr.auth import issue_token
 from sendflowr.cli.context import console, load_settings
 from sendflowr.serve.admin import create_admin_app
 from sendflowr.serve.contract import ROLE_BUILDERS, Resources, RoleHandle, build_role
@@ -92,7 +93,9 @@ def serve(roles: tuple[str, ...]) -> None:
     try:
         handles = [build_role(name, resources) for name in names]
         if {"consumer", "inference"} & set(names):
-            handles.append(RoleHandle("admin", create_admin_app(resources), settings.admin_port))
+            token = issue_token(settings.home)
+            app = create_admin_app(resources, token)
+            handles.append(RoleHandle("admin", app, settings.admin_port))
         for h in handles:
             where = f" on http://{settings.host}:{h.port}" if h.port else ""
             console.print(f"[bold]{h.name}[/bold] starting{where}")

@@ -62,7 +62,10 @@ def sql(query: str, fmt: str) -> None:
     """Run QUERY on the store (chDB, or CLICKHOUSE_URL) and print the rows.
 
     While `sendflowr serve` owns the embedded store, the query runs inside it
-    (read-only) through its loopback admin API.
+    through its loopback admin API, authenticated with the token serve wrote to
+    SENDFLOWR_HOME/admin.token: only SELECT, WITH, DESCRIBE, SHOW and EXPLAIN over
+    the SendFlowr database, no table function that reaches files, URLs, other
+    databases or the host, no SETTINGS/FORMAT/INTO OUTFILE, 30 s and 1 GiB at most.
 
     \b
     Example:

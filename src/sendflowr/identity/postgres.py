@@ -105,12 +105,14 @@ class PostgresIdentityStore(SqlIdentityStore):
             for key_type, value, uid, confidence in cur.fetchall()
         }
 
-    def _insert_identities(self, cur: Any, ids: Sequence[str], now: str) -> None:
+    def _insert_identities(self, cur: Any, ids: Sequence[str], now: str) -> set[str]:
         cur.execute(
             "INSERT INTO identities (universal_id, created_at)"
-            " SELECT u, %s FROM unnest(%s::text[]) AS x(u) ON CONFLICT DO NOTHING",
+            " SELECT u, %s FROM unnest(%s::text[]) AS x(u) ON CONFLICT DO NOTHING"
+            " RETURNING universal_id",
             (now, list(ids)),
         )
+        return {str(row[0]) for row in cur.fetchall()}
 
     def _insert_links(
         self, cur: Any, rows: Sequence[tuple[str, str, str, float]], now: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sendflowr.identity.model import IdentityKey, Resolution, key_of, strongest
 from sendflowr.identity.store import AuditRecord, IdentityStore, KeySet, Link
@@ -71,15 +72,22 @@ class IdentityResolver:
         for ks in key_sets:
             strongest(ks)
         cache = self._cache
-        misses = list(dict.fromkeys(ks for ks in key_sets if ks not in cache))
+        known = {ks: r for ks in key_sets if (r := cache.get(ks)) is not None}
+        misses = list(dict.fromkeys(ks for ks in key_sets if ks not in known))
+        fresh: dict[KeySet, Resolution] = {}
         if misses:
             resolved = self.store.resolve_many(misses)
+            fresh = dict(zip(misses, resolved, strict=True))
+            # What is remembered is an identity that exists: never "created" again.
+            remembered = {ks: _existing(r) for ks, r in fresh.items()}
+            known.update(remembered)
             with self._lock:
                 if len(cache) + len(misses) > self._cache_size:
                     cache.clear()
-                cache.update(zip(misses, resolved, strict=True))
+                cache.update(remembered)
                 self.store_resolutions += len(misses)
-        results = [cache[ks] for ks in key_sets]
+        # Only the first mention of a key set the store just created says "created".
+        results = [fresh.pop(ks) if ks in fresh else known[ks] for ks in key_sets]
         self.cache_hits += len(key_sets) - len(misses)
         return results
 
@@ -108,6 +116,10 @@ class IdentityResolver:
     def audit(self, universal_id: str) -> list[AuditRecord]:
         """Audit trail of one identity."""
         return self.store.audit(universal_id)
+
+
+def _existing(res: Resolution) -> Resolution:
+    return replace(res, created=False) if res.created else res
 
 
 def key_set(keys: Sequence[IdentityKey]) -> KeySet:

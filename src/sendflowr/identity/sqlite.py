@@ -99,12 +99,17 @@ class SqliteIdentityStore(SqlIdentityStore):
                 found[IdentityKey(key_type, value)] = Link(uid, float(confidence))
         return found
 
-    def _insert_identities(self, cur: Any, ids: Sequence[str], now: str) -> None:
-        cur.executemany(
-            "INSERT INTO identities (universal_id, created_at) VALUES (?, ?)"
-            " ON CONFLICT DO NOTHING",
-            [(uid, now) for uid in ids],
-        )
+    def _insert_identities(self, cur: Any, ids: Sequence[str], now: str) -> set[str]:
+        inserted: set[str] = set()
+        for uid in ids:
+            cur.execute(
+                "INSERT INTO identities (universal_id, created_at) VALUES (?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (uid, now),
+            )
+            if cur.rowcount == 1:
+                inserted.add(uid)
+        return inserted
 
     def _insert_links(
         self, cur: Any, rows: Sequence[tuple[str, str, str, float]], now: str

@@ -85,8 +85,8 @@ class SqlIdentityStore(ABC):
         """Links of ``keys`` that exist."""
 
     @abstractmethod
-    def _insert_identities(self, cur: Any, ids: Sequence[str], now: str) -> None:
-        """Insert identities, ignoring those that exist."""
+    def _insert_identities(self, cur: Any, ids: Sequence[str], now: str) -> set[str]:
+        """Insert identities, ignoring those that exist; return the ids this call inserted."""
 
     @abstractmethod
     def _insert_links(
@@ -183,8 +183,12 @@ class SqlIdentityStore(ABC):
                 for k in ks:
                     if k not in known and k not in pending:
                         pending[k] = Link(uid, min(k.confidence, ceiling))
-            if new_ids:
-                self._insert_identities(cur, sorted(new_ids), now)
+            # "created" only for an identity this transaction inserted (not a racing process).
+            inserted = self._insert_identities(cur, sorted(new_ids), now) if new_ids else set()
+            created = [
+                was_new and pending[t].universal_id in inserted
+                for was_new, t in zip(created, targets, strict=True)
+            ]
             if pending:
                 rows = [
                     (k.key_type, k.value, link.universal_id, link.confidence)

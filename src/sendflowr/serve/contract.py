@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -46,20 +46,30 @@ class Resources:
     """Per-process shared resources, created lazily and closed once."""
 
     settings: Settings
-    _store: ClickHouseStore | None = field(default=None, init=False)
+    _stores: dict[str, ClickHouseStore] = field(default_factory=dict, init=False)
     _identity: IdentityResolver | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
 
-    def store(self) -> ClickHouseStore:
-        """The process's started ClickHouse store (one chDB engine per process)."""
+    def store(
+        self, session: str = "ingest", *, settings: Mapping[str, Any] | None = None
+    ) -> ClickHouseStore:
+        """The process's started store on ClickHouse session ``session``.
+
+        One chDB engine per process, but each session name gets its own connection
+        (its own SET state and lock): the sink ingests on ``ingest``, inference reads
+        on ``inference``, ad-hoc SQL runs on ``admin`` — so nothing one does to its
+        session (a failed read-only write, a slow query) reaches another.
+        ``settings`` are fixed on the session when it is first opened.
+        """
         with self._lock:
-            if self._store is None:
-                store = ClickHouseStore(self.settings)
+            store = self._stores.get(session)
+            if store is None:
+                store = ClickHouseStore(self.settings, session=settings)
                 store.start()
-                self._store = store
+                self._stores[session] = store
                 self._closers.append(store.stop)
-            return self._store
+            return store
 
     def identity(self) -> IdentityResolver:
         """The process's one identity resolver (one store connection, one cache).

@@ -4,7 +4,8 @@ A DLQ record keeps the original key and value byte for byte; the rest is in
 headers (all UTF-8 text):
 
 - ``sendflowr.dlq.reason``: ``empty_value`` | ``invalid_utf8`` | ``malformed_json`` |
-  ``schema_invalid`` | ``insert_rejected``
+  ``schema_invalid`` | ``insert_rejected`` | ``unprocessable`` (anything else that failed on
+  that record, e.g. JSON nested too deep for the decoder)
 - ``sendflowr.dlq.detail``: the decoder's or validator's message (≤ 500 chars)
 - ``sendflowr.dlq.topic``, ``sendflowr.dlq.partition``, ``sendflowr.dlq.offset``: the source
 - ``sendflowr.dlq.failed_at``: ISO-8601 UTC time the sink gave up on it

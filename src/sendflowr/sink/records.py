@@ -37,6 +37,7 @@ REASONS: Final = (
     "malformed_json",
     "schema_invalid",
     "insert_rejected",
+    "unprocessable",
 )
 
 _UINT32_MAX: Final = 2**32 - 1
@@ -191,7 +192,7 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
         parts[-1] = parts[-1] + b"]"
         try:
             decoded = cast("list[CanonicalEvent]", _checked_decoder.decode(b",".join(parts)))
-        except msgspec.DecodeError:  # ValidationError is a DecodeError
+        except Exception:  # any failure (e.g. RecursionError): record by record
             return None
         if len(decoded) != len(parts):
             return None
@@ -222,6 +223,7 @@ def decode_records(records: Sequence[R]) -> Decoded[R]:
     events: list[CanonicalEvent] = []
     sources: list[R] = []
     dead: list[DeadLetter] = []
+    lines: list[bytes] = []
     decode = _decoder.decode
     for record in records:
         value = record.value()
@@ -236,18 +238,32 @@ def decode_records(records: Sequence[R]) -> Decoded[R]:
                 reason, detail = "schema_invalid", str(exc)[:500]
             except msgspec.DecodeError as exc:
                 reason, detail = _classify(value, exc)
+            except Exception as exc:  # e.g. RecursionError: no record may stall
+                reason, detail = "unprocessable", _describe(exc)
             else:
-                problem = schema_problem(event)
-                if problem is None:
-                    if len(event.event_id) != 36 or not event.event_id.islower():
-                        # One spelling per id, so duplicate checks compare like with like.
-                        event.event_id = str(UUID(event.event_id))
-                    events.append(event)
-                    sources.append(record)
-                    continue
-                reason, detail = "schema_invalid", problem
+                try:
+                    problem = schema_problem(event)
+                    if problem is None:
+                        if len(event.event_id) != 36 or not event.event_id.islower():
+                            # One spelling per id, so duplicate checks compare like with like.
+                            event.event_id = str(UUID(event.event_id))
+                        line = _encode(event)
+                except Exception as exc:
+                    reason, detail = "unprocessable", _describe(exc)
+                else:
+                    if problem is None:
+                        events.append(event)
+                        sources.append(record)
+                        lines.append(line)
+                        continue
+                    reason, detail = "schema_invalid", problem
         dead.append(dead_letter(record, reason, detail))
-    return Decoded(events, sources, dead, [_encode(e) for e in events])
+    return Decoded(events, sources, dead, lines)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an unexpected failure, short."""
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 _encode = msgspec.json.Encoder().encode

@@ -21,6 +21,7 @@ waits for the consumer thread between two of them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -40,6 +41,8 @@ from sendflowr.sink.records import DeadLetter, dead_letter, decode_records, even
 from sendflowr.sink.writer import ChunkWriter, WriteResult
 
 __all__ = ["IN_FLIGHT", "Prepared", "RoundWriter"]
+
+_log = logging.getLogger("sendflowr.sink")
 
 #: Most chunks of one partition launched and not finished.
 IN_FLIGHT: Final = 2
@@ -129,16 +132,40 @@ class RoundWriter:
         effects on Kafka or the store."""
         parts: list[_Part] = []
         for chunk in chunks:
-            decoded = decode_records(chunk.records)
             if chunk.replay:
                 self._metrics.replays.inc()
-            events, lines = decoded.events, decoded.lines
-            flagged = self._enricher.enrich(events)
-            for i in flagged:
-                lines[i] = event_line(events[i])
-            self._metrics.bots.inc(len(flagged))
-            parts.append(_Part(chunk, events, decoded.sources, decoded.dead, lines))
+            try:
+                parts.append(self._prepare(chunk, chunk.records))
+            except Exception:  # one record must not stall the partition
+                _log.warning("chunk %s failed to prepare; record by record", chunk.token)
+                parts.append(self._prepare_each(chunk))
         return Prepared(parts)
+
+    def _prepare(self, chunk: Chunk[Message], records: Sequence[Message]) -> _Part:
+        decoded = decode_records(records)
+        events, lines = decoded.events, decoded.lines
+        flagged = self._enricher.enrich(events)
+        for i in flagged:
+            lines[i] = event_line(events[i])
+        self._metrics.bots.inc(len(flagged))
+        return _Part(chunk, events, decoded.sources, decoded.dead, lines)
+
+    def _prepare_each(self, chunk: Chunk[Message]) -> _Part:
+        """``_prepare`` one record at a time: a record that fails is a dead letter
+        (``unprocessable``), the others go on."""
+        part = _Part(chunk, [], [], [], [])
+        for record in chunk.records:
+            try:
+                one = self._prepare(chunk, [record])
+            except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}"[:500]
+                part.dead.append(dead_letter(record, "unprocessable", detail))
+                continue
+            part.events.extend(one.events)
+            part.sources.extend(one.sources)
+            part.dead.extend(one.dead)
+            part.lines.extend(one.lines)
+        return part
 
     def launch(self, consumer: Consumer, prepared: Prepared) -> dict[int, int]:
         """Announce ``prepared``'s chunks (at most one per partition) and start writing them;

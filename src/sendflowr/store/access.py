@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from sendflowr.auth import read_token
 from sendflowr.settings import Settings
 from sendflowr.store.clickhouse import ClickHouseStore, QueryResult
 from sendflowr.store.remote import RemoteQuery
@@ -31,7 +32,7 @@ def read_access(settings: Settings) -> Iterator[Queryable]:
     Asking serve first keeps chDB from even trying a folder another process holds.
     """
     if not settings.clickhouse_url:
-        remote = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}")
+        remote = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}", read_token(settings.home))
         if remote.available():
             yield remote
             return

@@ -67,10 +67,25 @@ def _setting_literal(value: Any) -> str:
 class ClickHouseStore:
     """Event store over clickhouse-connect. Call ``start()`` before use, ``stop()`` after."""
 
-    def __init__(self, settings: Settings, *, database: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: str | None = None,
+        session: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``session``: ClickHouse settings fixed for this store's own session (its own chDB
+        connection handle, or every request to a server), e.g. ``readonly=1`` and limits.
+        A store with ``readonly`` in ``session`` runs no migrations."""
         self._settings = settings
         self.database = database or settings.clickhouse_database
         quote_identifier(self.database)
+        # readonly last: once it is set, the session refuses every later setting.
+        fixed = dict(session or {})
+        readonly = fixed.pop("readonly", None)
+        if readonly is not None:
+            fixed["readonly"] = readonly
+        self._session = fixed
         self._client: Client | None = None
         self._lock = threading.Lock()
 
@@ -98,14 +113,22 @@ class ClickHouseStore:
             self._client = self._connect()
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
-        self.migrate()
+        if "readonly" not in self._session:
+            self.migrate()
+
+    @property
+    def _session_database(self) -> str | None:
+        # A read-only session cannot migrate, so its database exists: names resolve in it.
+        return self.database if "readonly" in self._session else None
 
     def _connect(self) -> Client:
         url = self._settings.clickhouse_url
         if url:
             if not url.startswith(("http://", "https://", "clickhouse://", "chdb://")):
                 raise ConfigError("must start with http:// or https://", option="CLICKHOUSE_URL")
-            return clickhouse_connect.get_client(dsn=url, tz_mode="aware")
+            return clickhouse_connect.get_client(
+                dsn=url, tz_mode="aware", settings=self._session, database=self._session_database
+            )
         global _engine_path
         path = self._settings.clickhouse_path.resolve()
         with _engine_lock:
@@ -114,7 +137,13 @@ class ClickHouseStore:
                     f"this process already runs chDB on {_engine_path}; one engine per process"
                 )
             path.mkdir(parents=True, exist_ok=True)
-            client = clickhouse_connect.get_client(dsn=f"chdb://{path}", tz_mode="aware")
+            # Each client owns its chDB connection handle: settings (SET) are per session.
+            client = clickhouse_connect.get_client(
+                dsn=f"chdb://{path}",
+                tz_mode="aware",
+                settings=self._session,
+                database=self._session_database,
+            )
             _engine_path = path
             return client
 
@@ -144,11 +173,13 @@ class ClickHouseStore:
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
 
-    def query(
-        self, sql: str, parameters: Mapping[str, Any] | None = None, *, readonly: bool = False
-    ) -> QueryResult:
-        """Run a query with bound parameters and return its rows (``readonly``: reads only)."""
-        settings = {"readonly": 2} if readonly else None
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a query with bound parameters and return its rows.
+
+        Ad-hoc SQL belongs in a store of its own with a ``readonly`` session (see
+        ``sendflowr.serve.admin``), never in the ingest store: the chDB backend applies per-call
+        settings by SET and cannot restore them once ``readonly`` is on."""
+        settings = None
         try:
             with self._lock:
                 result = self.client.query(

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from sendflowr.errors import StoreError
+from sendflowr.errors import StoreError, Unauthorized, ValidationError
 from sendflowr.store.clickhouse import QueryResult
 
 __all__ = ["RemoteQuery"]
@@ -16,8 +16,10 @@ __all__ = ["RemoteQuery"]
 class RemoteQuery:
     """Read-only queries against the store owned by a ``serve`` process."""
 
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, token: str | None, timeout: float = 60.0) -> None:
+        """``token``: serve's admin token (``sendflowr.auth.read_token``)."""
         self.base_url = base_url.rstrip("/")
+        self._token = token
         self._timeout = timeout
 
     def available(self) -> bool:
@@ -28,16 +30,28 @@ class RemoteQuery:
             return False
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run ``sql`` in the serve process (readonly) and return its rows."""
+        """Run ``sql`` in the serve process (confined, read-only) and return its rows.
+
+        Raises ``Unauthorized`` (no or wrong token), ``ValidationError`` (refused by the
+        policy; nothing ran) or ``StoreError``."""
         try:
             response = httpx.post(
                 f"{self.base_url}/sql",
                 json={"query": sql, "parameters": dict(parameters or {})},
+                headers={"Authorization": f"Bearer {self._token}"} if self._token else {},
                 timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             raise StoreError(f"serve's admin API at {self.base_url} did not answer: {exc}") from exc
-        body = response.json()
-        if response.status_code != 200:
-            raise StoreError(body.get("error", response.text), code=body.get("code"))
-        return QueryResult(body["columns"], body["rows"])
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code == 200:
+            return QueryResult(body["columns"], body["rows"])
+        reason = body.get("reason") or body.get("error") or response.text
+        if response.status_code == 401:
+            raise Unauthorized(body.get("field", "Authorization"), reason)
+        if response.status_code in (403, 422):
+            raise ValidationError(body.get("field", "query"), reason)
+        raise StoreError(reason, code=body.get("code"), name=body.get("name"))

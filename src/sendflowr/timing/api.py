@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -132,6 +133,12 @@ def create_app(
     async def _unauthorized(_: Request, exc: Unauthorized) -> Response:
         return _json({"error": "unauthorized", "field": exc.field, "reason": exc.reason}, 401)
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_body(_: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
+        return _json({"error": "invalid", "field": where, "reason": first["msg"]}, 422)
+
     @app.exception_handler(ValidationError)
     async def _invalid(_: Request, exc: ValidationError) -> Response:
         return _json({"error": "invalid", "field": exc.field, "reason": exc.reason}, 422)
@@ -152,8 +159,11 @@ def create_app(
             raise ValidationError("identity", "identity resolution is not available here")
         return res
 
-    def check_key(request: Request) -> None:
+    def require_key(request: Request) -> None:
         check_api_key(request.headers, api_key)
+
+    # Every endpoint that reads or writes recipient data; only /health and /metrics are open.
+    guarded: list[Any] = [Depends(require_key)]
 
     def resolve_ids(recipients: list[IdentityKeys]) -> list[str]:
         from sendflowr.identity import keys_from
@@ -196,7 +206,7 @@ def create_app(
         data["recipients"] = recipients
         return data
 
-    @app.post("/timing-decision", response_model=DecisionOut, tags=["timing"])
+    @app.post("/timing-decision", dependencies=guarded, response_model=DecisionOut, tags=["timing"])
     def timing_decision(body: TimingRequest) -> Response:
         """The best delivery minute for one recipient and when to trigger the send."""
         with metrics.seconds.labels("timing-decision").time():
@@ -212,7 +222,12 @@ def create_app(
             assert isinstance(first, Decision)
             return _json(decision_body(first))
 
-    @app.post("/timing-decisions", response_model=BatchDecisionResponse, tags=["timing"])
+    @app.post(
+        "/timing-decisions",
+        dependencies=guarded,
+        response_model=BatchDecisionResponse,
+        tags=["timing"],
+    )
     def timing_decisions(body: BatchDecisionRequest) -> Response:
         """Decisions for a whole audience (≤ 100,000) in one call: one feature query, numpy."""
         with metrics.seconds.labels("timing-decisions").time():
@@ -227,7 +242,7 @@ def create_app(
             metrics.decisions.labels("suppressed").inc(len(skipped))
             return _json({"count": len(decisions), "decisions": decisions, "skipped": skipped})
 
-    @app.post("/predict", response_model=HourlyPrediction, tags=["timing"])
+    @app.post("/predict", dependencies=guarded, response_model=HourlyPrediction, tags=["timing"])
     def predict(body: IdentityKeys) -> Response:
         """Legacy hourly STO: P(engagement) by hour of day and the next top of the best hour.
 
@@ -262,25 +277,25 @@ def create_app(
             "suppressed_until": until.isoformat() if until is not None else None,
         })  # fmt: skip
 
-    @app.get("/features/{universal_id}", tags=["features"])
+    @app.get("/features/{universal_id}", dependencies=guarded, tags=["features"])
     def features(universal_id: str) -> Response:
         """What the engine knows about a recipient: curve summary, hot paths, suppressions."""
         return _json(engine().features(universal_id))
 
-    @app.post("/compute-features", tags=["features"])
-    def compute_all(request: Request) -> Response:
+    @app.post("/compute-features", dependencies=guarded, tags=["features"])
+    def compute_all() -> Response:
         """Refit every recipient's curve now (normally refreshed every few minutes)."""
-        check_key(request)
         model = engine().curves(refresh=True)
         return _json({"users": len(model.universal_ids), "curve_version": model.version})
 
-    @app.post("/compute-features/{universal_id}", tags=["features"])
-    def compute_one(universal_id: str, request: Request) -> Response:
+    @app.post("/compute-features/{universal_id}", dependencies=guarded, tags=["features"])
+    def compute_one(universal_id: str) -> Response:
         """Refit the curves and return this recipient's features."""
-        check_key(request)
         return _json(engine().features(universal_id, refresh=True))
 
-    @app.post("/resolve-identity", response_model=ResolutionOut, tags=["identity"])
+    @app.post(
+        "/resolve-identity", dependencies=guarded, response_model=ResolutionOut, tags=["identity"]
+    )
     def resolve_identity(body: IdentityKeys) -> Response:
         """Resolve identity keys to a universal_id (creating the identity if new)."""
         from sendflowr.identity import keys_from
@@ -291,12 +306,13 @@ def create_app(
         res = resolver().resolve_many([ks])[0]
         return _json(_resolution(res))
 
-    @app.post("/link-identifiers", response_model=ResolutionOut, tags=["identity"])
-    def link_identifiers(body: LinkRequest, request: Request) -> Response:
+    @app.post(
+        "/link-identifiers", dependencies=guarded, response_model=ResolutionOut, tags=["identity"]
+    )
+    def link_identifiers(body: LinkRequest) -> Response:
         """Link more keys to an existing universal_id (links only add, never overwrite)."""
         from sendflowr.identity import keys_from
 
-        check_key(request)
         if not body.universal_id:
             raise ValidationError("universal_id", "required")
         ks = keys_from(**body.keys())
@@ -304,7 +320,7 @@ def create_app(
             raise IdentityError("keys", "no identity key to link")
         return _json(_resolution(resolver().link(body.universal_id, list(ks))))
 
-    @app.get("/explanations/{decision_id}", tags=["timing"])
+    @app.get("/explanations/{decision_id}", dependencies=guarded, tags=["timing"])
     def explanation(decision_id: str) -> Response:
         """A stored decision with its inputs, base-curve peak, weights, suppression, latency."""
         record = engine().explanations.get(decision_id)

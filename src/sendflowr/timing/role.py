@@ -30,7 +30,7 @@ def build(resources: Resources) -> RoleHandle:
     settings = resources.settings
 
     def make_engine() -> TimingEngine:
-        store = resources.store()
+        store = resources.store("inference")
         return TimingEngine(
             StoreSource(store),
             StoreExplanations(store),

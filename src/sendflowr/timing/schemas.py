@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
     "BatchDecisionRequest",
@@ -21,6 +22,22 @@ __all__ = [
 ]
 
 _MAX_BATCH = 100_000
+
+#: The widest values stored (``UInt32`` columns): larger ones are refused at the door.
+MAX_UINT32: Final = 2**32 - 1
+#: Send windows lie within these years (as event timestamps do); date arithmetic stays safe.
+FIRST_TIME: Final = datetime(1900, 1, 1, tzinfo=UTC)
+LAST_TIME: Final = datetime(2299, 12, 31, tzinfo=UTC)
+
+
+def _in_range(value: datetime) -> datetime:
+    if not FIRST_TIME <= value <= LAST_TIME:
+        raise ValueError(f"must lie between {FIRST_TIME.year} and {LAST_TIME.year}")
+    return value
+
+
+#: An aware datetime between 1900 and 2299.
+WindowTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
 
 
 class IdentityKeys(BaseModel):
@@ -46,17 +63,19 @@ class IdentityKeys(BaseModel):
 class WindowFields(BaseModel):
     """When and how the message will go out."""
 
-    send_after: AwareDatetime | None = Field(
+    send_after: WindowTime | None = Field(
         default=None, description="Earliest delivery time (UTC); default now."
     )
-    send_before: AwareDatetime | None = Field(
+    send_before: WindowTime | None = Field(
         default=None, description="Latest delivery time (UTC); default send_after + 7 days."
     )
     channel: str = Field(default="email", description="email | sms | push")
     provider: str | None = Field(default=None, examples=["sendgrid"])
     campaign_type: str | None = Field(default=None, examples=["promotional"])
-    payload_size_bytes: int | None = Field(default=None, ge=0)
-    queue_depth: int | None = Field(default=None, ge=0, description="Sender's current queue.")
+    payload_size_bytes: int | None = Field(default=None, ge=0, le=MAX_UINT32)
+    queue_depth: int | None = Field(
+        default=None, ge=0, le=MAX_UINT32, description="Sender's current queue."
+    )
     explore_share: float | None = Field(
         default=None,
         ge=0,

@@ -71,7 +71,12 @@ def test_batch_resolution_dedupes_and_keeps_order(resolver: IdentityResolver) ->
     assert [r.universal_id for r in results[:3]] * 3 == [r.universal_id for r in results]
     assert len({r.universal_id for r in results}) == 3
     assert resolver.store_resolutions == 3
-    assert resolver.cached(sets) == results
+    assert [r.created for r in results] == [True] * 3 + [False] * 6
+    cached = resolver.cached(sets)
+    assert cached is not None
+    assert [(r.universal_id, r.created) for r in cached] == [
+        (r.universal_id, False) for r in results
+    ]
 
 
 def test_every_store_resolution_is_audited(resolver: IdentityResolver) -> None:
@@ -99,3 +104,11 @@ def test_link_adds_keys_to_an_existing_identity_only(resolver: IdentityResolver)
     assert resolver.resolve(keys_from(device_id="d1")).universal_id == person.universal_id
     with pytest.raises(IdentityError):
         resolver.link("sf_0000000000000000", keys_from(device_id="d2"))
+
+
+def test_created_only_when_the_identity_was_new(resolver: IdentityResolver) -> None:
+    keys = keys_from(email="new@example.com")
+    assert resolver.resolve_many([keys])[0].created is True
+    assert resolver.resolve_many([keys])[0].created is False  # from the cache
+    fresh = IdentityResolver(resolver.store)  # another process: no cache, same store
+    assert fresh.resolve_many([keys])[0].created is False

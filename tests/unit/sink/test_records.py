@@ -113,3 +113,16 @@ def test_a_time_before_year_one_in_utc_is_a_dead_letter_in_any_batch() -> None:
     decoded = decode_records([FakeRecord(v, i) for i, v in enumerate([valid[0], bad, valid[1]])])
     assert [(d.offset, d.reason) for d in decoded.dead] == [(1, "schema_invalid")]
     assert len(decoded.events) == 2
+
+
+def test_json_nested_too_deep_for_the_decoder_is_a_dead_letter_not_an_exception() -> None:
+    deep = b'{"a":' * 3000 + b"1" + b"}" * 3000
+    value = encode_event(make_events(1)[0])[:-1] + b',"deep":' + deep + b"}"
+    got = _one(value)
+    assert got is not None
+    reason, detail = got
+    assert reason == "unprocessable" and detail.startswith("RecursionError")
+    good = [FakeRecord(encode_event(e), i) for i, e in enumerate(make_events(5))]
+    decoded = decode_records([*good[:2], FakeRecord(value, 9), *good[2:]])
+    assert len(decoded.events) == 5 and len(decoded.lines) == 5
+    assert [d.offset for d in decoded.dead] == [9]

@@ -61,6 +61,7 @@ def client() -> Iterator[AppClient]:
 
     app = create_app(make_engine, make_resolver=FakeResolver, api_key="k")
     c = AppClient(app)
+    c.client.headers["X-API-Key"] = "k"
     try:
         yield c
     finally:
@@ -142,7 +143,7 @@ def test_hourly_predict_features_and_compute(client: AppClient) -> None:
     assert body["best_hour_utc"] == 19
     f = client.get("/features/e4").json()
     assert f["cold_start"] is False and f["best_hour_utc"] == 19
-    assert client.post("/compute-features").status_code == 401  # API key required
+    assert client.post("/compute-features", headers={"X-API-Key": "no"}).status_code == 401
     ok = client.post("/compute-features", headers={"X-API-Key": "k"})
     assert ok.status_code == 200 and ok.json()["users"] == 20
     one = client.post("/compute-features/e4", headers={"Authorization": "Bearer k"})
@@ -248,3 +249,24 @@ def test_exploration_share_per_request(client: AppClient) -> None:
     assert note["explored"] is True and note["share"] == 1
     too_much = {"recipients": recipients, "explore_share": 2}
     assert client.post("/timing-decisions", json=too_much).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"universal_id": "m1", "queue_depth": 2**64}, "queue_depth"),
+        ({"universal_id": "m1", "queue_depth": 2**32}, "queue_depth"),
+        ({"universal_id": "m1", "payload_size_bytes": 2**70}, "payload_size_bytes"),
+        ({"universal_id": "m1", "send_after": "9999-12-30T00:00:00Z"}, "send_after"),
+        ({"universal_id": "m1", "send_before": "0001-01-01T00:00:00+05:00"}, "send_before"),
+    ],
+)
+def test_out_of_range_inputs_are_422_with_the_field(
+    client: AppClient, body: dict[str, Any], field: str
+) -> None:
+    window = {k: v for k, v in body.items() if k != "universal_id"}
+    batch = {**window, "recipients": [{"universal_id": "m1"}]}
+    for path, payload in [("/timing-decision", body), ("/timing-decisions", batch)]:
+        got = client.post(path, json=payload)
+        assert got.status_code == 422, got.text
+        assert got.json()["error"] == "invalid" and got.json()["field"] == field

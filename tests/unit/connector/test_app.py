@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import uuid5
 
 import pytest
 
 from sendflowr.connector import MemoryPublisher, create_app
+from sendflowr.connector.ids import PROVIDER_NAMESPACE
 from sendflowr.errors import ServiceError
 from sendflowr.events import decode_event
 from sendflowr.identity import IdentityResolver, hash_email, universal_id_for
@@ -20,6 +22,7 @@ from tests.asgi import AppClient
 from tests.unit.connector.signing import klaviyo_headers, sendgrid_headers, sendgrid_keypair
 
 UID = re.compile(r"^sf_[0-9a-f]{16}$")
+JSON = {"content-type": "application/json"}
 
 
 def event(i: int = 0, **overrides: Any) -> dict[str, Any]:
@@ -47,7 +50,9 @@ def test_batch_is_published_hashed_keyed_and_answered(
         assert published.universal_id == universal_id_for("email", email_hash)
         assert UID.match(published.universal_id)
         assert key == published.universal_id.encode()
-        assert published.event_id == f"ev-{i}"
+        # "ev-i" is the sender's own id: kept beside the UUID derived from it.
+        assert published.metadata["provider_event_id"] == f"ev-{i}"
+        assert published.event_id == str(uuid5(PROVIDER_NAMESPACE, f":ev-{i}"))
         assert b"@" not in value
 
 
@@ -142,7 +147,7 @@ def test_synthetic_endpoint_answers_ids(client: AppClient) -> None:
     response = client.post("/api/mock/events/synthetic", content=json.dumps(event(7)))
     assert response.status_code == 200
     body = response.json()
-    assert body["event_id"] == "ev-7"
+    assert body["event_id"] == str(uuid5(PROVIDER_NAMESPACE, ":ev-7"))
     assert body["universal_id"] == universal_id_for("email", hash_email("person7@example.com"))
     bad = client.post("/api/mock/events/synthetic", content=json.dumps(event(7, event_type="x")))
     assert bad.status_code == 422
@@ -267,7 +272,7 @@ def test_identity_store_down_is_503_not_500(tmp_path: Path, publisher: MemoryPub
     resolver = IdentityResolver(_DownStore())  # type: ignore[arg-type]
     client = AppClient(create_app(Settings(home=tmp_path), publisher=publisher, resolver=resolver))
     try:
-        response = client.post("/api/events", content=json.dumps([event(0)]))
+        response = client.post("/api/events", content=json.dumps([event(0)]), headers=JSON)
         assert response.status_code == 503
         assert response.headers["retry-after"] == "5"
         assert publisher.records == []

@@ -22,6 +22,7 @@ __all__ = [
     "EVENT_TYPES",
     "HOT_PATH_TYPES",
     "PERMANENT_SUPPRESSION_TYPES",
+    "UINT32_MAX",
     "CanonicalEvent",
     "IncomingEvent",
     "decode_event",
@@ -46,10 +47,13 @@ CHANNELS: Final = ("email", "sms", "push")
 #: Event types that suppress a recipient for good.
 PERMANENT_SUPPRESSION_TYPES: Final = ("unsubscribed", "marked_spam")
 
+#: Largest value of the ``UInt32`` columns (payload size, queue depth).
+UINT32_MAX: Final = 2**32 - 1
+
 _Short = Annotated[str, msgspec.Meta(max_length=256)]
 _Text = Annotated[str, msgspec.Meta(max_length=4096)]
 _UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
-_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)]
 _Seconds = Annotated[float, msgspec.Meta(ge=0)]
 
 
@@ -85,9 +89,12 @@ class _Common(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
 
 
 class IncomingEvent(_Common, kw_only=True, omit_defaults=True):
-    """An event as a sender posts it to the connector (raw email allowed here only)."""
+    """An event as a sender posts it to the connector (raw email allowed here only).
 
-    event_id: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    ``event_id`` may be the provider's own id (any text): the connector maps it to a UUID.
+    """
+
+    event_id: _Short = ""
     recipient_email: _Short = ""
     recipient_id: _Short = ""
     phone: _Short = ""

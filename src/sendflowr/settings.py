@@ -59,7 +59,14 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="Required on write endpoints if set."
     )
-    mock_endpoints: bool = Field(default=True, description="Serve /api/mock/* endpoints.")
+    mock_endpoints: bool = Field(
+        default=False,
+        description="Serve /api/mock/* endpoints (off by default; `sendflowr up` turns them on).",
+    )
+    connector_strict_timestamps: bool = Field(
+        default=False,
+        description="Refuse zone-less timestamps on /api/mock/events/synthetic too (else UTC).",
+    )
     connector_max_events: int = Field(default=10_000, ge=1, description="Events per request.")
     connector_max_bytes: int = Field(default=10_485_760, ge=1, description="Request body bytes.")
     connector_publish_timeout_ms: int = Field(

@@ -45,11 +45,14 @@ async def _post_all(bases: list[str]) -> list[httpx.Response]:
                         "event_type": "sent",
                         "timestamp": "2025-10-01T10:00:00Z",
                         "recipient_email": email,
-                        "event_id": f"p{p}-r{r}-{email}",
+                        "event_id": f"p{p}-r{r}-{i}",
                     }
-                    for email in order
+                    for i, email in enumerate(order)
                 ]
-                calls.append(client.post(f"{base}/api/events", content=json.dumps(body)))
+                headers = {"content-type": "application/json"}
+                calls.append(
+                    client.post(f"{base}/api/events", content=json.dumps(body), headers=headers)
+                )
         return list(await asyncio.gather(*calls))
 
 

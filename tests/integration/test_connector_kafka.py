@@ -19,6 +19,7 @@ from tests.integration.connector_support import read_topic
 
 UID = re.compile(r"^sf_[0-9a-f]{16}$")
 EMAILS = [f"Reader.{i}@Example.org" for i in range(40)]
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture
@@ -44,12 +45,15 @@ def test_batch_lands_hashed_and_keyed_by_universal_id(
         }
         for i, email in enumerate(EMAILS)
     ]
-    response = client.post("/api/events", content=json.dumps(events))
+    response = client.post("/api/events", content=json.dumps(events), headers=JSON)
     assert response.status_code == 200
     assert response.json() == {"accepted": len(EMAILS), "rejected": []}
     records = read_topic(settings.kafka_bootstrap_servers, settings.topic, len(EMAILS))
     assert len(records) == len(EMAILS)
-    by_id = {decode_event(value).event_id: (key, decode_event(value)) for key, value in records}
+    by_id = {
+        decode_event(value).metadata["provider_event_id"]: (key, decode_event(value))
+        for key, value in records
+    }
     for i, email in enumerate(EMAILS):
         key, published = by_id[f"evt-{i}"]
         email_hash = hash_email(email)
@@ -77,7 +81,7 @@ def test_no_raw_email_in_kafka_logs_or_identity_store(
         },
         {"event_type": "bogus", "timestamp": "2025-10-01T10:00:00Z", "recipient_email": secret},
     ]
-    response = client.post("/api/events", content=json.dumps(events))
+    response = client.post("/api/events", content=json.dumps(events), headers=JSON)
     assert response.json()["accepted"] == 1
     assert "private" not in response.text.lower()
     records = read_topic(settings.kafka_bootstrap_servers, settings.topic, 1)

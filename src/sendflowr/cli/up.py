@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -82,6 +83,8 @@ def up(seed: int, count: int | None, regenerate: bool) -> None:
     settings = load_settings()
     began = time.monotonic()
     _start_kafka(settings)
+    # The seed's client posts to /api/mock/events/synthetic: on here unless set otherwise.
+    os.environ.setdefault("SENDFLOWR_MOCK_ENDPOINTS", "true")
     serve = ServeProcess(settings)
     with console.status("starting sendflowr serve (connector, consumer, inference)…"):
         started = serve.start()

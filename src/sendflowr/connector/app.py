@@ -10,8 +10,10 @@ Endpoints (all answers JSON; OpenAPI at ``/docs``):
 
 Answers: 200 ``{"accepted": N, "rejected": [{"index", "field", "reason"}]}`` once
 Kafka acknowledged every accepted event; 422 when nothing was accepted; 400 bad
-JSON; 413 too large; 401 missing API key or bad signature; 503 + ``Retry-After``
-when Kafka did not confirm (nothing of that request counts as accepted).
+JSON; 413 too large; 415 a body that is not JSON/NDJSON by its ``Content-Type``;
+401 missing API key or bad signature; 503 + ``Retry-After`` when Kafka did not
+confirm (nothing of that request counts as accepted). The ``/api/mock/*`` endpoints
+exist only with ``SENDFLOWR_MOCK_ENDPOINTS=true``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
-from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one
+from sendflowr.connector.decode import (
+    BadBody,
+    TooLarge,
+    UnsupportedMediaType,
+    check_content_type,
+    decode_body,
+    decode_one,
+)
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
 from sendflowr.connector.mock import generate_mock_events
@@ -45,6 +54,7 @@ from sendflowr.connector.signatures import (
     verify_sendgrid,
 )
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
+from sendflowr.contract import too_deep
 from sendflowr.errors import KafkaUnavailable, ServiceError, Unauthorized, ValidationError
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
@@ -123,9 +133,16 @@ def create_app(
             return _error(400, "bad_request", exc)
         if isinstance(exc, TooLarge):
             return _error(413, "too_large", exc)
+        if isinstance(exc, UnsupportedMediaType):
+            return _error(415, "unsupported_media_type", exc)
         if isinstance(exc, Unauthorized):
             return _error(401, "unauthorized", exc)
         return _error(422, "invalid", exc)
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, __: RecursionError) -> Response:
+        # A value nested deeper than any decoder goes is bad input, never a server error.
+        return _error(422, "invalid", too_deep())
 
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> Response:
@@ -137,10 +154,14 @@ def create_app(
     def _check_key(request: Request) -> None:
         check_api_key(request.headers, api_key)
 
+    def _check_media(request: Request) -> None:
+        check_content_type(request.headers.get("content-type"))
+
     @app.post("/api/events", openapi_extra=EVENTS_BODY, tags=["ingest"])
     async def post_events(request: Request) -> Response:
         """Ingest a batch: a JSON array or NDJSON of events (≤ 10,000 events, ≤ 10 MB)."""
         _check_key(request)
+        _check_media(request)
         decoded = decode_body(await _read_body(request, max_bytes), max_events=max_events)
         result = await ingestor.ingest(decoded.events, decoded.rejected)
         return _result(result)
@@ -149,9 +170,15 @@ def create_app(
 
         @app.post("/api/mock/events/synthetic", openapi_extra=ONE_EVENT_BODY, tags=["mock"])
         async def post_synthetic(request: Request) -> Response:
-            """Ingest one event (the seed generator's endpoint)."""
+            """Ingest one event (the seed generator's endpoint).
+
+            A ``timestamp``/``send_time`` without a zone is read as UTC, as the seed's
+            client writes them, unless ``SENDFLOWR_CONNECTOR_STRICT_TIMESTAMPS`` is set.
+            """
             _check_key(request)
-            event = decode_one(await _read_body(request, max_bytes))
+            _check_media(request)
+            body = await _read_body(request, max_bytes)
+            event = decode_one(body, naive_utc=not settings.connector_strict_timestamps)
             result = await ingestor.ingest([(0, event)], source="synthetic")
             if not result.published:
                 return _result(result)
@@ -162,7 +189,9 @@ def create_app(
         async def post_generate(
             request: Request,
             count: int = Query(100, ge=1, le=100_000, description="Events to make."),
-            seed: int | None = Query(None, description="Random seed (default: random)."),
+            seed: int | None = Query(
+                None, ge=0, le=2**63 - 1, description="Random seed (default: random)."
+            ),
         ) -> Response:
             """Make ``count`` realistic mock events server-side and ingest them."""
             _check_key(request)
@@ -183,6 +212,7 @@ def create_app(
     @app.post("/api/webhooks/klaviyo", openapi_extra=WEBHOOK_BODY, tags=["webhooks"])
     async def klaviyo(request: Request) -> Response:
         """Klaviyo webhooks, verified with HMAC-SHA256 (``Klaviyo-Signature``)."""
+        _check_media(request)
         body = await _read_body(request, max_bytes)
         secret = settings.klaviyo_webhook_secret
         try:
@@ -203,6 +233,7 @@ def create_app(
     @app.post("/api/webhooks/sendgrid", openapi_extra=WEBHOOK_BODY, tags=["webhooks"])
     async def sendgrid(request: Request) -> Response:
         """SendGrid Event Webhook, verified with ECDSA (or HMAC-SHA256 with a secret)."""
+        _check_media(request)
         body = await _read_body(request, max_bytes)
         secret = settings.sendgrid_webhook_secret
         try:

@@ -2,29 +2,39 @@
 
 A body is a JSON array of events, NDJSON (one event per line) or one JSON object.
 Malformed JSON is a ``BadBody`` (HTTP 400); too many events is ``TooLarge``
-(HTTP 413); an item that is valid JSON but not a valid event becomes a
+(HTTP 413); an item that is valid JSON but not a valid event — outside the
+``contract``, nested too deep, an address in an id field (``privacy``) — becomes a
 ``Rejection`` naming the field and the reason (HTTP 422 when nothing is accepted).
+A body that is not JSON or NDJSON by its ``Content-Type`` is ``UnsupportedMediaType``
+(HTTP 415): a ``text/plain`` or form body is what a cross-site page can send.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
 import msgspec
 
+from sendflowr.connector.privacy import REFUSED_FIELDS, refuse_addresses
+from sendflowr.contract import check_event, too_deep
 from sendflowr.errors import ValidationError
-from sendflowr.events import CHANNELS, EVENT_TYPES, IncomingEvent
+from sendflowr.events import IncomingEvent
 
 __all__ = [
     "BadBody",
     "Decoded",
     "Rejection",
     "TooLarge",
+    "UnsupportedMediaType",
+    "check_content_type",
+    "check_incoming",
     "decode_body",
     "decode_one",
     "explain_validation",
+    "split_array",
 ]
 
 _item_decoder: Final = msgspec.json.Decoder(IncomingEvent)
@@ -32,7 +42,6 @@ _array_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _batch_decoder: Final = msgspec.json.Decoder(list[IncomingEvent])
 _AT = re.compile(r"at `\$(?:\[\d+\])?\.?([^`]*)`")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
-_CHANNELS: Final = frozenset(CHANNELS)
 _ID_KEYS: Final = (
     "recipient_email",
     "phone",
@@ -41,7 +50,10 @@ _ID_KEYS: Final = (
     "klaviyo_id",
     "shopify_customer_id",
 )
-_MAX_METADATA_BYTES: Final = 16_384
+_JSON_TYPES: Final = frozenset({"application/json", "application/x-ndjson", "application/ndjson"})
+# Whole JSON strings, or one structural character: what splitting an array must see.
+_TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+_NAIVE_FIELDS: Final = ("timestamp", "send_time")
 
 
 class BadBody(ValidationError):
@@ -50,6 +62,25 @@ class BadBody(ValidationError):
 
 class TooLarge(ValidationError):
     """The body holds more events (or bytes) than one request may carry."""
+
+
+class UnsupportedMediaType(ValidationError):
+    """The body's ``Content-Type`` is not JSON or NDJSON."""
+
+
+def check_content_type(value: str | None) -> None:
+    """Raise ``UnsupportedMediaType`` unless ``value`` names JSON or NDJSON.
+
+    Accepted: ``application/json``, ``application/x-ndjson``, ``application/ndjson``
+    and ``application/<anything>+json``, with any parameters (``charset=utf-8``).
+    """
+    media = (value or "").split(";", 1)[0].strip().lower()
+    if media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json")):
+        return
+    shown = media[:64] or "none"
+    raise UnsupportedMediaType(
+        "Content-Type", f"{shown} is not accepted: send application/json or application/x-ndjson"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +111,11 @@ def explain_validation(exc: msgspec.ValidationError) -> tuple[str, str]:
     return field, reason
 
 
-def _check(event: IncomingEvent) -> None:
-    if event.event_type not in EVENT_TYPES:
-        raise ValidationError("event_type", f"unknown event type {event.event_type!r}")
-    if event.channel not in _CHANNELS:
-        raise ValidationError("channel", f"unknown channel {event.channel!r}")
+def check_incoming(event: IncomingEvent) -> None:
+    """Raise ``ValidationError`` unless ``event`` keeps the contract, carries no address in
+    an id or enum field, and has an identity key."""
+    check_event(event)
+    refuse_addresses({name: getattr(event, name) for name in REFUSED_FIELDS})
     first = (
         event.recipient_email
         or event.phone
@@ -95,20 +126,77 @@ def _check(event: IncomingEvent) -> None:
     )
     if not first.strip() and not any(getattr(event, k).strip() for k in _ID_KEYS):
         raise ValidationError("recipient_email", "no usable identity key (email, phone or an id)")
-    if event.metadata and len(msgspec.json.encode(event.metadata)) > _MAX_METADATA_BYTES:
-        raise ValidationError("metadata", f"larger than {_MAX_METADATA_BYTES} bytes")
 
 
-def decode_one(raw: bytes | msgspec.Raw) -> IncomingEvent:
-    """Decode and check one event; raises ``ValidationError`` (or ``BadBody`` for bad JSON)."""
+def _as_utc(document: Any) -> Any:
+    """``document`` with naive ``timestamp``/``send_time`` texts marked as UTC."""
+    if not isinstance(document, dict):
+        return document
+    for name in _NAIVE_FIELDS:
+        text = document.get(name)
+        if isinstance(text, str):
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                continue
+            if parsed.tzinfo is None:
+                document[name] = text + "+00:00"
+    return document
+
+
+def decode_one(raw: bytes | msgspec.Raw, *, naive_utc: bool = False) -> IncomingEvent:
+    """Decode and check one event; raises ``ValidationError`` (or ``BadBody`` for bad JSON).
+
+    ``naive_utc``: a ``timestamp``/``send_time`` without a zone is read as UTC (the seed
+    client's habit) instead of being refused.
+    """
     try:
         event = _item_decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise ValidationError(*explain_validation(exc)) from None
+        if not naive_utc:
+            raise ValidationError(*explain_validation(exc)) from None
+        try:
+            event = msgspec.convert(_as_utc(msgspec.json.decode(raw)), IncomingEvent)
+        except msgspec.ValidationError as again:
+            raise ValidationError(*explain_validation(again)) from None
     except msgspec.DecodeError as exc:
         raise BadBody("$", f"invalid JSON: {exc}") from None
-    _check(event)
+    except RecursionError:
+        raise too_deep() from None
+    check_incoming(event)
     return event
+
+
+def split_array(body: bytes) -> list[bytes]:
+    """The items of a JSON array as texts, found without recursion (for bodies whose
+    nesting the decoder refuses); raises ``BadBody`` when ``body`` is no array."""
+    items: list[bytes] = []
+    depth = 0
+    start = -1
+    for match in _TOKENS.finditer(body):
+        token = match.group()
+        if token[:1] == b'"':
+            continue
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth == 1:
+                if token != b"[":
+                    break
+                start = match.end()
+        elif token in (b"]", b"}"):
+            depth -= 1
+            if depth == 0:
+                if body[start : match.start()].strip():
+                    items.append(body[start : match.start()])
+                if body[match.end() :].strip():
+                    raise BadBody("$", "invalid JSON: trailing characters")
+                return items
+            if depth < 0:
+                break
+        elif depth == 1:  # a comma between two items
+            items.append(body[start : match.start()])
+            start = match.end()
+    raise BadBody("$", "invalid JSON: not a complete array")
 
 
 def _items(body: bytes, max_events: int) -> list[msgspec.Raw] | list[bytes]:
@@ -120,6 +208,13 @@ def _items(body: bytes, max_events: int) -> list[msgspec.Raw] | list[bytes]:
             items = _array_decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise BadBody("$", f"invalid JSON: {exc}") from None
+        except RecursionError:
+            # An item nests deeper than the decoder goes: split without it, so the
+            # other items are judged on their own.
+            split = split_array(body)
+            if len(split) > max_events:
+                raise TooLarge("$", f"more than {max_events} events in one request") from None
+            return split
     else:
         lines = [line for line in body.splitlines() if line.strip()]
         items_b: list[bytes] = lines
@@ -135,7 +230,7 @@ def _checked(events: list[IncomingEvent]) -> Decoded:
     decoded = Decoded([], [])
     for index, event in enumerate(events):
         try:
-            _check(event)
+            check_incoming(event)
         except ValidationError as exc:
             decoded.rejected.append(Rejection(index, exc.field, exc.reason))
         else:
@@ -154,7 +249,7 @@ def decode_body(body: bytes, *, max_events: int) -> Decoded:
         # Fast path: a fully valid array decodes in one call; otherwise go item by item.
         try:
             events = _batch_decoder.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
             pass
         else:
             if len(events) > max_events:

@@ -10,16 +10,16 @@ not confirm; then nothing is reported accepted.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sendflowr.connector.canonical import canonicalise, identity_keys, new_event_id
+from sendflowr.connector.canonical import canonicalise, identity_keys
 from sendflowr.connector.decode import Rejection
 from sendflowr.connector.metrics import ConnectorMetrics
 from sendflowr.connector.publisher import Publisher
+from sendflowr.contract import check_canonical
 from sendflowr.errors import KafkaUnavailable, ValidationError
 from sendflowr.events import CanonicalEvent, IncomingEvent, encode_event
 from sendflowr.identity import IdentityResolver, Resolution
@@ -83,6 +83,7 @@ class Ingestor:
         """Resolve, canonicalise and publish ``events``; raises ``KafkaUnavailable``."""
         result = IngestResult(rejected=list(rejected))
         valid: list[IncomingEvent] = []
+        indexes: list[int] = []
         hashes: list[str] = []
         key_sets: list[KeySet] = []
         cache = self._keys_cache
@@ -107,30 +108,29 @@ class Ingestor:
                 cache[raw] = known
             keys, email_hash = known
             valid.append(event)
+            indexes.append(index)
             key_sets.append(keys)
             hashes.append(email_hash)
+        resolutions = await self._resolve(key_sets) if valid else []
+        now = datetime.now(UTC)
+        canonical: list[CanonicalEvent] = []
+        for index, event, email_hash, resolution in zip(
+            indexes, valid, hashes, resolutions, strict=True
+        ):
+            built = canonicalise(event, email_hash, resolution, now)
+            try:
+                # The contract the sink applies: what would be dead-lettered is a 422 here.
+                check_canonical(built)
+            except ValidationError as exc:
+                result.rejected.append(Rejection(index, exc.field, exc.reason))
+                continue
+            canonical.append(built)
         result.rejected.sort(key=lambda r: r.index)
         if result.rejected:
             self.metrics.rejected.labels(source).inc(len(result.rejected))
-        if not valid:
+        if not canonical:
             return result
-        self.metrics.accepted.inc(len(valid))
-        resolutions = await self._resolve(key_sets)
-        now = datetime.now(UTC)
-        now_ms = int(now.timestamp() * 1000)
-        rand = os.urandom(10 * len(valid))
-        canonical = [
-            canonicalise(
-                event,
-                email_hash,
-                resolution,
-                now,
-                "" if event.event_id else new_event_id(now_ms, rand[10 * i : 10 * i + 10]),
-            )
-            for i, (event, email_hash, resolution) in enumerate(
-                zip(valid, hashes, resolutions, strict=True)
-            )
-        ]
+        self.metrics.accepted.inc(len(canonical))
         records = [(c.universal_id.encode(), encode_event(c)) for c in canonical]
         started = time.perf_counter()
         try:

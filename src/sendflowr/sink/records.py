@@ -10,13 +10,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, Final, Generic, Literal, Protocol, TypeVar, cast
 from uuid import UUID
 
 import msgspec
 
+from sendflowr.contract import (
+    MAX_METADATA_BYTES,
+    MAX_METADATA_DEPTH,
+    UINT32_MAX,
+    canonical_problem,
+    in_range,
+    metadata_problem,
+)
 from sendflowr.events import CHANNELS, EVENT_TYPES, CanonicalEvent
 
 __all__ = [
@@ -40,11 +47,6 @@ REASONS: Final = (
     "unprocessable",
 )
 
-_UINT32_MAX: Final = 2**32 - 1
-_CHANNELS: Final = frozenset(CHANNELS)
-_CANONICAL_UUID: Final = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
-)
 _decoder = msgspec.json.Decoder(CanonicalEvent)
 
 
@@ -75,31 +77,8 @@ class DeadLetter:
 
 
 def schema_problem(event: CanonicalEvent) -> str | None:
-    """What makes a decoded event unstorable, or None when it is fine."""
-    if event.event_type not in EVENT_TYPES:
-        return f"unknown event_type {event.event_type[:64]!r}"
-    if event.channel not in _CHANNELS:
-        return f"unknown channel {event.channel[:64]!r}"
-    if not event.universal_id:
-        return "universal_id is empty"
-    if not _CANONICAL_UUID.match(event.event_id):
-        try:
-            UUID(event.event_id)
-        except ValueError:
-            return "event_id is not a UUID"
-    payload, depth = event.payload_size_bytes, event.queue_depth_estimate
-    if (payload is not None and payload > _UINT32_MAX) or (
-        depth is not None and depth > _UINT32_MAX
-    ):
-        return f"payload_size_bytes and queue_depth_estimate must be at most {_UINT32_MAX}"
-    sent, ingested = event.send_time, event.ingested_at
-    if (
-        not _in_range(event.timestamp)
-        or (sent is not None and not _in_range(sent))
-        or (ingested is not None and not _in_range(ingested))
-    ):
-        return "timestamp, send_time and ingested_at must fall in 1900-2299 (UTC)"
-    return None
+    """What makes a decoded event unstorable (``contract.canonical_problem``), or None."""
+    return canonical_problem(event)
 
 
 if TYPE_CHECKING:
@@ -121,8 +100,8 @@ class _CheckedEvent(CanonicalEvent, kw_only=True):
 
     event_type: _EventType
     universal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-    payload_size_bytes: Annotated[int, msgspec.Meta(ge=0, le=_UINT32_MAX)] | None = None
-    queue_depth_estimate: Annotated[int, msgspec.Meta(ge=0, le=_UINT32_MAX)] | None = None
+    payload_size_bytes: Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)] | None = None
+    queue_depth_estimate: Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)] | None = None
     channel: _Channel = "email"
 
 
@@ -150,12 +129,19 @@ _send_time = attrgetter("send_time")
 _ingested_at = attrgetter("ingested_at")
 
 
-def _in_range(moment: datetime) -> bool:
-    """Whether ``moment`` fits a DateTime64(3): the years 1900-2299 (UTC)."""
-    try:
-        return 1900 <= moment.astimezone(UTC).year < 2300
-    except OverflowError:  # e.g. 0001-01-01T00:00+05:00, before year 1 in UTC
-        return False
+_in_range = in_range
+
+
+def _metadata_fine(values: Sequence[bytes], events: Sequence[CanonicalEvent]) -> bool:
+    """The contract's metadata bounds, checked only where a value could break them: one
+    longer than the size bound, or with more brackets than the depth bound."""
+    for value, event in zip(values, events, strict=True):
+        if (
+            len(value) > MAX_METADATA_BYTES
+            or value.count(b"{") + value.count(b"[") > MAX_METADATA_DEPTH
+        ) and metadata_problem(event.metadata) is not None:
+            return False
+    return True
 
 
 def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
@@ -197,7 +183,7 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
         if len(decoded) != len(parts):
             return None
         events.extend(decoded)
-    if not _all_fine(events):
+    if not _all_fine(events) or not _metadata_fine(values, events):
         return None
     return Decoded(events, list(records), [], values)
 
@@ -238,7 +224,7 @@ def decode_records(records: Sequence[R]) -> Decoded[R]:
                 reason, detail = "schema_invalid", str(exc)[:500]
             except msgspec.DecodeError as exc:
                 reason, detail = _classify(value, exc)
-            except Exception as exc:  # e.g. RecursionError: no record may stall
+            except Exception as exc:  # e.g. RecursionError: no record may stall its partition
                 reason, detail = "unprocessable", _describe(exc)
             else:
                 try:

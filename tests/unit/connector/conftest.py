@@ -19,12 +19,15 @@ def publisher() -> MemoryPublisher:
 
 @pytest.fixture
 def make_client(tmp_path: Path, publisher: MemoryPublisher) -> Iterator[Callable[..., AppClient]]:
-    """Build a connector app on a temp home (SQLite identity store) and a client for it."""
+    """Build a connector app on a temp home (SQLite identity store, mock endpoints on) and
+    a client for it."""
     clients: list[AppClient] = []
 
     def build(**overrides: Any) -> AppClient:
-        settings = Settings(home=tmp_path, **overrides)
+        settings = Settings(home=tmp_path, **{"mock_endpoints": True, **overrides})
         client = AppClient(create_app(settings, publisher=publisher))
+        # Every request of these tests is JSON unless it says otherwise.
+        client.client.headers["content-type"] = "application/json"
         clients.append(client)
         return client
 

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID, uuid4
 
 import msgspec
 import pytest
 
-from sendflowr.connector.canonical import (
-    REDACTED,
-    canonicalise,
-    identity_keys,
-    new_event_id,
-    scrub_metadata,
-)
+from sendflowr.connector.canonical import canonicalise, identity_keys
+from sendflowr.connector.privacy import REDACTED
 from sendflowr.errors import ValidationError
-from sendflowr.events import IncomingEvent, encode_event, uuid7
+from sendflowr.events import IncomingEvent, encode_event
 from sendflowr.identity import IdentityKey, Resolution
 
 T0 = datetime(2025, 10, 1, 10, 0, 0, 123456, tzinfo=UTC)
@@ -103,26 +99,43 @@ def test_timestamps_become_utc_milliseconds() -> None:
     assert canonical.send_time == T0.replace(microsecond=123000)
 
 
-def test_sender_event_id_is_kept_and_a_missing_one_is_a_uuid7() -> None:
-    kept = canonicalise(
-        IncomingEvent(event_type="sent", timestamp=T0, recipient_email="a@b.co", event_id="mine"),
-        "h",
-        RES,
-        T0,
-        "generated",
+def test_a_provider_id_is_kept_in_metadata_and_mapped_to_a_stable_uuid() -> None:
+    def build(event_id: str, esp: str = "sendgrid") -> IncomingEvent:
+        return IncomingEvent(
+            event_type="sent", timestamp=T0, recipient_email="a@b.co", event_id=event_id, esp=esp
+        )
+
+    first = canonicalise(build("rbtnWrG1DVDGGGFHFyun0A=="), "h", RES, T0)
+    again = canonicalise(build("rbtnWrG1DVDGGGFHFyun0A=="), "h", RES, T0 + timedelta(hours=1))
+    assert first.event_id == again.event_id and UUID(first.event_id).version == 5
+    assert first.metadata == {"provider_event_id": "rbtnWrG1DVDGGGFHFyun0A=="}
+    # The same text from another provider is another event.
+    assert canonicalise(build("rbtnWrG1DVDGGGFHFyun0A==", "klaviyo"), "h", RES, T0).event_id != (
+        first.event_id
     )
-    assert kept.event_id == "mine"
-    made = canonicalise(
-        IncomingEvent(event_type="sent", timestamp=T0, recipient_email="a@b.co"), "h", RES, T0
-    )
-    assert made.event_id[14] == "7" and len(made.event_id) == 36
+    uuid_given = str(uuid4())
+    kept = canonicalise(build(uuid_given.upper()), "h", RES, T0)
+    assert kept.event_id == uuid_given and kept.metadata == {}
 
 
-def test_new_event_id_matches_the_reference_uuid7() -> None:
-    rand = bytes(range(10, 20))
-    assert new_event_id(int(T0.timestamp() * 1000), rand) == uuid7(T0, rand)
+def test_an_event_without_an_id_gets_one_from_its_content() -> None:
+    def build(**extra: object) -> IncomingEvent:
+        fields: dict[str, object] = {
+            "event_type": "sent",
+            "timestamp": T0,
+            "recipient_email": "a@b.co",
+        }
+        return msgspec.convert({**fields, **extra}, IncomingEvent)
+
+    one = canonicalise(build(metadata={"a": 1, "b": 2}), "h", RES, T0)
+    same = canonicalise(build(metadata={"b": 2, "a": 1}), "h", RES, T0 + timedelta(seconds=5))
+    other = canonicalise(build(metadata={"a": 1, "b": 3}), "h", RES, T0)
+    assert one.event_id == same.event_id != other.event_id
+    assert UUID(one.event_id).version == 5
 
 
-def test_scrub_metadata_leaves_other_values_alone() -> None:
-    value = {"n": 1, "ok": "plain text", "list": [True, None, 2.5]}
-    assert scrub_metadata(value) == value
+def test_an_id_field_holding_any_address_is_hashed() -> None:
+    for value in ("leak@localhost", "josé@exämple.com"):
+        event = IncomingEvent(event_type="sent", timestamp=T0, recipient_id=value)
+        canonical = canonicalise(event, "", RES, T0)
+        assert canonical.recipient_id == sha(value.lower())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from sendflowr.connector.decode import BadBody
+from sendflowr.connector.decode import BadBody, Rejection
 from sendflowr.connector.signatures import SignatureInvalid
-from sendflowr.connector.webhooks import map_klaviyo, map_sendgrid
+from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
+from tests.unit.connector.esp_examples import SENDGRID_EXAMPLE, SENDGRID_MODELLED, klaviyo_system
 
 TS = 1759312800  # 2025-10-01T10:00:00Z
 
@@ -131,3 +133,120 @@ def test_klaviyo_webhook_id_must_match_the_envelope() -> None:
     assert map_klaviyo(body, "wh-1").events == []
     with pytest.raises(SignatureInvalid):
         map_klaviyo(body, "wh-2")
+
+
+def test_sendgrid_documented_example_maps_every_modelled_event() -> None:
+    mapped = map_sendgrid(json.dumps(SENDGRID_EXAMPLE).encode())
+    assert len(mapped.events) == SENDGRID_MODELLED and mapped.skipped == 2
+    assert not mapped.rejected
+    ids = {event.event_id for _, event in mapped.events}
+    assert "rbtnWrG1DVDGGGFHFyun0A==" in ids  # mapped to a UUID later, by the ingestor
+
+
+def _one_item_rejected(mapped: Mapped, index: int = 1) -> Rejection:
+    assert [i for i, _ in mapped.events] == [0, 2]
+    [rejection] = mapped.rejected
+    assert rejection.index == index
+    return rejection
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"event": "open", "email": "a@example.com", "timestamp": 1e20}, "timestamp"),
+        ({"event": "open", "email": "a@example.com", "timestamp": TS, "ip": ["x"]}, "ip_address"),
+        (
+            {"event": "open", "email": "a@example.com", "timestamp": TS, "url": {"a": 1}},
+            "click_url",
+        ),
+        ({"event": "open", "timestamp": TS}, "recipient_email"),
+        (
+            {"event": "open", "email": "a@example.com", "timestamp": TS, "arg": "x" * 2_000_000},
+            "metadata",
+        ),
+        (
+            {"event": "open", "email": "a@example.com", "timestamp": TS, "sg_event_id": "a@b.co"},
+            "event_id",
+        ),
+        ("not an object", "$"),
+    ],
+)
+def test_a_bad_sendgrid_item_is_rejected_alone(bad: Any, field: str) -> None:
+    good = {"event": "open", "email": "a@example.com", "timestamp": TS}
+    rejection = _one_item_rejected(map_sendgrid(json.dumps([good, bad, good]).encode()))
+    assert rejection.field == field
+
+
+def test_a_sendgrid_item_nested_too_deep_is_rejected_alone() -> None:
+    good = json.dumps({"event": "open", "email": "a@example.com", "timestamp": TS})
+    deep = '{"event": "open", "email": "a@example.com", "x": ' + "[" * 5000 + "]" * 5000 + "}"
+    mapped = map_sendgrid(f"[{good}, {deep}, {good}]".encode())
+    assert _one_item_rejected(mapped).field == "metadata"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"topic": "event:klaviyo.opened_email", "payload": {"data": {"attributes": "a string"}}},
+        {"topic": "event:klaviyo.opened_email", "payload": {"data": {"relationships": []}}},
+        {"topic": "event:klaviyo.opened_email", "payload": []},
+        {
+            "topic": "event:klaviyo.opened_email",
+            "payload": {"data": {"attributes": {"timestamp": 1e20}}},
+        },
+        {"topic": "event:klaviyo.opened_email", "payload": {"included": "x", "data": 3}},
+        7,
+    ],
+)
+def test_klaviyo_items_of_the_wrong_json_type_are_rejected_alone(item: Any) -> None:
+    good = klaviyo_system("01HGOOD00000000000000000000", "k@example.com")["data"][0]
+    mapped = map_klaviyo(json.dumps({"data": [good, item, good]}).encode())
+    _one_item_rejected(mapped)
+
+
+def test_klaviyo_system_webhook_included_inside_beside_or_above_the_payload() -> None:
+    document = klaviyo_system("01HQZ8X4K2M3N5P7R9T1V3W5Y7", "k@example.com")
+    item = document["data"][0]
+    included = item["payload"].pop("included")
+    shapes = [
+        klaviyo_system("01HQZ8X4K2M3N5P7R9T1V3W5Y7", "k@example.com"),  # inside the payload
+        {"data": [{**item, "included": included}]},  # beside the payload
+        {"data": [item], "included": included},  # beside data, at the top
+        # The payload as the event itself (no "data" wrapper), included beside it.
+        {"data": [{**item, "payload": item["payload"]["data"], "included": included}]},
+    ]
+    for shape in shapes:
+        mapped = map_klaviyo(json.dumps(shape).encode())
+        [(_, event)] = mapped.events
+        assert event.recipient_email == "k@example.com", shape
+        assert event.klaviyo_id == "01HPROFILE0"
+        assert event.event_id == "01HQZ8X4K2M3N5P7R9T1V3W5Y7"
+        assert (event.event_type, event.subject) == ("opened", "Autumn sale")
+
+
+def test_klaviyo_profile_is_picked_by_the_events_relationship() -> None:
+    document = klaviyo_system("01HQZ8X4K2M3N5P7R9T1V3W5Y8", "right@example.com")
+    payload = document["data"][0]["payload"]
+    payload["included"].insert(
+        0, {"type": "profile", "id": "OTHER", "attributes": {"email": "wrong@example.com"}}
+    )
+    [(_, event)] = map_klaviyo(json.dumps(document).encode()).events
+    assert event.recipient_email == "right@example.com"
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        {"metric": "Clicked Email", "email": "k@example.com", "timestamp": TS},
+        {"metric": "Clicked Email", "profile": {"email": "k@example.com"}, "time": TS},
+        {
+            "event": "Clicked Email",
+            "person": {"email": "k@example.com", "id": "P9"},
+            "timestamp": TS,
+        },
+        {"metric": "Clicked Email", "$email": "k@example.com", "datetime": "2025-10-01T10:00:00Z"},
+    ],
+)
+def test_klaviyo_flow_webhooks_yield_the_email(flow: dict[str, Any]) -> None:
+    [(_, event)] = map_klaviyo(json.dumps([flow]).encode()).events
+    assert event.recipient_email == "k@example.com" and event.event_type == "clicked"

@@ -48,11 +48,11 @@ def test_each_kind_of_poison_gets_its_reason() -> None:
 
 def test_semantic_checks_reject_what_the_table_cannot_hold() -> None:
     cases = {
-        "unknown event_type": _event_json(event_type="teleported"),
+        "unknown event type": _event_json(event_type="teleported"),
         "unknown channel": _event_json(channel="fax"),
-        "universal_id is empty": _event_json(universal_id=""),
-        "event_id is not a UUID": _event_json(event_id="not-a-uuid"),
-        "at most 4294967295": _event_json(payload_size_bytes=2**32),
+        "universal_id: is empty": _event_json(universal_id=""),
+        "event_id: is not a UUID": _event_json(event_id="not-a-uuid"),
+        "4294967295": _event_json(payload_size_bytes=2**32),
         "1900-2299": _event_json(timestamp="2400-01-01T00:00:00Z"),
         # 2299 where it was written, 2300 in UTC, where DateTime64 counts.
         "(UTC)": _event_json(timestamp="2299-12-31T23:00:00-05:00"),

@@ -13,10 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from sendflowr.errors import StoreError
+from sendflowr.http_errors import error_response, install_error_handlers
 from sendflowr.roles import Resources
 
 __all__ = ["create_admin_app", "jsonable"]
@@ -47,6 +48,7 @@ def jsonable(value: Any) -> Any:
 def create_admin_app(resources: Resources) -> FastAPI:
     """The admin app; the store is opened lazily through ``resources``."""
     app = FastAPI(title="SendFlowr admin", docs_url=None, redoc_url=None)
+    install_error_handlers(app)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -54,14 +56,13 @@ def create_admin_app(resources: Resources) -> FastAPI:
         return {"status": "ok", "database": store.database, "embedded": store.embedded}
 
     @app.post("/sql")
-    def sql(request: SqlRequest) -> JSONResponse:
+    def sql(request: SqlRequest) -> Response:
         store = resources.store()
         try:
             result = store.query(request.query, request.parameters, readonly=True)
         except StoreError as exc:
-            return JSONResponse(
-                status_code=400,
-                content={"error": str(exc), "code": exc.code, "name": exc.name},
+            return error_response(
+                400, "query_failed", "query", str(exc), code=exc.code, name=exc.name
             )
         rows = [[jsonable(v) for v in row] for row in result.rows]
         return JSONResponse({"columns": result.columns, "rows": rows})

@@ -102,7 +102,7 @@ def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> 
         record = engine.explanations.get(d.decision_id)
         assert record is not None
         assert record["universal_id"] == d.universal_id
-        assert record["target_minute_utc"] == d.target_minute_utc.isoformat()
+        assert record["target_time_utc"] == d.target_minute_utc.isoformat()
         assert record["explanation"]["latency"]["model_version"] == "latency-heuristic-1"
     assert engine.explanations.get(str(uuid.uuid4())) is None
     assert engine.explanations.get("not-a-uuid") is None

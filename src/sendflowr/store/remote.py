@@ -39,5 +39,6 @@ class RemoteQuery:
             raise StoreError(f"serve's admin API at {self.base_url} did not answer: {exc}") from exc
         body = response.json()
         if response.status_code != 200:
-            raise StoreError(body.get("error", response.text), code=body.get("code"))
+            message = body.get("reason") or body.get("error") or response.text
+            raise StoreError(message, code=body.get("code"), name=body.get("name"))
         return QueryResult(body["columns"], body["rows"])

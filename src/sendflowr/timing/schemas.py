@@ -75,7 +75,10 @@ class DecisionOut(BaseModel):
 
     decision_id: str
     universal_id: str
-    target_minute_utc: AwareDatetime
+    target_minute_utc: int = Field(
+        ge=0, le=10079, description="Minute of the week (slot 0 = Monday 00:00 UTC)."
+    )
+    target_time_utc: AwareDatetime = Field(description="The target minute as a UTC time.")
     trigger_timestamp_utc: AwareDatetime
     latency_estimate_seconds: float
     confidence_score: float

@@ -243,13 +243,16 @@ def create_app(
         """Refit every recipient's curve now (normally refreshed every few minutes)."""
         check_key(request)
         model = engine().curves(refresh=True)
-        return _json({"users": len(model.universal_ids), "curve_version": model.version})
+        return _json({
+            "users": len(model.universal_ids), "curve_version": model.version,
+            "status": "computed", "scope": "all_users",
+        })  # fmt: skip
 
     @app.post("/compute-features/{universal_id}", tags=["features"])
     def compute_one(universal_id: str, request: Request) -> Response:
         """Refit the curves and return this recipient's features."""
         check_key(request)
-        return _json(features_of(universal_id, refresh=True))
+        return _json({**features_of(universal_id, refresh=True), "status": "computed"})
 
     @app.post("/resolve-identity", response_model=ResolutionOut, tags=["identity"])
     def resolve_identity(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "BatchDecisionRequest",
@@ -51,11 +51,29 @@ class WindowFields(BaseModel):
     send_before: AwareDatetime | None = Field(
         default=None, description="Latest delivery time (UTC); default send_after + 7 days."
     )
-    channel: str = Field(default="email", description="email | sms | push")
+    channel: str = Field(default="email", description="email | sms | push (null: email)")
     provider: str | None = Field(default=None, examples=["sendgrid"])
     campaign_type: str | None = Field(default=None, examples=["promotional"])
     payload_size_bytes: int | None = Field(default=None, ge=0)
-    queue_depth: int | None = Field(default=None, ge=0, description="Sender's current queue.")
+    queue_depth: int | None = Field(
+        default=None,
+        ge=0,
+        description="Sender's current queue (the reference's name is accepted too).",
+        validation_alias=AliasChoices("queue_depth", "queue_depth_estimate"),
+    )
+    latency_estimate_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="Accepted for the reference contract and ignored: latency is predicted "
+        "for the chosen minute from channel, provider, time, payload and queue.",
+    )
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _default_channel(cls, value: object) -> object:
+        # The reference contract sends null for "no channel given".
+        return "email" if value is None else value
 
 
 class TimingRequest(IdentityKeys, WindowFields):

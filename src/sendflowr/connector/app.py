@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
-from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one
+from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one_naive_utc
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
 from sendflowr.connector.mock import generate_mock_events
@@ -145,7 +145,7 @@ def create_app(
         async def post_synthetic(request: Request) -> Response:
             """Ingest one event (the seed generator's endpoint)."""
             _check_key(request)
-            event = decode_one(await _read_body(request, max_bytes))
+            event = decode_one_naive_utc(await _read_body(request, max_bytes))
             result = await ingestor.ingest([(0, event)], source="synthetic")
             if not result.published:
                 return _result(result)

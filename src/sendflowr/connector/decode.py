@@ -24,6 +24,7 @@ __all__ = [
     "TooLarge",
     "decode_body",
     "decode_one",
+    "decode_one_naive_utc",
     "explain_validation",
 ]
 
@@ -109,6 +110,28 @@ def decode_one(raw: bytes | msgspec.Raw) -> IncomingEvent:
         raise BadBody("$", f"invalid JSON: {exc}") from None
     _check(event)
     return event
+
+
+_NAIVE_UTC_FIELDS: Final = ("timestamp", "send_time", "ingested_at")
+_HAS_OFFSET = re.compile(r"(?:[zZ]|[+-]\d{2}:?\d{2})$")
+
+
+def decode_one_naive_utc(raw: bytes) -> IncomingEvent:
+    """``decode_one``, reading a time without offset as UTC (the seed's client sends
+    ``datetime.isoformat()`` of UTC times, e.g. ``"2025-10-01T09:02:00"``)."""
+    try:
+        item = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadBody("$", f"invalid JSON: {exc}") from None
+    if isinstance(item, dict):
+        naive = [
+            k
+            for k in _NAIVE_UTC_FIELDS
+            if isinstance(item.get(k), str) and "T" in item[k] and not _HAS_OFFSET.search(item[k])
+        ]
+        if naive:
+            raw = msgspec.json.encode({**item, **{k: item[k] + "Z" for k in naive}})
+    return decode_one(raw)
 
 
 def _items(body: bytes, max_events: int) -> list[msgspec.Raw] | list[bytes]:

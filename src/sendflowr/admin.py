@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from sendflowr.errors import StoreError
@@ -28,6 +28,7 @@ class SqlRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=100_000)
     parameters: dict[str, Any] = Field(default_factory=dict)
+    raw: bool = Field(default=False, description="Answer ClickHouse's own output (text).")
 
 
 def jsonable(value: Any) -> Any:
@@ -59,6 +60,9 @@ def create_admin_app(resources: Resources) -> FastAPI:
     def sql(request: SqlRequest) -> Response:
         store = resources.store()
         try:
+            if request.raw:
+                text = store.query_text(request.query, request.parameters, readonly=True)
+                return PlainTextResponse(text)
             result = store.query(request.query, request.parameters, readonly=True)
         except StoreError as exc:
             return error_response(

@@ -37,6 +37,24 @@ class RemoteQuery:
             )
         except httpx.HTTPError as exc:
             raise StoreError(f"serve's admin API at {self.base_url} did not answer: {exc}") from exc
+        return self._rows(response)
+
+    def query_text(self, sql: str, parameters: Mapping[str, Any] | None = None) -> str:
+        """ClickHouse's own output of ``sql`` (which names its ``FORMAT``), run in serve."""
+        try:
+            response = httpx.post(
+                f"{self.base_url}/sql",
+                json={"query": sql, "parameters": dict(parameters or {}), "raw": True},
+                timeout=self._timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise StoreError(f"serve's admin API at {self.base_url} did not answer: {exc}") from exc
+        if response.status_code == 200:
+            return response.text
+        return str(self._rows(response))  # raises the store's error
+
+    @staticmethod
+    def _rows(response: httpx.Response) -> QueryResult:
         body = response.json()
         if response.status_code != 200:
             message = body.get("reason") or body.get("error") or response.text

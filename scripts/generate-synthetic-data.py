@@ -6,8 +6,8 @@
     python3 scripts/generate-synthetic-data.py --summary
     python3 scripts/generate-synthetic-data.py            # the full history
 
-It delegates to the installed package, or to the project's ``.venv`` when this
-interpreter lacks it.
+It runs under any ``python3``: it delegates to the installed package, or re-executes
+itself with the project's ``.venv`` when this interpreter lacks it.
 """
 
 from __future__ import annotations
@@ -17,23 +17,32 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+HINT = (
+    "SendFlowr is not installed in this Python ({missing} missing) and {venv} has no "
+    "interpreter.\nRun scripts/up (or scripts/test) once to create it, or install the "
+    "package here with: pip install -e {root}"
+)
+
+
+def _in_project_venv() -> bool:
+    # A venv's python resolves to the interpreter that made it, so comparing resolved
+    # executables cannot tell them apart; the venv prefix can.
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
 
 try:
     from sendflowr.cli import main
-except ImportError:
-    # Not installed in this interpreter: use the project's .venv (made by scripts/up or
-    # scripts/test), or the checkout's src/ if its dependencies happen to be installed.
-    if VENV_PYTHON.exists() and Path(sys.executable).resolve() != VENV_PYTHON.resolve():
-        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), __file__, *sys.argv[1:]])
+except ImportError as exc:
+    if VENV_PYTHON.exists() and not _in_project_venv():
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+    # No .venv (or it lacks the package): the checkout's src/ works if its dependencies do.
     sys.path.insert(0, str(ROOT / "src"))
     try:
         from sendflowr.cli import main
-    except ImportError as exc:
-        sys.exit(
-            f"SendFlowr is not installed ({exc.name} missing): run scripts/up once, "
-            "or pip install -e ."
-        )
+    except ImportError:
+        sys.exit(HINT.format(missing=exc.name or exc, venv=VENV, root=ROOT))
 
 if __name__ == "__main__":
     main(args=["generate", *sys.argv[1:]], prog_name="generate-synthetic-data.py")

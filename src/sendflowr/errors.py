@@ -6,6 +6,7 @@ Errors carry data; they become HTTP responses or CLI messages only at the edges.
     ├── ConfigError            bad settings or options (``option`` names the flag)
     ├── ValidationError        an input failed validation (``field``, ``reason``)
     │   ├── IdentityError      no usable identity key
+    │   ├── NotFound           the thing asked for does not exist (HTTP 404)
     │   └── Unauthorized       missing or wrong API key or signature (HTTP 401)
     ├── DependencyMissing      a tool the project needs is not installed (``hint``)
     ├── ServiceError           a service misbehaved
@@ -24,6 +25,7 @@ __all__ = [
     "DependencyMissing",
     "IdentityError",
     "KafkaUnavailable",
+    "NotFound",
     "SendFlowrError",
     "ServiceError",
     "StoreError",
@@ -58,6 +60,10 @@ class ValidationError(SendFlowrError):
 
 class IdentityError(ValidationError):
     """An identity request had no usable key."""
+
+
+class NotFound(ValidationError):
+    """What a request names (a recipient, a decision) does not exist; ``field`` names it."""
 
 
 class Unauthorized(ValidationError):

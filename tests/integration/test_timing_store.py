@@ -13,6 +13,7 @@ from sendflowr.generator import generate_canonical
 from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.rows import events_to_columns
+from sendflowr.timing.compat import StoreClickStats
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import StoreExplanations
@@ -102,7 +103,7 @@ def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> 
         record = engine.explanations.get(d.decision_id)
         assert record is not None
         assert record["universal_id"] == d.universal_id
-        assert record["target_minute_utc"] == d.target_minute_utc.isoformat()
+        assert record["target_time_utc"] == d.target_minute_utc.isoformat()
         assert record["explanation"]["latency"]["model_version"] == "latency-heuristic-1"
     assert engine.explanations.get(str(uuid.uuid4())) is None
     assert engine.explanations.get("not-a-uuid") is None
@@ -126,6 +127,25 @@ def test_inference_role_serves_over_the_shared_store(
         assert who.status_code == 200 and who.json()["universal_id"].startswith("sf_")
         f = client.get(f"/features/{uid}")
         assert f.status_code == 200 and f.json()["cold_start"] is False
+        assert len(f.json()["peak_windows"]) == 3 and "click_count_30d" in f.json()
     finally:
         client.close()
         resources.close()
+
+
+def test_click_stats_count_a_recipients_clicks_in_clickhouse(store: ClickHouseStore) -> None:
+    events = [
+        _event("clicked", "sf_c", NOW - timedelta(days=1), message_id="c1"),
+        _event("clicked", "sf_c", NOW - timedelta(days=8), message_id="c2"),
+        _event("clicked", "sf_c", NOW - timedelta(days=31), message_id="c3"),
+        _event("clicked", "sf_c", NOW + timedelta(hours=1), message_id="c4"),  # the future
+        _event("opened", "sf_c", NOW - timedelta(hours=1), message_id="c5"),
+        _event("clicked", "sf_d", NOW - timedelta(hours=2), message_id="d1"),
+    ]
+    _load(store, events)
+    stats = StoreClickStats(store)
+    c = stats.clicks("sf_c", NOW)
+    assert (c.count_7d, c.count_30d) == (1, 2)
+    assert c.last_click == NOW - timedelta(days=1)
+    none = stats.clicks("sf_nobody", NOW)
+    assert (none.count_7d, none.count_30d, none.last_click) == (0, 0, None)

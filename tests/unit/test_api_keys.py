@@ -24,7 +24,8 @@ from tests.asgi import AppClient
 from tests.unit.timing.test_api import FakeResolver
 from tests.unit.timing.test_decisions import FixedLatency
 
-OPEN = {"/health", "/metrics"}
+# Health, metrics and the service pages (no recipient data) are open.
+OPEN = {"/health", "/metrics", "/", "/scalar", "/scalar/v1"}
 KEY = "s3cret-key"
 
 

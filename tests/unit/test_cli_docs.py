@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -30,3 +31,8 @@ def test_command_has_help_with_an_example_and_is_in_the_readme(name: str) -> Non
     for full, _ in _leaves(name, command):
         sub = CliRunner().invoke(main, [*full.split(), "--help"])
         assert sub.exit_code == 0, sub.output
+        assert "Example" in sub.output, f"`sendflowr {full} --help` shows no example"
+        group, _, leaf = full.partition(" ")
+        if leaf:  # a group's row lists its subcommands: `sendflowr kafka start|stop|…`
+            listed = re.search(rf"sendflowr {group} [^`\n]*\b{leaf}\b", README)
+            assert listed, f"README does not document `sendflowr {full}`"

@@ -1,15 +1,31 @@
-"""``sendflowr kafka start|stop|status``: the project's local Apache Kafka broker."""
+"""``sendflowr kafka start|stop|status|groups``: the project's local Apache Kafka broker,
+and its consumer groups as ``kafka-consumer-groups --describe`` shows them."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 import click
 
 from sendflowr.cli.context import console, load_settings
 from sendflowr.kafka import LocalKafka, topic_offsets
+from sendflowr.kafka.admin import GroupPartition, describe_groups
 
-__all__ = ["kafka"]
+__all__ = ["GROUP_COLUMNS", "group_table", "kafka"]
+
+#: The columns of ``kafka-consumer-groups --describe``, in its order.
+GROUP_COLUMNS = (
+    "GROUP",
+    "TOPIC",
+    "PARTITION",
+    "CURRENT-OFFSET",
+    "LOG-END-OFFSET",
+    "LAG",
+    "CONSUMER-ID",
+    "HOST",
+    "CLIENT-ID",
+)
 
 
 @click.group()
@@ -20,13 +36,19 @@ def kafka() -> None:
     Example:
       sendflowr kafka start    # downloads the jars with Maven on first use
       sendflowr kafka status
+      sendflowr kafka groups --group sendflowr-consumer
       sendflowr kafka stop
     """
 
 
 @kafka.command()
 def start() -> None:
-    """Start the broker (if not running) and create the topics. Safe to repeat."""
+    """Start the broker (if not running) and create the topics. Safe to repeat.
+
+    \b
+    Example:
+      SENDFLOWR_KAFKA_PORT=19092 sendflowr kafka start
+    """
     settings = load_settings()
     broker = LocalKafka(settings)
     began = time.monotonic()
@@ -42,7 +64,12 @@ def start() -> None:
 
 @kafka.command()
 def stop() -> None:
-    """Stop the broker this project started (and nothing else)."""
+    """Stop the broker this project started (and nothing else).
+
+    \b
+    Example:
+      sendflowr kafka stop
+    """
     broker = LocalKafka(load_settings())
     if broker.stop():
         console.print("Kafka stopped")
@@ -52,7 +79,12 @@ def stop() -> None:
 
 @kafka.command()
 def status() -> None:
-    """Show whether the broker runs, and the topics' offsets."""
+    """Show whether the broker runs, and the topics' offsets.
+
+    \b
+    Example:
+      sendflowr kafka status
+    """
     settings = load_settings()
     state = LocalKafka(settings).status()
     if not state.running:
@@ -63,3 +95,56 @@ def status() -> None:
         for p in topic_offsets(state.bootstrap, topic, settings.consumer_group):
             lag = "-" if p.lag is None else p.lag
             console.print(f"  {topic}[{p.partition}] offsets {p.low}..{p.high} lag {lag}")
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def group_table(rows: Sequence[GroupPartition]) -> str:
+    """``rows`` laid out as ``kafka-consumer-groups --describe`` prints them: per group a
+    blank line, the column header and one left-aligned line per partition (``-`` for none)."""
+    lines: list[str] = []
+    for group in dict.fromkeys(r.group for r in rows):
+        mine = [r for r in rows if r.group == group]
+        cells = [
+            [
+                r.group,
+                r.topic,
+                r.partition,
+                r.current_offset,
+                r.log_end_offset,
+                r.lag,
+                r.consumer_id,
+                r.host,
+                r.client_id,
+            ]  # fmt: skip
+            for r in mine
+        ]
+        table = [list(GROUP_COLUMNS)] + [[_cell(v) for v in row] for row in cells]
+        widths = [max(len(row[i]) for row in table) for i in range(len(GROUP_COLUMNS))]
+        lines.append("")
+        if all(r.consumer_id is None for r in mine):
+            lines.append(f"Consumer group '{group}' has no active members.")
+            lines.append("")
+        for row in table:
+            lines.append(" ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+@kafka.command()
+@click.option("--group", "groups", multiple=True, help="Only this group (repeatable).")
+def groups(groups: tuple[str, ...]) -> None:
+    """Describe consumer groups as `kafka-consumer-groups --describe` does: per partition the
+    committed offset, log-end offset, lag and the member holding it. Default: every group.
+
+    \b
+    Example:
+      sendflowr kafka groups --group sendflowr-consumer
+    """
+    settings = load_settings()
+    rows = describe_groups(settings.kafka_bootstrap_servers, list(groups) or None)
+    if not rows:
+        click.echo("No consumer group has committed offsets or members.")
+        return
+    click.echo(group_table(rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -13,10 +14,21 @@ import click
 from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
+from sendflowr.errors import ConfigError
 from sendflowr.store import QueryResult
 from sendflowr.store.access import read_access
 
-__all__ = ["render", "sql"]
+__all__ = ["format_clause", "render", "sql"]
+
+# A FORMAT clause ends a query (only a semicolon may follow); ClickHouse names formats
+# with letters, digits and underscores (Vertical, PrettyCompact, JSONEachRow, CSVWithNames).
+_FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
+
+
+def format_clause(query: str) -> str | None:
+    """The format a query's own trailing ``FORMAT`` clause names, or None."""
+    match = _FORMAT_CLAUSE.search(query)
+    return match.group(1) if match else None
 
 
 def _plain(value: Any) -> Any:
@@ -56,21 +68,32 @@ def render(result: QueryResult, fmt: str) -> str | Table:
     type=click.Choice(["table", "csv", "json"]),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format (for a query without its own FORMAT clause).",
 )
-def sql(query: str, fmt: str) -> None:
+@click.pass_context
+def sql(ctx: click.Context, query: str, fmt: str) -> None:
     """Run QUERY on the store (chDB, or CLICKHOUSE_URL) and print the rows.
 
     While `sendflowr serve` owns the embedded store, the query runs inside it
     through its loopback admin API, authenticated with the token serve wrote to
     SENDFLOWR_HOME/admin.token: only SELECT, WITH, DESCRIBE, SHOW and EXPLAIN over
     the SendFlowr database, no table function that reaches files, URLs, other
-    databases or the host, no SETTINGS/FORMAT/INTO OUTFILE, 30 s and 1 GiB at most.
+    databases or the host, no SETTINGS or INTO OUTFILE, 30 s and 1 GiB at most.
+    A query ending in a FORMAT clause prints ClickHouse's own output of that
+    format, as clickhouse-client would.
 
     \b
     Example:
       sendflowr sql "SELECT count() FROM sendflowr.email_events WHERE universal_id LIKE 'sf_%'"
+      sendflowr sql "SELECT * FROM sendflowr.email_events LIMIT 1 FORMAT Vertical"
     """
+    if format_clause(query):
+        if ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE:
+            raise ConfigError("the query names its own FORMAT; drop one", option="--format")
+        with read_access(load_settings()) as store:
+            text = store.query_text(query.rstrip().rstrip(";"))
+        click.echo(text, nl=not text.endswith("\n"))
+        return
     with read_access(load_settings()) as store:
         result = store.query(query)
     out = render(result, fmt)

@@ -41,7 +41,13 @@ from sendflowr.connector.decode import (
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
 from sendflowr.connector.mock import generate_mock_events
-from sendflowr.connector.openapi import EVENTS_BODY, ONE_EVENT_BODY, WEBHOOK_BODY, install_schemas
+from sendflowr.connector.openapi import (
+    EVENTS_BODY,
+    ONE_EVENT_BODY,
+    WEBHOOK_BODY,
+    install_reference_page,
+    install_schemas,
+)
 from sendflowr.connector.publisher import KafkaPublisher, Publisher
 from sendflowr.connector.signatures import (
     KLAVIYO_SIGNATURE,
@@ -55,7 +61,7 @@ from sendflowr.connector.signatures import (
 )
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
 from sendflowr.contract import too_deep
-from sendflowr.errors import KafkaUnavailable, ServiceError, Unauthorized, ValidationError
+from sendflowr.http_errors import error_body, error_response, install_error_handlers
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 
@@ -68,13 +74,13 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return Response(_encode(body), status, headers, media_type="application/json")
 
 
-def _error(status: int, kind: str, exc: ValidationError) -> Response:
-    return _json({"error": kind, "field": exc.field, "reason": exc.reason}, status)
-
-
 def _result(result: IngestResult, **extra: Any) -> Response:
-    status = 422 if result.rejected and not result.accepted else 200
-    return _json({**result.body(), **extra}, status)
+    if result.rejected and not result.accepted:
+        # Nothing accepted: the error envelope (first rejection) beside the per-item list.
+        first = result.rejected[0]
+        envelope = error_body("invalid", first.field, first.reason)
+        return _json({**envelope, **result.body(), **extra}, 422)
+    return _json({**result.body(), **extra}, 200)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -127,29 +133,21 @@ def create_app(
     app.state.metrics, app.state.resolver, app.state.publisher = metrics, res, pub
     install_schemas(app)
 
-    @app.exception_handler(ValidationError)
-    async def _validation(_: Request, exc: ValidationError) -> Response:
-        if isinstance(exc, BadBody):
-            return _error(400, "bad_request", exc)
-        if isinstance(exc, TooLarge):
-            return _error(413, "too_large", exc)
-        if isinstance(exc, UnsupportedMediaType):
-            return _error(415, "unsupported_media_type", exc)
-        if isinstance(exc, Unauthorized):
-            return _error(401, "unauthorized", exc)
-        return _error(422, "invalid", exc)
+    install_error_handlers(
+        app,
+        statuses={
+            BadBody: (400, "bad_request"),
+            TooLarge: (413, "too_large"),
+            UnsupportedMediaType: (415, "unsupported_media_type"),
+        },
+    )
+    install_reference_page(app)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(_: Request, __: RecursionError) -> Response:
         # A value nested deeper than any decoder goes is bad input, never a server error.
-        return _error(422, "invalid", too_deep())
-
-    @app.exception_handler(ServiceError)
-    async def _service(_: Request, exc: ServiceError) -> Response:
-        # Kafka or the identity store did not answer: nothing was accepted, retry later.
-        retry = exc.retry_after if isinstance(exc, KafkaUnavailable) else 5
-        headers = {"Retry-After": str(retry)}
-        return _json({"error": "unavailable", "reason": str(exc)}, 503, headers)
+        problem = too_deep()
+        return error_response(422, "invalid", problem.field, problem.reason)
 
     def _check_key(request: Request) -> None:
         check_api_key(request.headers, api_key)

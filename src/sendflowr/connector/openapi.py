@@ -1,5 +1,7 @@
 """OpenAPI descriptions of the raw-body endpoints (bodies are decoded with msgspec, not
-pydantic, so FastAPI cannot infer them): the ``IncomingEvent`` schema from msgspec."""
+pydantic, so FastAPI cannot infer them): the ``IncomingEvent`` schema from msgspec; and the
+API reference page at ``/scalar`` and ``/scalar/v1`` (where the seed's connector served it,
+and where the seed's generator script probes for liveness)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,22 @@ from typing import Any, Final
 
 import msgspec
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from sendflowr.events import IncomingEvent
 
-__all__ = ["EVENTS_BODY", "ONE_EVENT_BODY", "WEBHOOK_BODY", "install_schemas"]
+__all__ = [
+    "EVENTS_BODY",
+    "ONE_EVENT_BODY",
+    "REFERENCE_PATHS",
+    "WEBHOOK_BODY",
+    "install_reference_page",
+    "install_schemas",
+    "reference_page",
+]
+
+#: Where the seed's services served their Scalar API reference.
+REFERENCE_PATHS: Final = ("/scalar", "/scalar/v1")
 
 _REF: Final = {"$ref": "#/components/schemas/IncomingEvent"}
 _ANSWERS: Final[dict[str, Any]] = {
@@ -61,3 +75,29 @@ def install_schemas(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def reference_page(title: str, openapi_url: str) -> str:
+    """A small API reference page: Scalar's viewer of ``openapi_url`` when the browser can
+    load it, and plain links to the OpenAPI JSON and ``/docs`` either way (works offline)."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} — API reference</title></head>
+<body>
+<h1>{title} — API reference</h1>
+<p>OpenAPI document: <a href="{openapi_url}">{openapi_url}</a> · interactive docs:
+<a href="/docs">/docs</a></p>
+<script id="api-reference" data-url="{openapi_url}"></script>
+<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+</body></html>
+"""
+
+
+def install_reference_page(app: FastAPI, paths: tuple[str, ...] = REFERENCE_PATHS) -> None:
+    """Serve the API reference page (HTTP 200) at each of ``paths``."""
+    page = reference_page(app.title, app.openapi_url or "/openapi.json")
+
+    async def reference() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    for path in paths:
+        app.add_api_route(path, reference, methods=["GET"], include_in_schema=False)

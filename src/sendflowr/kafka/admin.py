@@ -1,4 +1,4 @@
-"""Kafka administration: readiness, topics and offsets, over confluent-kafka."""
+"""Kafka administration: readiness, topics, offsets and consumer groups, over confluent-kafka."""
 
 from __future__ import annotations
 
@@ -8,14 +8,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # type: ignore[attr-defined]
 
 from sendflowr.errors import KafkaUnavailable
 
 _log = logging.getLogger("sendflowr.kafka")
 
-__all__ = ["PartitionOffsets", "ensure_topics", "group_offsets", "topic_offsets", "wait_ready"]
+__all__ = [
+    "GroupPartition",
+    "PartitionOffsets",
+    "describe_groups",
+    "ensure_topics",
+    "group_offsets",
+    "topic_offsets",
+    "wait_ready",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +142,77 @@ def topic_offsets(bootstrap: str, topic: str, group: str | None = None) -> list[
 def group_offsets(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
     """Committed offset per partition of ``group`` on ``topic``."""
     return {p.partition: p.committed for p in topic_offsets(bootstrap, topic, group)}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPartition:
+    """One row of ``kafka-consumer-groups --describe``: a group's position on one partition
+    and the member that owns it (``None`` where the tool prints ``-``)."""
+
+    group: str
+    topic: str
+    partition: int
+    current_offset: int | None
+    log_end_offset: int | None
+    consumer_id: str | None = None
+    host: str | None = None
+    client_id: str | None = None
+
+    @property
+    def lag(self) -> int | None:
+        """Records the group has not committed yet (None when it committed nothing)."""
+        if self.current_offset is None or self.log_end_offset is None:
+            return None
+        return max(self.log_end_offset - self.current_offset, 0)
+
+
+def _result(future: Any, bootstrap: str, timeout: float) -> Any:
+    try:
+        return future.result(timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap}: {exc}") from exc
+
+
+def describe_groups(
+    bootstrap: str, groups: Iterable[str] | None = None, *, timeout: float = 10.0
+) -> list[GroupPartition]:
+    """What ``kafka-consumer-groups --describe`` shows for ``groups`` (default: every group):
+    per partition the group committed or a member holds, its committed offset, the log-end
+    offset, and the owning member's id, host and client id."""
+    admin = _admin(bootstrap)
+    if groups is None:
+        listing = _result(admin.list_consumer_groups(request_timeout=timeout), bootstrap, timeout)
+        names = sorted(g.group_id for g in listing.valid)
+    else:
+        names = list(groups)
+    if not names:
+        return []
+    described = {
+        name: _result(f, bootstrap, timeout)
+        for name, f in admin.describe_consumer_groups(names, request_timeout=timeout).items()
+    }
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for name in names:
+        request = [ConsumerGroupTopicPartitions(name)]
+        for f in admin.list_consumer_group_offsets(request, request_timeout=timeout).values():
+            for tp in _result(f, bootstrap, timeout).topic_partitions or []:
+                if tp.offset >= 0:
+                    rows[(name, tp.topic, tp.partition)] = {"current_offset": tp.offset}
+        for member in described[name].members:
+            owned = member.assignment.topic_partitions if member.assignment else []
+            for tp in owned:
+                row = rows.setdefault((name, tp.topic, tp.partition), {"current_offset": None})
+                row.update(consumer_id=member.member_id, host=member.host,
+                           client_id=member.client_id)  # fmt: skip
+    ends: dict[tuple[str, int], int] = {}
+    partitions = {TopicPartition(t, p) for (_, t, p) in rows}
+    if partitions:
+        specs = {tp: OffsetSpec.latest() for tp in partitions}  # type: ignore[no-untyped-call]
+        for tp, f in admin.list_offsets(specs, request_timeout=timeout).items():
+            ends[(tp.topic, tp.partition)] = _result(f, bootstrap, timeout).offset
+    return [
+        GroupPartition(
+            group, topic, partition, log_end_offset=ends.get((topic, partition)), **fields
+        )  # fmt: skip
+        for (group, topic, partition), fields in sorted(rows.items())
+    ]

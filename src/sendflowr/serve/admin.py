@@ -25,16 +25,17 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticError
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_bearer
 from sendflowr.errors import StoreError, Unauthorized, ValidationError
+from sendflowr.http_errors import error_response, install_error_handlers
 from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.adhoc import ADMIN_SESSION, check_ast, check_text
+from sendflowr.store.adhoc import ADMIN_SESSION, check_ast, check_text, split_format
 
 __all__ = ["AdminQueries", "create_admin_app", "jsonable"]
 
@@ -44,6 +45,7 @@ class SqlRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=100_000)
     parameters: dict[str, Any] = Field(default_factory=dict)
+    raw: bool = Field(default=False, description="Answer ClickHouse's own output (text).")
 
 
 def jsonable(value: Any) -> Any:
@@ -86,6 +88,13 @@ class AdminQueries:
             (str(r[0]) for r in tree.rows), self._store.database, self._known_table_functions()
         )
 
+    def run_text(self, sql: str, parameters: dict[str, Any]) -> str:
+        """Check ``sql``, then run it on the admin session: ClickHouse's own text output of
+        the ``FORMAT`` the query names (TabSeparated when it names none)."""
+        body, fmt = split_format(sql)
+        self.check(body, parameters)
+        return self._store.query_text(f"{body}\nFORMAT {fmt or 'TabSeparated'}", parameters)
+
     def run(self, sql: str, parameters: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         """Check ``sql``, then run it on the admin session: column names and JSON-ready rows."""
         self.check(sql, parameters)
@@ -93,10 +102,8 @@ class AdminQueries:
         return result.columns, [[jsonable(v) for v in row] for row in result.rows]
 
 
-def _error(status: int, kind: str, field: str, reason: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(
-        status_code=status, content={"error": kind, "field": field, "reason": reason, **extra}
-    )
+def _error(status: int, kind: str, field: str, reason: str, **extra: Any) -> Response:
+    return error_response(status, kind, field, reason, **extra)
 
 
 def create_admin_app(
@@ -105,6 +112,7 @@ def create_admin_app(
     """The admin app; ``token`` guards ``/sql``. The admin session (ClickHouse settings
     ``session``, read-only) opens on first use."""
     app = FastAPI(title="SendFlowr admin", docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handlers(app)
     holder: list[AdminQueries] = []
     lock = threading.Lock()
 
@@ -122,7 +130,7 @@ def create_admin_app(
         return {"status": "ok"}
 
     @app.post("/sql")
-    async def sql(request: Request) -> JSONResponse:
+    async def sql(request: Request) -> Response:
         """``{query, parameters}`` → ``{columns, rows}``; the token is checked first."""
         try:
             check_bearer(request.headers, token)
@@ -136,8 +144,10 @@ def create_admin_app(
             return _error(422, "invalid", where, first["msg"])
         return await run_in_threadpool(_run, body)
 
-    def _run(body: SqlRequest) -> JSONResponse:
+    def _run(body: SqlRequest) -> Response:
         try:
+            if body.raw:
+                return PlainTextResponse(queries().run_text(body.query, body.parameters))
             columns, rows = queries().run(body.query, body.parameters)
         except ValidationError as exc:
             return _error(403, "refused", exc.field, exc.reason)

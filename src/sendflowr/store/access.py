@@ -23,6 +23,7 @@ class Queryable(Protocol):
     """Anything that runs a query with bound parameters."""
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult: ...
+    def query_text(self, sql: str, parameters: Mapping[str, Any] | None = None) -> str: ...
 
 
 @contextmanager

@@ -133,9 +133,35 @@ def words(sql: str) -> list[str]:
     return out
 
 
+#: Output formats a query may name in its trailing ``FORMAT`` clause (text renderings only).
+OUTPUT_FORMATS: Final = frozenset(
+    {"TabSeparated", "TabSeparatedWithNames", "TabSeparatedWithNamesAndTypes", "TSV",
+     "TSVWithNames", "TSVWithNamesAndTypes", "CSV", "CSVWithNames", "Values", "Vertical",
+     "JSON", "JSONCompact", "JSONEachRow", "JSONCompactEachRow", "JSONStrings", "JSONLines",
+     "NDJSON", "Markdown", "Pretty", "PrettyCompact", "PrettyCompactMonoBlock",
+     "PrettyNoEscapes", "PrettySpace", "PrettySpaceNoEscapes", "PrettyCompactNoEscapes",
+     "XML", "LineAsString", "RawBLOB", "TSKV"}
+)  # fmt: skip
+_FORMAT_CLAUSE: Final = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
+
+
+def split_format(sql: str) -> tuple[str, str | None]:
+    """``sql`` without its trailing ``FORMAT name`` clause, and the name (None if none).
+
+    Raises ``ValidationError`` for a format that is not a text output format."""
+    match = _FORMAT_CLAUSE.search(sql)
+    if match is None:
+        return sql, None
+    wanted = {name.lower(): name for name in OUTPUT_FORMATS}.get(match.group(1).lower())
+    if wanted is None:
+        raise refused(f"FORMAT {match.group(1)} is not an allowed output format")
+    return sql[: match.start()].rstrip(), wanted
+
+
 def check_text(sql: str) -> None:
     """Refuse (``ValidationError``) what the words alone show: a statement that is not a
-    read, several statements, or a clause that writes, reads files or lifts limits."""
+    read, several statements, or a clause that writes, reads files or lifts limits.
+    (A trailing ``FORMAT`` clause is split off by ``split_format`` before this runs.)"""
     found = words(sql)
     if not found or found[0] not in STATEMENTS:
         first = found[0] if found else "nothing"

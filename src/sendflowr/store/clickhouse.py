@@ -196,6 +196,20 @@ class ClickHouseStore:
             raise _as_store_error(exc) from exc
         return QueryResult(columns, result.result_rows)
 
+    def query_text(
+        self, sql: str, parameters: Mapping[str, Any] | None = None, *, readonly: bool = False
+    ) -> str:
+        """ClickHouse's own output of ``sql`` (which names its ``FORMAT``), as text."""
+        settings = {"readonly": 2} if readonly else None
+        try:
+            with self._lock:
+                raw = self.client.raw_query(
+                    sql, parameters=dict(parameters or {}), settings=settings
+                )
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+        return raw.decode("utf-8", "replace")
+
     def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Run a query and return a pandas DataFrame."""
         try:

@@ -29,29 +29,45 @@ class RemoteQuery:
         except httpx.HTTPError:
             return False
 
+    def query_text(self, sql: str, parameters: Mapping[str, Any] | None = None) -> str:
+        """ClickHouse's own output of ``sql`` (which names its ``FORMAT``), run in serve;
+        the same errors as ``query``."""
+        response = self._post(sql, parameters, raw=True)
+        if response.status_code != 200:
+            raise self._error(response)
+        return response.text
+
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """Run ``sql`` in the serve process (confined, read-only) and return its rows.
 
         Raises ``Unauthorized`` (no or wrong token), ``ValidationError`` (refused by the
         policy; nothing ran) or ``StoreError``."""
+        response = self._post(sql, parameters, raw=False)
+        if response.status_code != 200:
+            raise self._error(response)
+        body = response.json()
+        return QueryResult(body["columns"], body["rows"])
+
+    def _post(self, sql: str, parameters: Mapping[str, Any] | None, *, raw: bool) -> httpx.Response:
         try:
-            response = httpx.post(
+            return httpx.post(
                 f"{self.base_url}/sql",
-                json={"query": sql, "parameters": dict(parameters or {})},
+                json={"query": sql, "parameters": dict(parameters or {}), "raw": raw},
                 headers={"Authorization": f"Bearer {self._token}"} if self._token else {},
                 timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             raise StoreError(f"serve's admin API at {self.base_url} did not answer: {exc}") from exc
+
+    @staticmethod
+    def _error(response: httpx.Response) -> Exception:
         try:
             body = response.json()
         except ValueError:
             body = {}
-        if response.status_code == 200:
-            return QueryResult(body["columns"], body["rows"])
         reason = body.get("reason") or body.get("error") or response.text
         if response.status_code == 401:
-            raise Unauthorized(body.get("field", "Authorization"), reason)
+            return Unauthorized(body.get("field", "Authorization"), reason)
         if response.status_code in (403, 422):
-            raise ValidationError(body.get("field", "query"), reason)
-        raise StoreError(reason, code=body.get("code"), name=body.get("name"))
+            return ValidationError(body.get("field", "query"), reason)
+        return StoreError(reason, code=body.get("code"), name=body.get("name"))

@@ -1,19 +1,19 @@
 """The inference API (FastAPI): timing decisions, hourly fallback, features, identity, explanations.
 
-Errors become HTTP only here: ValidationError → 422 ``{error, field, reason}``,
-SuppressedError → 409 ``{error, reason, suppressed_until}``.
+Errors become HTTP through ``sendflowr.http_errors`` (the one mapping every app shares):
+ValidationError → 422 ``{error, field, reason}``, SuppressedError → 409 (+ ``suppressed_until``).
+The reference system's contract (``timing/compat.py``) is registered beside these routes.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Body, Depends, FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,14 +25,17 @@ from prometheus_client import (
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
-from sendflowr.errors import IdentityError, SuppressedError, Unauthorized, ValidationError
+from sendflowr.connector.openapi import install_reference_page
+from sendflowr.errors import IdentityError, NotFound, SuppressedError, ValidationError
 from sendflowr.generator.world import default_world
+from sendflowr.http_errors import error_response, install_error_handlers
+from sendflowr.timing import compat
 from sendflowr.timing.audience import Capacity
 from sendflowr.timing.context import suppression_block
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
-from sendflowr.timing.grid import epoch_minute, from_epoch_minute
+from sendflowr.timing.grid import epoch_minute, from_epoch_minute, slot_of
 from sendflowr.timing.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -60,7 +63,8 @@ def decision_body(d: Decision) -> dict[str, Any]:
     return {
         "decision_id": d.decision_id,
         "universal_id": d.universal_id,
-        "target_minute_utc": d.target_minute_utc.isoformat(),
+        "target_minute_utc": slot_of(d.target_minute_utc),
+        "target_time_utc": d.target_minute_utc.isoformat(),
         "trigger_timestamp_utc": d.trigger_timestamp_utc.isoformat(),
         "latency_estimate_seconds": d.latency_estimate_seconds,
         "confidence_score": d.confidence_score,
@@ -93,6 +97,7 @@ def create_app(
     make_engine: Callable[[], TimingEngine],
     *,
     make_resolver: Callable[[], Resolver] | None = None,
+    make_click_stats: Callable[[], compat.ClickStats] | None = None,
     api_key: str | None = None,
     providers: Mapping[str, str] | None = None,
     explore_share: float = DEFAULT_EXPLORE_SHARE,
@@ -103,7 +108,8 @@ def create_app(
     ``providers`` maps each known provider to its channel (default: the shipped
     world file's); a request naming another, or one of another channel, is a
     422. ``explore_share``/``explore_seed``: exploration when a request does not
-    set its own share.
+    set its own share. ``make_click_stats`` gives ``/features`` its click counts
+    (none: counted as zero).
     """
     known = dict(providers) if providers is not None else _world_providers()
     metrics = _Metrics()
@@ -116,6 +122,7 @@ def create_app(
         if resolver is not None:
             await run_in_threadpool(resolver.start)
         state["resolver"] = resolver
+        state["clicks"] = make_click_stats() if make_click_stats else compat.MemoryClickStats()
         try:
             yield
         finally:
@@ -129,25 +136,9 @@ def create_app(
         lifespan=lifespan,
     )
 
-    @app.exception_handler(Unauthorized)
-    async def _unauthorized(_: Request, exc: Unauthorized) -> Response:
-        return _json({"error": "unauthorized", "field": exc.field, "reason": exc.reason}, 401)
-
-    @app.exception_handler(RequestValidationError)
-    async def _bad_body(_: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"] if p != "body") or "body"
-        return _json({"error": "invalid", "field": where, "reason": first["msg"]}, 422)
-
-    @app.exception_handler(ValidationError)
-    async def _invalid(_: Request, exc: ValidationError) -> Response:
-        return _json({"error": "invalid", "field": exc.field, "reason": exc.reason}, 422)
-
-    @app.exception_handler(SuppressedError)
-    async def _suppressed(_: Request, exc: SuppressedError) -> Response:
-        until = exc.until.isoformat() if exc.until else None
-        body = {"error": "suppressed", "reason": exc.reason, "suppressed_until": until}
-        return _json(body, 409)
+    install_error_handlers(app)
+    install_reference_page(app, ("/scalar",))
+    app.include_router(compat.router)
 
     def engine() -> TimingEngine:
         eng: TimingEngine = state["engine"]
@@ -243,14 +234,15 @@ def create_app(
             return _json({"count": len(decisions), "decisions": decisions, "skipped": skipped})
 
     @app.post("/predict", dependencies=guarded, response_model=HourlyPrediction, tags=["timing"])
-    def predict(body: IdentityKeys) -> Response:
-        """Legacy hourly STO: P(engagement) by hour of day and the next top of the best hour.
+    def predict(body: compat.PredictRequest) -> Response:
+        """Legacy hourly STO: P(engagement) by hour of day and the most likely top of the
+        hour within ``hours_ahead`` (the reference's ``peak_hour``/``peak_probability`` too).
 
         Circuit breakers apply as in ``/timing-decision``: a permanent suppression
-        is a 409; during a temporary one the recommendation is the first top of the
-        best hour after it ends (``suppressed_until``).
+        is a 409; during a temporary one the recommendation is the best top of the
+        hour after it ends (``suppressed_until``).
         """
-        uid = resolve_ids([body])[0]
+        uid = resolve_ids([body.who()])[0]
         eng = engine()
         now = eng.clock()
         minute = epoch_minute(now)
@@ -267,65 +259,98 @@ def create_app(
         probs, cold, version = eng.hourly(uid)
         best = max(range(24), key=lambda h: probs[h])
         start = max(now, until) if until is not None else now
-        at = start.replace(minute=0, second=0, microsecond=0, hour=best)
-        if at <= now or (until is not None and at < until):
-            at += timedelta(days=1)
+        hour, at = compat.best_hour_within(probs, start, body.hours_ahead)
         return _json({
             "universal_id": uid, "hourly_probabilities": probs, "best_hour_utc": best,
             "recommended_send_time_utc": at.isoformat(), "cold_start": cold,
-            "model_version": version,
+            "model_version": version, "recipient_id": body.recipient_id or uid,
+            "peak_hour": hour, "peak_probability": probs[hour], "hours_ahead": body.hours_ahead,
             "suppressed_until": until.isoformat() if until is not None else None,
+            "note": "A projection of the minute-level curve: /timing-decision picks the minute.",
         })  # fmt: skip
 
     @app.get("/features/{universal_id}", dependencies=guarded, tags=["features"])
     def features(universal_id: str) -> Response:
-        """What the engine knows about a recipient: curve summary, hot paths, suppressions."""
-        return _json(engine().features(universal_id))
+        """What the engine knows about a recipient: curve summary, hot paths, suppressions,
+        and the reference's fields; 404 for a recipient with no event at all."""
+        return _json(features_of(universal_id))
+
+    def features_of(universal_id: str, *, refresh: bool = False) -> dict[str, Any]:
+        eng = engine()
+        ours = eng.features(universal_id, refresh=refresh)
+        now = eng.clock()
+        clicks = state["clicks"].clicks(universal_id, now)
+        unknown = ours["cold_start"] and not (
+            ours["hot_paths"] or ours["sends_last_24h"] or ours["suppressions"] or clicks.count_30d
+        )
+        if unknown:
+            raise NotFound("universal_id", f"no events for {universal_id}")
+        model = eng.curves()
+        curve = model.curves(model.rows([universal_id]))[0]
+        return compat.reference_features(ours, curve, clicks, now)
 
     @app.post("/compute-features", dependencies=guarded, tags=["features"])
     def compute_all() -> Response:
         """Refit every recipient's curve now (normally refreshed every few minutes)."""
         model = engine().curves(refresh=True)
-        return _json({"users": len(model.universal_ids), "curve_version": model.version})
+        return _json({
+            "users": len(model.universal_ids), "curve_version": model.version,
+            "status": "computed", "scope": "all_users",
+        })  # fmt: skip
 
     @app.post("/compute-features/{universal_id}", dependencies=guarded, tags=["features"])
     def compute_one(universal_id: str) -> Response:
         """Refit the curves and return this recipient's features."""
-        return _json(engine().features(universal_id, refresh=True))
+        return _json({**features_of(universal_id, refresh=True), "status": "computed"})
 
     @app.post(
         "/resolve-identity", dependencies=guarded, response_model=ResolutionOut, tags=["identity"]
     )
-    def resolve_identity(body: IdentityKeys) -> Response:
-        """Resolve identity keys to a universal_id (creating the identity if new)."""
+    def resolve_identity(
+        body: Annotated[IdentityKeys | None, Body()] = None,
+        query: Annotated[IdentityKeys | None, Depends(compat.reference_keys)] = None,
+    ) -> Response:
+        """Resolve identity keys (a JSON body, or the reference's query parameters) to a
+        universal_id, creating the identity if new."""
         from sendflowr.identity import keys_from
 
-        ks = keys_from(**body.keys())
+        given = body or query or IdentityKeys()
+        ks = keys_from(**given.keys())
         if not ks:
             raise IdentityError("keys", "no usable identity key (email, phone or an id)")
         res = resolver().resolve_many([ks])[0]
-        return _json(_resolution(res))
+        return _json(compat.resolution_body(res, given.keys()))
 
     @app.post(
         "/link-identifiers", dependencies=guarded, response_model=ResolutionOut, tags=["identity"]
     )
-    def link_identifiers(body: LinkRequest) -> Response:
-        """Link more keys to an existing universal_id (links only add, never overwrite)."""
+    def link_identifiers(
+        body: Annotated[LinkRequest | None, Body()] = None,
+        query: Annotated[compat.LinkQuery | None, Depends(compat.link_query)] = None,
+    ) -> Response:
+        """Link more keys to an existing universal_id (links only add, never overwrite); or,
+        as the reference did, ``identifier_a``/``type_a`` with ``identifier_b``/``type_b``."""
         from sendflowr.identity import keys_from
 
+        if body is None and query is not None:
+            return _json(compat.link_pair(resolver(), query))
+        if body is None:
+            raise ValidationError("universal_id", "missing required field")
         if not body.universal_id:
             raise ValidationError("universal_id", "required")
         ks = keys_from(**body.keys())
         if not ks:
             raise IdentityError("keys", "no identity key to link")
-        return _json(_resolution(resolver().link(body.universal_id, list(ks))))
+        res = resolver().link(body.universal_id, list(ks))
+        return _json(compat.resolution_body(res, body.keys()))
 
     @app.get("/explanations/{decision_id}", dependencies=guarded, tags=["timing"])
     def explanation(decision_id: str) -> Response:
         """A stored decision with its inputs, base-curve peak, weights, suppression, latency."""
         record = engine().explanations.get(decision_id)
         if record is None:
-            return _json({"error": "not_found", "decision_id": decision_id}, 404)
+            reason = "no decision with this id"
+            return error_response(404, "not_found", "decision_id", reason, decision_id=decision_id)
         return _json(record)
 
     @app.get("/health", tags=["ops"])
@@ -334,7 +359,7 @@ def create_app(
         eng = engine()
         fitted = eng.fitted
         return _json({
-            "status": "ok", "role": "inference",
+            "status": "healthy", "role": "inference",
             "curve_version": fitted.version if fitted else None,
             "latency_model_version": eng.latency.version,
         })  # fmt: skip
@@ -373,12 +398,3 @@ def _capacity(body: CapacityIn | None, providers: Mapping[str, str]) -> Capacity
             f"unknown provider(s) {', '.join(unknown)}; valid: {', '.join(sorted(providers))}",
         )
     return Capacity(per_minute=body.per_minute, per_provider=dict(body.per_provider))
-
-
-def _resolution(res: Any) -> dict[str, Any]:
-    return {
-        "universal_id": res.universal_id,
-        "confidence": res.confidence,
-        "created": res.created,
-        "steps": list(res.steps),
-    }

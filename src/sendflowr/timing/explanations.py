@@ -10,6 +10,7 @@ import orjson
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.schema import EXPLANATIONS_TABLE, quote_identifier
 from sendflowr.timing.decisions import Decision
+from sendflowr.timing.grid import slot_of
 
 __all__ = ["ExplanationStore", "MemoryExplanations", "StoreExplanations"]
 
@@ -31,7 +32,8 @@ def _record(d: Decision, inputs: dict[str, Any]) -> dict[str, Any]:
         "decision_id": d.decision_id,
         "universal_id": d.universal_id,
         "created_at_utc": d.created_at_utc.isoformat(),
-        "target_minute_utc": d.target_minute_utc.isoformat(),
+        "target_minute_utc": slot_of(d.target_minute_utc),
+        "target_time_utc": d.target_minute_utc.isoformat(),
         "trigger_timestamp_utc": d.trigger_timestamp_utc.isoformat(),
         "latency_estimate_seconds": d.latency_estimate_seconds,
         "confidence_score": d.confidence_score,
@@ -106,7 +108,8 @@ class StoreExplanations:
             "decision_id": str(r[0]),
             "universal_id": r[1],
             "created_at_utc": r[2].isoformat(),
-            "target_minute_utc": r[3].isoformat(),
+            "target_minute_utc": slot_of(r[3]),
+            "target_time_utc": r[3].isoformat(),
             "trigger_timestamp_utc": r[4].isoformat(),
             "latency_estimate_seconds": r[5],
             "confidence_score": r[6],

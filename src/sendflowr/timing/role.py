@@ -7,6 +7,7 @@ from typing import Any
 from sendflowr.serve.contract import Resources, RoleHandle
 from sendflowr.settings import Settings
 from sendflowr.timing.api import create_app
+from sendflowr.timing.compat import StoreClickStats
 from sendflowr.timing.curves import CurveConfig
 from sendflowr.timing.engine import TimingEngine, load_latency
 from sendflowr.timing.explanations import StoreExplanations
@@ -43,10 +44,14 @@ def build(resources: Resources) -> RoleHandle:
     def make_resolver() -> Any:
         return resources.identity()
 
+    def make_click_stats() -> StoreClickStats:
+        return StoreClickStats(resources.store())
+
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app = create_app(
         make_engine,
         make_resolver=make_resolver,
+        make_click_stats=make_click_stats,
         api_key=api_key,
         explore_share=(
             DEFAULT_EXPLORE_SHARE

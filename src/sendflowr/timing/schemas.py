@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 __all__ = [
     "BatchDecisionRequest",
@@ -69,12 +77,23 @@ class WindowFields(BaseModel):
     send_before: WindowTime | None = Field(
         default=None, description="Latest delivery time (UTC); default send_after + 7 days."
     )
-    channel: str = Field(default="email", description="email | sms | push")
+    channel: str = Field(default="email", description="email | sms | push (null: email)")
     provider: str | None = Field(default=None, examples=["sendgrid"])
     campaign_type: str | None = Field(default=None, examples=["promotional"])
     payload_size_bytes: int | None = Field(default=None, ge=0, le=MAX_UINT32)
     queue_depth: int | None = Field(
-        default=None, ge=0, le=MAX_UINT32, description="Sender's current queue."
+        default=None,
+        ge=0,
+        le=MAX_UINT32,
+        description="Sender's current queue (the reference's name is accepted too).",
+        validation_alias=AliasChoices("queue_depth", "queue_depth_estimate"),
+    )
+    latency_estimate_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="Accepted for the reference contract and ignored: latency is predicted "
+        "for the chosen minute from channel, provider, time, payload and queue.",
     )
     explore_share: float | None = Field(
         default=None,
@@ -82,6 +101,12 @@ class WindowFields(BaseModel):
         le=1,
         description="Share of decisions that explore (0 = none); default from the settings.",
     )
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _default_channel(cls, value: object) -> object:
+        # The reference contract sends null for "no channel given".
+        return "email" if value is None else value
 
 
 class CapacityIn(BaseModel):
@@ -115,7 +140,10 @@ class DecisionOut(BaseModel):
 
     decision_id: str
     universal_id: str
-    target_minute_utc: AwareDatetime
+    target_minute_utc: int = Field(
+        ge=0, le=10079, description="Minute of the week (slot 0 = Monday 00:00 UTC)."
+    )
+    target_time_utc: AwareDatetime = Field(description="The target minute as a UTC time.")
     trigger_timestamp_utc: AwareDatetime
     latency_estimate_seconds: float
     confidence_score: float

@@ -131,7 +131,8 @@ def test_batch_decides_everyone_and_skips_the_suppressed(client: AppClient) -> N
     body = r.json()
     assert body["count"] == 10
     assert [s["universal_id"] for s in body["skipped"]] == ["e2"]
-    assert all(d["target_minute_utc"][11:13] == "08" for d in body["decisions"])
+    assert all(d["target_time_utc"][11:13] == "08" for d in body["decisions"])
+    assert all(d["target_minute_utc"] % 1440 // 60 == 8 for d in body["decisions"])
 
 
 def test_hourly_predict_features_and_compute(client: AppClient) -> None:
@@ -161,7 +162,7 @@ def test_identity_endpoints(client: AppClient) -> None:
 
 def test_health_and_metrics(client: AppClient) -> None:
     h = client.get("/health").json()
-    assert h["status"] == "ok" and h["latency_model_version"] == "fixed"
+    assert h["status"] == "healthy" and h["latency_model_version"] == "fixed"
     text = client.get("/metrics").text
     assert "sendflowr_timing_decisions_total" in text
     assert client.get("/openapi.json").status_code == 200

@@ -181,7 +181,7 @@ def test_acknowledged_events_are_stored_and_no_planted_address_leaks(stack: Stac
         if PLANTED.search(v.decode("utf-8", "replace"))
     ]
     assert not leaks, f"planted addresses on the topic: {leaks[:2]!r}"
-    rows = store.query(f"SELECT * FROM {store.events_table} FORMAT JSONEachRow")  # noqa: S608
+    rows = store.query(f"SELECT * FROM {store.events_table}")  # noqa: S608
     text = "\n".join(json.dumps(list(r), default=str, ensure_ascii=False) for r in rows.rows)
     found = PLANTED.findall(text)
     assert not found, f"planted addresses stored in ClickHouse: {found[:3]}"

@@ -18,6 +18,7 @@ import uvicorn
 from confluent_kafka import Consumer, Producer
 
 from sendflowr.cli.kafka import GROUP_COLUMNS
+from sendflowr.errors import StoreError
 from sendflowr.kafka import ensure_topics
 from sendflowr.kafka.admin import describe_groups
 from sendflowr.serve.admin import create_admin_app
@@ -49,7 +50,7 @@ def test_sql_honours_a_format_clause(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def admin_url(make_settings: Any) -> Iterator[str]:
+def admin(make_settings: Any) -> Iterator[tuple[str, Resources]]:
     resources = Resources(make_settings(clickhouse_database=unique_name("db")))
     port = free_port()
     config = uvicorn.Config(create_admin_app(resources), host="127.0.0.1", port=port,
@@ -63,18 +64,28 @@ def admin_url(make_settings: Any) -> Iterator[str]:
         assert time.monotonic() < deadline, "admin API did not start"
         time.sleep(0.1)
     try:
-        yield url
+        yield url, resources
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         resources.close()
 
 
-def test_format_clause_through_serves_admin_api(admin_url: str) -> None:
-    remote = RemoteQuery(admin_url)
+def test_format_clause_through_serves_admin_api(admin: tuple[str, Resources]) -> None:
+    url, resources = admin
+    remote = RemoteQuery(url)
     assert remote.query_text("SELECT 1 AS one, 'x' AS s FORMAT Vertical") == VERTICAL
-    with pytest.raises(Exception, match="Syntax error"):
+    with pytest.raises(StoreError, match="Syntax error"):
         remote.query_text("SELEC 1 FORMAT Vertical")
+    with pytest.raises(StoreError, match="READONLY|readonly"):
+        remote.query_text("CREATE TABLE default.nope (x UInt8) ENGINE = Memory FORMAT CSV")
+    # Read-only was the query's own: the very client serve shares still takes writes.
+    store = resources.store()
+    table = f"{store.database}.w"
+    store.command(f"CREATE TABLE {table} (x UInt8) ENGINE = Memory")
+    store.command(f"INSERT INTO {table} VALUES (1)")  # noqa: S608
+    assert store.query(f"SELECT count() FROM {table}").scalar() == 1  # noqa: S608
+    store.command(f"DROP DATABASE IF EXISTS {store.database}")
 
 
 def test_kafka_groups_describes_committed_offsets_lag_and_members(kafka_bootstrap: str) -> None:

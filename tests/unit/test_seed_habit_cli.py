@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sendflowr.cli.kafka import GROUP_COLUMNS, group_table
-from sendflowr.cli.sql import format_clause
+from sendflowr.errors import ValidationError
 from sendflowr.kafka.admin import GroupPartition
+from sendflowr.store.formatted import format_clause, readonly_query
 
 
 @pytest.mark.parametrize(
@@ -48,3 +49,25 @@ def test_group_without_members_gets_the_tools_note() -> None:
     text = group_table([GroupPartition("g", "t", 0, 3, 3)])
     assert "Consumer group 'g' has no active members." in text
     assert GroupPartition("g", "t", 0, 5, 3).lag == 0  # never negative
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("SELECT 1 FORMAT Vertical", "SELECT 1 SETTINGS readonly = 2 FORMAT Vertical"),
+        ("SHOW TABLES format CSV;", "SHOW TABLES SETTINGS readonly = 2 FORMAT CSV"),
+        ("SELECT 1 SETTINGS max_threads = 1 FORMAT CSV",
+         "SELECT 1 SETTINGS max_threads = 1, readonly = 2 FORMAT CSV"),
+        ("SELECT * FROM (SELECT 1 SETTINGS max_threads = 1) FORMAT CSV",
+         "SELECT * FROM (SELECT 1 SETTINGS max_threads = 1) SETTINGS readonly = 2 FORMAT CSV"),
+    ],
+)  # fmt: skip
+def test_readonly_query_puts_readonly_in_the_querys_own_settings(query: str, expected: str) -> None:
+    assert readonly_query(query) == expected
+
+
+def test_readonly_query_refuses_to_be_overridden() -> None:
+    with pytest.raises(ValidationError):
+        readonly_query("INSERT INTO t SELECT 1 SETTINGS readonly = 0 FORMAT CSV")
+    with pytest.raises(ValidationError):
+        readonly_query("SELECT 1")

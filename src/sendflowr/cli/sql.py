@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -17,18 +16,9 @@ from sendflowr.cli.context import console, load_settings
 from sendflowr.errors import ConfigError
 from sendflowr.store import QueryResult
 from sendflowr.store.access import read_access
+from sendflowr.store.formatted import format_clause
 
-__all__ = ["format_clause", "render", "sql"]
-
-# A FORMAT clause ends a query (only a semicolon may follow); ClickHouse names formats
-# with letters, digits and underscores (Vertical, PrettyCompact, JSONEachRow, CSVWithNames).
-_FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
-
-
-def format_clause(query: str) -> str | None:
-    """The format a query's own trailing ``FORMAT`` clause names, or None."""
-    match = _FORMAT_CLAUSE.search(query)
-    return match.group(1) if match else None
+__all__ = ["render", "sql"]
 
 
 def _plain(value: Any) -> Any:

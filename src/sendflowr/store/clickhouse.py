@@ -20,6 +20,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from sendflowr.errors import ConfigError, StoreError, StoreLocked
 from sendflowr.settings import Settings
+from sendflowr.store.formatted import readonly_query
 from sendflowr.store.schema import EVENTS_TABLE, migrations, quote_identifier
 
 __all__ = ["ClickHouseStore", "QueryResult"]
@@ -199,13 +200,15 @@ class ClickHouseStore:
     def query_text(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, readonly: bool = False
     ) -> str:
-        """ClickHouse's own output of ``sql`` (which names its ``FORMAT``), as text."""
-        settings = {"readonly": 2} if readonly else None
+        """ClickHouse's own output of ``sql`` (which names its ``FORMAT``), as text.
+
+        ``readonly`` goes into the query's own SETTINGS (``readonly_query``), not the
+        session: chDB would keep a per-call ``readonly`` for every later query.
+        """
+        text = readonly_query(sql) if readonly else sql
         try:
             with self._lock:
-                raw = self.client.raw_query(
-                    sql, parameters=dict(parameters or {}), settings=settings
-                )
+                raw = self.client.raw_query(text, parameters=dict(parameters or {}))
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
         return raw.decode("utf-8", "replace")

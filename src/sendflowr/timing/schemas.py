@@ -181,6 +181,11 @@ class HourlyPrediction(BaseModel):
     suppressed_until: AwareDatetime | None = Field(
         default=None, description="The recommendation waits for this suppression to end."
     )
+    recipient_id: str = Field(description="As given (the reference's field), else the id.")
+    peak_hour: int = Field(ge=0, le=23, description="Hour of recommended_send_time_utc.")
+    peak_probability: float
+    hours_ahead: int
+    note: str
 
 
 class LinkRequest(IdentityKeys):
@@ -188,9 +193,18 @@ class LinkRequest(IdentityKeys):
 
 
 class ResolutionOut(BaseModel):
-    """An identity resolution and its audit steps."""
+    """An identity resolution and its audit steps (ours, and the reference's field names).
+
+    The reference's query-parameter ``/link-identifiers`` call adds ``status: "linked"``,
+    ``identifier_a``, ``identifier_b``, ``weight`` and ``source``.
+    """
 
     universal_id: str
     confidence: float
     created: bool
     steps: list[str]
+    input_identifiers: dict[str, str] = Field(description="Emails only as their SHA-256.")
+    resolved_identifiers: dict[str, str]
+    resolution_steps: list[str]
+    confidence_score: float
+    resolved_at: AwareDatetime

@@ -117,7 +117,11 @@ class ChunkWriter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] | None = None,
         max_backoff: float = 10.0,
+        verify: Callable[[], str | None] | None = None,
     ) -> None:
+        """``verify``: asked after each insert; a problem it names (e.g. the data folder was
+        deleted) makes the insert count as failed, so its offsets are not committed and it
+        is retried under the same token."""
         self._store = store
         self._metrics = metrics
         self._lookup = lookup
@@ -126,6 +130,7 @@ class ChunkWriter:
         self._clock = clock
         self._sleep = sleep or (lambda s: stopping.wait(s) and None)
         self._max_backoff = max_backoff
+        self._verify = verify
 
     def _retrying(self, attempt: Callable[[], Any], what: str) -> Any:
         delay = 0.25
@@ -240,5 +245,9 @@ class ChunkWriter:
                 settings=LINE_SETTINGS,
             )
             self._metrics.insert_seconds.observe(time.perf_counter() - started)
+            problem = self._verify() if self._verify is not None else None
+            if problem is not None:
+                _log.error("insert %s is not verifiably stored: %s", token, problem)
+                raise StoreError(f"not verifiably stored: {problem}")
 
         self._retrying(attempt, f"insert {token}")

@@ -25,7 +25,13 @@ from prometheus_client import (
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
-from sendflowr.errors import IdentityError, SuppressedError, Unauthorized, ValidationError
+from sendflowr.errors import (
+    IdentityError,
+    ServiceError,
+    SuppressedError,
+    Unauthorized,
+    ValidationError,
+)
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.schemas import (
@@ -88,8 +94,14 @@ def create_app(
     *,
     make_resolver: Callable[[], Resolver] | None = None,
     api_key: str | None = None,
+    readiness: Callable[[], str | None] | None = None,
 ) -> FastAPI:
-    """The inference app; its lifespan builds the engine (and opens the identity store)."""
+    """The inference app; its lifespan builds the engine (and opens the identity store).
+
+    ``readiness`` names why the store cannot accept rows (None = fine or not watched):
+    ``/health`` is then a 503 saying why. A store or identity-store failure in a request
+    is a 503 with ``Retry-After``, never a 500.
+    """
     metrics = _Metrics()
     state: dict[str, Any] = {}
 
@@ -126,6 +138,13 @@ def create_app(
     @app.exception_handler(ValidationError)
     async def _invalid(_: Request, exc: ValidationError) -> Response:
         return _json({"error": "invalid", "field": exc.field, "reason": exc.reason}, 422)
+
+    @app.exception_handler(ServiceError)
+    async def _unavailable(_: Request, exc: ServiceError) -> Response:
+        body = {"error": "unavailable", "reason": str(exc)[:500]}
+        return Response(
+            orjson.dumps(body), 503, {"Retry-After": "5"}, media_type="application/json"
+        )
 
     @app.exception_handler(SuppressedError)
     async def _suppressed(_: Request, exc: SuppressedError) -> Response:
@@ -286,14 +305,19 @@ def create_app(
 
     @app.get("/health", tags=["ops"])
     def health() -> Response:
-        """Liveness plus the model versions in use."""
+        """Liveness plus the model versions in use; 503 saying why when the store cannot
+        accept rows."""
         eng = engine()
         fitted = eng.fitted
-        return _json({
-            "status": "ok", "role": "inference",
+        problem = readiness() if readiness is not None else None
+        body = {
+            "status": "ok" if problem is None else "unavailable",
+            "role": "inference",
+            "store": problem or "ok",
             "curve_version": fitted.version if fitted else None,
             "latency_model_version": eng.latency.version,
-        })  # fmt: skip
+        }
+        return _json(body, 200 if problem is None else 503)
 
     @app.get("/metrics", tags=["ops"])
     def prometheus() -> Response:

@@ -43,5 +43,7 @@ def build(resources: Resources) -> RoleHandle:
         return resources.identity()
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    app = create_app(make_engine, make_resolver=make_resolver, api_key=api_key)
+    app = create_app(
+        make_engine, make_resolver=make_resolver, api_key=api_key, readiness=resources.store_problem
+    )
     return RoleHandle(name="inference", app=app, port=settings.inference_port)

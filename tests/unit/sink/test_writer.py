@@ -71,6 +71,7 @@ def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> Chunk
         stopping=kw.pop("stopping", threading.Event()),  # type: ignore[arg-type]
         clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
         sleep=lambda _s: None,
+        verify=kw.pop("verify", None),  # type: ignore[arg-type]
     )
 
 
@@ -141,3 +142,28 @@ def test_an_outage_is_not_mistaken_for_refused_rows() -> None:
     events = make_events(3)
     result = _writer(store).write(events, _lines(events), "t:0:0-2")
     assert (result.stored, result.rejected, store.inserts) == (3, [], [("t:0:0-2", 3)])
+
+
+def test_an_insert_into_a_vanished_folder_is_retried_under_its_token_not_settled() -> None:
+    store = _Store()
+    answers = ["the ClickHouse data folder x is missing", None]
+    events = make_events(3)
+    result = _writer(store, verify=lambda: answers.pop(0)).write(events, _lines(events), "t:0:0-2")
+    # The first insert was not verifiably stored: written again (same token), then settled.
+    assert store.inserts == [("t:0:0-2", 3), ("t:0:0-2", 3)]
+    assert result.stored == 3 and not answers
+
+
+def test_a_folder_that_stays_gone_never_settles_the_chunk() -> None:
+    stopping = threading.Event()
+    calls: list[int] = []
+
+    def gone() -> str:
+        calls.append(1)
+        if len(calls) == 3:
+            stopping.set()  # SIGTERM while the folder is gone
+        return "the ClickHouse data folder x is missing"
+
+    events = make_events(2)
+    with pytest.raises(Abandoned):
+        _writer(_Store(), stopping=stopping, verify=gone).write(events, _lines(events), "t:0:0-1")

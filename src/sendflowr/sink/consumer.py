@@ -97,6 +97,12 @@ class SinkConsumer:
         # The embedded engine's folder, checked after each insert, before its offsets commit.
         self._folder = FolderGuard(settings.clickhouse_path) if store.embedded else None
 
+    def _ping(self) -> bool:
+        try:
+            return bool(self._store.query("SELECT 1").scalar() == 1)
+        except StoreError:
+            return False
+
     def _folder_problem(self) -> str | None:
         return self._folder.problem() if self._folder is not None else None
 
@@ -159,6 +165,7 @@ class SinkConsumer:
             recent=shared_recent_ids(store, settings.sink_recent_ids),
             stopping=self._stopping,
             verify=self._folder_problem,
+            ping=self._ping,
         )
         return RoundWriter(
             settings.topic,

@@ -90,6 +90,8 @@ def test_reads_of_the_sendflowr_database_run(
         got = client.post("/sql", json={"query": query, "parameters": params}, headers=auth)
         assert got.status_code == 200, (query, got.text)
         assert got.json()["rows"], query
+    empty = client.post("/sql", json={"query": "SHOW TABLES LIKE 'nothing%'"}, headers=auth)
+    assert empty.status_code == 200 and empty.json()["rows"] == []
 
 
 @pytest.mark.parametrize(

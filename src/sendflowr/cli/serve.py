@@ -88,8 +88,8 @@ def serve(roles: tuple[str, ...]) -> None:
     """
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    resources = Resources(settings)
     names = list(roles) or list(ROLE_BUILDERS)
+    resources = Resources(settings, roles=tuple(names))
     try:
         handles = [build_role(name, resources) for name in names]
         if {"consumer", "inference"} & set(names):

@@ -19,7 +19,7 @@ exist only with ``SENDFLOWR_MOCK_ENDPOINTS=true``.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -97,13 +97,39 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+class _StoreGate:
+    """ASGI wrapper: while ``readiness()`` names a problem of the store (it cannot accept
+    rows), every ``POST /api/…`` is a 503 with ``Retry-After`` — nothing is acknowledged
+    that could not be stored."""
+
+    def __init__(self, app: Any, readiness: Callable[[], str | None]) -> None:
+        self.app = app
+        self.readiness = readiness
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            problem = self.readiness() if scope["path"].startswith("/api/") else None
+            if problem is not None:
+                body = _encode({"error": "unavailable", "reason": f"store: {problem}"})
+                headers = [(b"content-type", b"application/json"), (b"retry-after", b"5")]
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     *,
     publisher: Publisher | None = None,
     resolver: IdentityResolver | None = None,
+    readiness: Callable[[], str | None] | None = None,
 ) -> FastAPI:
-    """The connector app; its lifespan opens the identity store and the Kafka producer."""
+    """The connector app; its lifespan opens the identity store and the Kafka producer.
+
+    ``readiness`` (None = not watched here) names why the store cannot accept rows: then
+    ingestion answers 503 + ``Retry-After`` and ``/health`` says why.
+    """
     metrics = ConnectorMetrics()
     pub: Publisher = publisher or KafkaPublisher(settings)
     res = resolver or IdentityResolver(open_store(settings))
@@ -132,6 +158,8 @@ def create_app(
     )
     app.state.metrics, app.state.resolver, app.state.publisher = metrics, res, pub
     install_schemas(app)
+    if readiness is not None:
+        app.add_middleware(_StoreGate, readiness=readiness)
 
     install_error_handlers(
         app,
@@ -251,10 +279,16 @@ def create_app(
 
     @app.get("/health", tags=["ops"])
     async def health() -> Response:
-        """200 ``{"status": "ok"}`` when Kafka answers, else 503."""
-        if await pub.ready():
-            return _json({"status": "ok", "kafka": "ok"})
-        return _json({"status": "unavailable", "kafka": "unreachable"}, 503, {"Retry-After": "5"})
+        """200 ``{"status": "ok"}`` when Kafka answers (and the store, where watched, can
+        accept rows), else 503 saying why."""
+        kafka = "ok" if await pub.ready() else "unreachable"
+        problem = readiness() if readiness is not None else None
+        body = {"status": "ok", "kafka": kafka}
+        if readiness is not None:
+            body["store"] = problem or "ok"
+        if kafka == "ok" and problem is None:
+            return _json(body)
+        return _json({**body, "status": "unavailable"}, 503, {"Retry-After": "5"})
 
     @app.get("/metrics", tags=["ops"])
     async def prometheus() -> Response:

@@ -14,5 +14,7 @@ def build(resources: Resources) -> RoleHandle:
     The identity store and the producer open in the app's lifespan.
     """
     settings = resources.settings
-    app = create_app(settings, resolver=resources.identity())
+    # The store's health is known here only where the consumer shares this process.
+    readiness = resources.store_problem if "consumer" in resources.roles else None
+    app = create_app(settings, resolver=resources.identity(), readiness=readiness)
     return RoleHandle(name="connector", app=app, port=settings.connector_port)

@@ -19,6 +19,7 @@ from sendflowr.errors import ConfigError
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
+from sendflowr.store.health import FolderGuard, StoreHealth
 
 __all__ = ["ROLE_BUILDERS", "Resources", "RoleHandle", "build_role"]
 
@@ -46,7 +47,11 @@ class Resources:
     """Per-process shared resources, created lazily and closed once."""
 
     settings: Settings
+    #: The roles this process runs (``serve`` sets it): the connector reads the store's
+    #: health only where the consumer shares its process.
+    roles: tuple[str, ...] = ()
     _stores: dict[str, ClickHouseStore] = field(default_factory=dict, init=False)
+    _health: StoreHealth | None = field(default=None, init=False)
     _identity: IdentityResolver | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
@@ -70,6 +75,25 @@ class Resources:
                 self._stores[session] = store
                 self._closers.append(store.stop)
             return store
+
+    def store_health(self) -> StoreHealth:
+        """The ingest store's health watcher, started on first use (checks every 2 s)."""
+        store = self.store()
+        with self._lock:
+            if self._health is None:
+                guard = FolderGuard(self.settings.clickhouse_path) if store.embedded else None
+                if guard is not None:
+                    guard.arm()
+                health = StoreHealth(store, guard)
+                health.start()
+                self._health = health
+                self._closers.append(health.stop)
+            return self._health
+
+    def store_problem(self) -> str | None:
+        """Why the store cannot accept rows (None = it can, or nobody watches it here)."""
+        health = self._health
+        return health.problem() if health is not None else None
 
     def identity(self) -> IdentityResolver:
         """The process's one identity resolver (one store connection, one cache).

@@ -34,6 +34,7 @@ from sendflowr.sink.progress import Progress, SinkStats
 from sendflowr.sink.rounds import RoundWriter
 from sendflowr.sink.writer import Abandoned, ChunkWriter
 from sendflowr.store import ClickHouseStore
+from sendflowr.store.health import FolderGuard
 
 __all__ = ["SinkConsumer", "SinkStats"]
 
@@ -93,10 +94,23 @@ class SinkConsumer:
         self._rewind_needed = False
         self._idle = False
         self._progress = Progress(settings.topic, self.stats, self.metrics)
+        # The embedded engine's folder, checked after each insert, before its offsets commit.
+        self._folder = FolderGuard(settings.clickhouse_path) if store.embedded else None
+
+    def _ping(self) -> bool:
+        try:
+            return bool(self._store.query("SELECT 1").scalar() == 1)
+        except StoreError:
+            return False
+
+    def _folder_problem(self) -> str | None:
+        return self._folder.problem() if self._folder is not None else None
 
     # --- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         """Connect, subscribe and start the loop thread."""
+        if self._folder is not None:
+            self._folder.arm()
         self._round_writer_made = self._round_writer()
         # Prefetch deeply: with librdkafka's default (100k queued messages) a busy
         # machine's consumer waits on fetches; the byte cap (64 MB) still bounds memory.
@@ -150,6 +164,8 @@ class SinkConsumer:
             ),
             recent=shared_recent_ids(store, settings.sink_recent_ids),
             stopping=self._stopping,
+            verify=self._folder_problem,
+            ping=self._ping,
         )
         return RoundWriter(
             settings.topic,

@@ -23,6 +23,7 @@ def build(resources: Resources) -> RoleHandle:
         sink = SinkConsumer(settings, resources.store("ingest"), metrics)
         holder.append(sink)
         sink.start()
+        resources.store_health()  # the connector and inference read it for readiness
 
     def stop() -> None:
         while holder:

@@ -6,6 +6,13 @@ backoff on the *same* rows and token, never a second copy; ``stop`` ends the
 wait without writing, and the caller then commits nothing. Rows ClickHouse
 refuses as data (a value it cannot parse) are isolated by halving the chunk,
 each half under a token derived from the chunk's, and returned as rejected.
+
+An error ClickHouse does not name as a data error is an outage, unless it repeats
+(``REFUSALS_BEFORE_ISOLATING`` times, same message), is not about the system (read-only,
+disk, memory, network, …: ``_SYSTEM_ERROR_NAMES``) and the store answers a trivial
+query (``ping``) with its folder in place: then it is about these rows, and they are isolated
+like data errors — so no record, whatever ClickHouse says about it, stalls its
+partition.
 """
 
 from __future__ import annotations
@@ -28,7 +35,30 @@ from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.records import event_line
 from sendflowr.store.schema import EVENTS_TABLE
 
-__all__ = ["Abandoned", "ChunkWriter", "Inserter", "WriteResult", "is_data_error"]
+__all__ = [
+    "REFUSALS_BEFORE_ISOLATING",
+    "Abandoned",
+    "ChunkWriter",
+    "Inserter",
+    "WriteResult",
+    "is_data_error",
+]
+
+#: Identical failures of one insert, with the store answering, that make them a refusal.
+REFUSALS_BEFORE_ISOLATING: Final = 4
+#: Errors about the store or the system, never about rows: retried, never isolated.
+_SYSTEM_ERROR_NAMES: Final = frozenset(
+    """
+    READONLY TABLE_IS_READ_ONLY NOT_ENOUGH_SPACE UNKNOWN_TABLE UNKNOWN_DATABASE TABLE_IS_DROPPED
+    MEMORY_LIMIT_EXCEEDED CANNOT_ALLOCATE_MEMORY TIMEOUT_EXCEEDED TOO_MANY_PARTS NETWORK_ERROR
+    SOCKET_TIMEOUT ABORTED QUERY_WAS_CANCELLED CANNOT_OPEN_FILE CANNOT_CREATE_DIRECTORY
+    FILE_DOESNT_EXIST DIRECTORY_DOESNT_EXIST CANNOT_WRITE_TO_FILE_DESCRIPTOR CANNOT_FSYNC
+    CANNOT_RENAME ACCESS_DENIED AUTHENTICATION_FAILED TOO_MANY_SIMULTANEOUS_QUERIES
+    ALL_CONNECTION_TRIES_FAILED NO_FREE_CONNECTION KEEPER_EXCEPTION LOGICAL_ERROR
+    """.split()
+)
+#: The name given to such a refusal (counts as a data error).
+_PERSISTENT: Final = "SENDFLOWR_PERSISTENT_REFUSAL"
 
 _log = logging.getLogger("sendflowr.sink")
 _event_id = attrgetter("event_id")
@@ -46,6 +76,7 @@ _DATA_ERROR_NAMES: Final = frozenset(
         "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
         "TOO_LARGE_STRING_SIZE",
         "DECIMAL_OVERFLOW",
+        _PERSISTENT,
     }
 )
 
@@ -117,7 +148,13 @@ class ChunkWriter:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] | None = None,
         max_backoff: float = 10.0,
+        verify: Callable[[], str | None] | None = None,
+        ping: Callable[[], bool] | None = None,
     ) -> None:
+        """``verify``: asked after each insert; a problem it names (e.g. the data folder was
+        deleted) makes the insert count as failed, so its offsets are not committed and it
+        is retried under the same token. ``ping``: whether the store answers a trivial query
+        (None = never assume so: every unnamed error is an outage)."""
         self._store = store
         self._metrics = metrics
         self._lookup = lookup
@@ -126,9 +163,14 @@ class ChunkWriter:
         self._clock = clock
         self._sleep = sleep or (lambda s: stopping.wait(s) and None)
         self._max_backoff = max_backoff
+        self._verify = verify
+        self._ping = ping
 
-    def _retrying(self, attempt: Callable[[], Any], what: str) -> Any:
+    def _retrying(self, attempt: Callable[[], Any], what: str, *, rows: bool = False) -> Any:
+        """Run ``attempt`` until it succeeds; ``rows``: it writes rows, so an unnamed error that
+        repeats while the store answers is raised as a refusal of those rows."""
         delay = 0.25
+        last, repeats = "", 0
         while True:
             try:
                 return attempt()
@@ -136,6 +178,12 @@ class ChunkWriter:
                 if is_data_error(exc):
                     raise
                 self._metrics.insert_failures.inc()
+                repeats = repeats + 1 if str(exc) == last else 1
+                last = str(exc)
+                about_rows = exc.name is not None and exc.name not in _SYSTEM_ERROR_NAMES
+                if rows and about_rows and repeats >= REFUSALS_BEFORE_ISOLATING and self._answers():
+                    _log.warning("%s keeps failing (%s) while the store answers", what, exc)
+                    raise StoreError(str(exc), code=exc.code, name=_PERSISTENT) from exc
                 if self._stopping.is_set():
                     raise Abandoned(what) from exc
                 _log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
@@ -240,5 +288,17 @@ class ChunkWriter:
                 settings=LINE_SETTINGS,
             )
             self._metrics.insert_seconds.observe(time.perf_counter() - started)
+            problem = self._verify() if self._verify is not None else None
+            if problem is not None:
+                _log.error("insert %s is not verifiably stored: %s", token, problem)
+                raise StoreError(f"not verifiably stored: {problem}")
 
-        self._retrying(attempt, f"insert {token}")
+        self._retrying(attempt, f"insert {token}", rows=True)
+
+    def _answers(self) -> bool:
+        if self._ping is None or (self._verify is not None and self._verify() is not None):
+            return False
+        try:
+            return self._ping()
+        except Exception:  # a failing ping is simply "no"
+            return False

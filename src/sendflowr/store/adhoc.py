@@ -186,6 +186,24 @@ def _table_ok(name: str, database: str) -> bool:
     return db == database or (db == "system" and table.lower() in SYSTEM_TABLES)
 
 
+def _depth(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _check_select_clauses(lines: list[str]) -> None:
+    """A select's own children are its expression lists only: an extra child is an
+    ``INTO OUTFILE`` target, a ``FORMAT`` or ``SETTINGS`` (whatever the lexer saw)."""
+    for i, line in enumerate(lines):
+        if line.split()[0] != "SelectWithUnionQuery":
+            continue
+        depth = _depth(line)
+        for child in lines[i + 1 :]:
+            if _depth(child) <= depth:
+                break
+            if _depth(child) == depth + 1 and child.split()[0] != "ExpressionList":
+                raise refused("INTO OUTFILE, FORMAT and SETTINGS clauses are not allowed")
+
+
 def check_ast(tree: Iterable[str], database: str, table_functions: Iterable[str]) -> None:
     """Refuse what ClickHouse's parse tree shows (the lines of ``EXPLAIN AST``).
 
@@ -206,6 +224,7 @@ def check_ast(tree: Iterable[str], database: str, table_functions: Iterable[str]
         named = lines[0].split(" (children", 1)[0].split()[1:]
         if not _table_ok(".".join(named), database):
             raise refused(f"table {'.'.join(named)} is outside the {database} database")
+    _check_select_clauses(lines)
     known = {name.lower() for name in table_functions}
     for line in lines[1:] if top == "ShowCreateTableQuery" else lines:
         node, _, rest = line.strip().partition(" ")

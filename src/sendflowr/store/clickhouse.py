@@ -180,19 +180,12 @@ class ClickHouseStore:
         Ad-hoc SQL belongs in a store of its own with a ``readonly`` session (see
         ``sendflowr.serve.admin``), never in the ingest store: the chDB backend applies per-call
         settings by SET and cannot restore them once ``readonly`` is on."""
-        settings = None
         try:
             with self._lock:
-                result = self.client.query(
-                    sql, parameters=dict(parameters or {}), settings=settings
-                )
+                result = self.client.query(sql, parameters=dict(parameters or {}))
                 columns = result.column_names
                 if not columns and not result.result_rows:
-                    # The chDB backend drops column names of an empty result: ask for them.
-                    described = self.client.query(
-                        f"DESCRIBE ({sql})", parameters=dict(parameters or {}), settings=settings
-                    )
-                    columns = tuple(str(row[0]) for row in described.result_rows)
+                    columns = self._empty_columns(sql, parameters)
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
         return QueryResult(columns, result.result_rows)
@@ -212,6 +205,15 @@ class ClickHouseStore:
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
         return raw.decode("utf-8", "replace")
+
+    def _empty_columns(self, sql: str, parameters: Mapping[str, Any] | None) -> tuple[str, ...]:
+        """The column names of ``sql``'s empty result (the chDB backend drops them); none for
+        a statement that cannot be described (e.g. ``SHOW``). Called under the lock."""
+        try:
+            described = self.client.query(f"DESCRIBE ({sql})", parameters=dict(parameters or {}))
+        except ClickHouseError:
+            return ()
+        return tuple(str(row[0]) for row in described.result_rows)
 
     def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """Run a query and return a pandas DataFrame."""

@@ -99,6 +99,7 @@ def create_app(
     make_resolver: Callable[[], Resolver] | None = None,
     make_click_stats: Callable[[], compat.ClickStats] | None = None,
     api_key: str | None = None,
+    readiness: Callable[[], str | None] | None = None,
     providers: Mapping[str, str] | None = None,
     explore_share: float = DEFAULT_EXPLORE_SHARE,
     explore_seed: int = 0,
@@ -109,7 +110,9 @@ def create_app(
     world file's); a request naming another, or one of another channel, is a
     422. ``explore_share``/``explore_seed``: exploration when a request does not
     set its own share. ``make_click_stats`` gives ``/features`` its click counts
-    (none: counted as zero).
+    (none: counted as zero). ``readiness`` names why the store cannot accept rows
+    (None = fine or not watched): ``/health`` is then a 503 saying why. A store or
+    identity-store failure in a request is a 503 with ``Retry-After``, never a 500.
     """
     known = dict(providers) if providers is not None else _world_providers()
     metrics = _Metrics()
@@ -355,14 +358,19 @@ def create_app(
 
     @app.get("/health", tags=["ops"])
     def health() -> Response:
-        """Liveness plus the model versions in use."""
+        """Liveness plus the model versions in use; 503 saying why when the store cannot
+        accept rows."""
         eng = engine()
         fitted = eng.fitted
-        return _json({
-            "status": "healthy", "role": "inference",
+        problem = readiness() if readiness is not None else None
+        body = {
+            "status": "healthy" if problem is None else "unavailable",
+            "role": "inference",
+            "store": problem or "ok",
             "curve_version": fitted.version if fitted else None,
             "latency_model_version": eng.latency.version,
-        })  # fmt: skip
+        }
+        return _json(body, 200 if problem is None else 503)
 
     @app.get("/metrics", tags=["ops"])
     def prometheus() -> Response:

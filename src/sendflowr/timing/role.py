@@ -59,5 +59,6 @@ def build(resources: Resources) -> RoleHandle:
             else settings.timing_explore_share
         ),
         explore_seed=settings.timing_explore_seed,
+        readiness=resources.store_problem,
     )
     return RoleHandle(name="inference", app=app, port=settings.inference_port)

@@ -21,10 +21,18 @@ class _Store:
     """Records inserts; fails ``failures`` times like an outage, and refuses as data any
     block holding one of ``refused`` (as ClickHouse refuses a value it cannot parse)."""
 
-    def __init__(self, failures: int = 0, refused: tuple[bytes, ...] = ()) -> None:
+    def __init__(
+        self,
+        failures: int = 0,
+        refused: tuple[bytes, ...] = (),
+        odd: tuple[bytes, ...] = (),
+        odd_name: str = "SOMETHING_NEW",
+    ) -> None:
         self.failures = failures
         self.refused = refused
+        self.odd, self.odd_name = odd, odd_name  # blocks refused under a name not known as data
         self.inserts: list[tuple[str | None, int]] = []
+        self.attempts = 0
 
     def insert_select(
         self,
@@ -40,6 +48,9 @@ class _Store:
     ) -> None:
         assert table == "email_events" and fmt == "JSONEachRow" and "{source}" in select
         assert parameters is not None and "ingested_at" in parameters
+        self.attempts += 1
+        if any(marker in data for marker in self.odd):
+            raise StoreError("Code: 999. something about this row", code=999, name=self.odd_name)
         if self.failures:
             self.failures -= 1
             raise StoreError("connection refused", code=210, name="NETWORK_ERROR")
@@ -71,6 +82,8 @@ def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> Chunk
         stopping=kw.pop("stopping", threading.Event()),  # type: ignore[arg-type]
         clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
         sleep=lambda _s: None,
+        verify=kw.pop("verify", None),  # type: ignore[arg-type]
+        ping=kw.pop("ping", None),  # type: ignore[arg-type]
     )
 
 
@@ -141,3 +154,60 @@ def test_an_outage_is_not_mistaken_for_refused_rows() -> None:
     events = make_events(3)
     result = _writer(store).write(events, _lines(events), "t:0:0-2")
     assert (result.stored, result.rejected, store.inserts) == (3, [], [("t:0:0-2", 3)])
+
+
+def test_an_insert_into_a_vanished_folder_is_retried_under_its_token_not_settled() -> None:
+    store = _Store()
+    answers = ["the ClickHouse data folder x is missing", None]
+    events = make_events(3)
+    result = _writer(store, verify=lambda: answers.pop(0)).write(events, _lines(events), "t:0:0-2")
+    # The first insert was not verifiably stored: written again (same token), then settled.
+    assert store.inserts == [("t:0:0-2", 3), ("t:0:0-2", 3)]
+    assert result.stored == 3 and not answers
+
+
+def test_a_folder_that_stays_gone_never_settles_the_chunk() -> None:
+    stopping = threading.Event()
+    calls: list[int] = []
+
+    def gone() -> str:
+        calls.append(1)
+        if len(calls) == 3:
+            stopping.set()  # SIGTERM while the folder is gone
+        return "the ClickHouse data folder x is missing"
+
+    events = make_events(2)
+    with pytest.raises(Abandoned):
+        _writer(_Store(), stopping=stopping, verify=gone).write(events, _lines(events), "t:0:0-1")
+
+
+def _odd_events() -> tuple[list[CanonicalEvent], list[bytes]]:
+    events = make_events(8)
+    events[5].subject = "ODD-ROW"
+    return events, _lines(events)
+
+
+def test_an_unnamed_refusal_that_repeats_while_the_store_answers_is_isolated() -> None:
+    store = _Store(odd=(b"ODD-ROW",))
+    events, lines = _odd_events()
+    result = _writer(store, ping=lambda: True).write(events, lines, "t:0:0-7")
+    assert result.stored == 7
+    assert [e.event_id for e, _ in result.rejected] == [events[5].event_id]
+
+
+def _never_isolated(store: _Store, ping: bool) -> None:
+    stopping = threading.Event()
+    events, lines = _odd_events()
+    writer = _writer(store, ping=lambda: ping, stopping=stopping)
+    writer._sleep = lambda _s: stopping.set() if store.attempts >= 12 else None  # type: ignore[method-assign]
+    with pytest.raises(Abandoned):
+        writer.write(events, lines, "t:0:0-7")
+    assert store.inserts == []  # retried as a whole, never halved
+
+
+def test_an_unnamed_failure_while_the_store_does_not_answer_is_an_outage() -> None:
+    _never_isolated(_Store(odd=(b"ODD-ROW",)), ping=False)
+
+
+def test_a_read_only_store_is_an_outage_even_while_it_answers() -> None:
+    _never_isolated(_Store(odd=(b"ODD-ROW",), odd_name="READONLY"), ping=True)

@@ -120,6 +120,14 @@ def test_trees_reaching_outside_are_refused(fn: str, table: str, reason: str) ->
         ("Explain EXPLAIN (children 1)\n SelectWithUnionQuery (children 1)", True),
         ("Explain EXPLAIN (children 1)\n CreateQuery x (children 1)", False),
         ("SelectWithUnionQuery (children 2)\n Set", False),
+        (
+            "SelectWithUnionQuery (children 2)\n ExpressionList (children 1)\n Literal \\'/x\\'",
+            False,
+        ),
+        (
+            "Explain EXPLAIN (children 1)\n SelectWithUnionQuery (children 2)\n  Identifier CSV",
+            False,
+        ),
     ],
 )
 def test_statement_kinds(tree: str, ok: bool) -> None:

@@ -113,3 +113,28 @@ def test_a_time_before_year_one_in_utc_is_a_dead_letter_in_any_batch() -> None:
     decoded = decode_records([FakeRecord(v, i) for i, v in enumerate([valid[0], bad, valid[1]])])
     assert [(d.offset, d.reason) for d in decoded.dead] == [(1, "schema_invalid")]
     assert len(decoded.events) == 2
+
+
+def test_metadata_depth_follows_the_contract_on_every_path() -> None:
+    """Metadata deeper than the fast decoder's type takes the record-by-record path and
+    is stored up to the contract's depth; one level more, or beyond what any decoder
+    reads, is a dead letter naming the reason, and the neighbours are stored."""
+    valid = [encode_event(e) for e in make_events(3, seed=4)]
+
+    def with_metadata(depth: int) -> bytes:
+        event = make_events(1, seed=depth)[0]
+        text = encode_event(msgspec.structs.replace(event, metadata={}))
+        nested = b'{"a":' * (depth - 1) + b'{"leaf":1}' + b"}" * (depth - 1)
+        return text[:-1] + b',"metadata":' + nested + b"}"
+
+    for depth, dead in ((4, False), (32, False), (33, True), (3000, True)):
+        records = [
+            FakeRecord(v, i) for i, v in enumerate([valid[0], with_metadata(depth), *valid[1:]])
+        ]
+        decoded = decode_records(records)
+        if dead:
+            assert [(d.offset, d.reason) for d in decoded.dead] == [(1, "schema_invalid")]
+            assert "deeper than 32" in decoded.dead[0].detail
+            assert len(decoded.events) == 3
+        else:
+            assert decoded.dead == [] and len(decoded.events) == 4, depth

@@ -20,6 +20,7 @@ the reason as text for the sink's dead letters.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import UUID
@@ -50,17 +51,23 @@ MAX_METADATA_DEPTH: Final = 32
 #: JSON text of ``metadata``, in bytes.
 MAX_METADATA_BYTES: Final = 16_384
 _CHANNELS: Final = frozenset(CHANNELS)
-_TIME_FIELDS: Final = ("timestamp", "send_time", "ingested_at")
 _encode: Final = msgspec.json.encode
+_DEEPER: Final = f"nested deeper than {MAX_METADATA_DEPTH} levels"
+_LARGER: Final = f"larger than {MAX_METADATA_BYTES} bytes of JSON"
+_CANONICAL_UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
+)
 
 
 def too_deep() -> ValidationError:
     """The error of a value nested deeper than the decoder (or the contract) allows."""
-    return ValidationError("metadata", f"nested deeper than {MAX_METADATA_DEPTH} levels")
+    return ValidationError("metadata", _DEEPER)
 
 
 def in_range(moment: datetime) -> bool:
     """Whether ``moment`` (any offset) falls in the years 1900–2299 in UTC."""
+    if MIN_YEAR < moment.year < MAX_YEAR:  # no offset (< 1 day) can move it out
+        return True
     try:
         return MIN_YEAR <= moment.astimezone(UTC).year <= MAX_YEAR
     except (OverflowError, ValueError):  # e.g. 0001-01-01T00:00+05:00 is before year 1 in UTC
@@ -87,10 +94,17 @@ def metadata_problem(metadata: Any) -> str | None:
         return None
     if not isinstance(metadata, dict):
         return "must be a JSON object"
-    if _depth_exceeds(metadata, MAX_METADATA_DEPTH):
-        return f"nested deeper than {MAX_METADATA_DEPTH} levels"
-    if len(_encode(metadata)) > MAX_METADATA_BYTES:
-        return f"larger than {MAX_METADATA_BYTES} bytes of JSON"
+    try:
+        encoded = _encode(metadata)
+    except RecursionError:
+        return _DEEPER
+    # Only a text with more brackets than the bound can be too deep: walk just those.
+    if encoded.count(b"{") + encoded.count(b"[") > MAX_METADATA_DEPTH and _depth_exceeds(
+        metadata, MAX_METADATA_DEPTH
+    ):
+        return _DEEPER
+    if len(encoded) > MAX_METADATA_BYTES:
+        return _LARGER
     return None
 
 
@@ -100,24 +114,44 @@ def check_event(event: IncomingEvent | CanonicalEvent) -> None:
         raise ValidationError("event_type", "unknown event type")
     if event.channel not in _CHANNELS:
         raise ValidationError("channel", f"unknown channel (one of {', '.join(CHANNELS)})")
-    for name in _TIME_FIELDS:
-        moment = getattr(event, name, None)
-        if moment is not None and not in_range(moment):
-            raise ValidationError(name, f"must fall in the years {MIN_YEAR}-{MAX_YEAR} (UTC)")
+    if not in_range(event.timestamp):
+        raise _out_of_range("timestamp")
+    if event.send_time is not None and not in_range(event.send_time):
+        raise _out_of_range("send_time")
+    ingested = getattr(event, "ingested_at", None)
+    if ingested is not None and not in_range(ingested):
+        raise _out_of_range("ingested_at")
+    # The decoders enforce these bounds; events built in Python are checked here.
     for name in ("payload_size_bytes", "queue_depth_estimate"):
         count = getattr(event, name)
         if count is not None and not 0 <= count <= UINT32_MAX:
             raise ValidationError(name, f"must be within 0..{UINT32_MAX}")
-    problem = metadata_problem(event.metadata)
-    if problem is not None:
-        raise ValidationError("metadata", problem)
+    if event.metadata:
+        problem = metadata_problem(event.metadata)
+        if problem is not None:
+            raise ValidationError("metadata", problem)
 
 
-def check_canonical(event: CanonicalEvent) -> None:
-    """``check_event`` plus what only a published event carries: a UUID id, a universal id."""
-    check_event(event)
+def _out_of_range(field: str) -> ValidationError:
+    return ValidationError(field, f"must fall in the years {MIN_YEAR}-{MAX_YEAR} (UTC)")
+
+
+def check_canonical(event: CanonicalEvent, *, made_from: IncomingEvent | None = None) -> None:
+    """``check_event`` plus what only a published event carries: a UUID id, a universal id.
+
+    ``made_from``: the incoming event ``event`` was made from, which already passed
+    ``check_event``; then only what making it can change (metadata) is checked again.
+    """
+    if made_from is None:
+        check_event(event)
+    elif event.metadata is not made_from.metadata:
+        problem = metadata_problem(event.metadata)
+        if problem is not None:
+            raise ValidationError("metadata", problem)
     if not event.universal_id:
         raise ValidationError("universal_id", "is empty")
+    if _CANONICAL_UUID.match(event.event_id):
+        return
     try:
         UUID(event.event_id)
     except ValueError:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sendflowr.serve.contract import Resources, build_role
 
+from sendflowr.serve.contract import Resources, build_role
 from sendflowr.settings import Settings
 from tests.asgi import AppClient
 

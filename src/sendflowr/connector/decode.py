@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
-from sendflowr.connector.privacy import REFUSED_FIELDS, refuse_addresses
+from sendflowr.connector.privacy import refuse_addresses
 from sendflowr.contract import check_event, too_deep
 from sendflowr.errors import ValidationError
 from sendflowr.events import IncomingEvent
@@ -115,7 +115,7 @@ def check_incoming(event: IncomingEvent) -> None:
     """Raise ``ValidationError`` unless ``event`` keeps the contract, carries no address in
     an id or enum field, and has an identity key."""
     check_event(event)
-    refuse_addresses({name: getattr(event, name) for name in REFUSED_FIELDS})
+    refuse_addresses(event)
     first = (
         event.recipient_email
         or event.phone

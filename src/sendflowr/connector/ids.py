@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Final
 from uuid import UUID, uuid5
 
@@ -26,12 +27,18 @@ PROVIDER_NAMESPACE: Final = UUID("6f1c2d4e-3b5a-5e7f-9a0b-1c2d3e4f5a6b")
 #: Namespace of ids derived from an event's content.
 CONTENT_NAMESPACE: Final = UUID("0b7e1f3a-8c2d-5a4e-b6f9-2d3c4b5a6e7f")
 _encode: Final = msgspec.json.Encoder(order="sorted").encode
+_CANONICAL_UUID: Final = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z"
+)
 
 
 def derive_event_id(event: IncomingEvent) -> tuple[str, str]:
     """``(event_id, provider_event_id)`` of ``event``; the second is ``""`` unless the
     sender's id was not a UUID."""
-    given = event.event_id.strip()
+    given = event.event_id
+    if _CANONICAL_UUID.match(given):  # the common case: a generator's UUIDv7
+        return given, ""
+    given = given.strip()
     if not given:
         return str(uuid5(CONTENT_NAMESPACE, _encode(event).decode())), ""
     try:

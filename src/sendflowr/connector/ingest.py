@@ -120,7 +120,7 @@ class Ingestor:
             built = canonicalise(event, email_hash, resolution, now)
             try:
                 # The contract the sink applies: what would be dead-lettered is a 422 here.
-                check_canonical(built)
+                check_canonical(built, made_from=event)
             except ValidationError as exc:
                 result.rejected.append(Rejection(index, exc.field, exc.reason))
                 continue

@@ -18,11 +18,11 @@ import msgspec
 
 from sendflowr.contract import (
     MAX_METADATA_BYTES,
-    MAX_METADATA_DEPTH,
     UINT32_MAX,
     canonical_problem,
     in_range,
     metadata_problem,
+    too_deep,
 )
 from sendflowr.events import CHANNELS, EVENT_TYPES, CanonicalEvent
 
@@ -92,6 +92,13 @@ _ALL_CANONICAL_UUIDS = re.compile(
 )
 
 
+# Metadata at most three levels deep, by type: the decoder checks the depth bound for
+# free where it holds (nearly always); deeper metadata takes the record-by-record path.
+_Scalar = str | int | float | bool | None
+_Inner = _Scalar | list[_Scalar] | dict[str, _Scalar]
+_ShallowMetadata = dict[str, _Scalar | list[_Inner] | dict[str, _Inner]]
+
+
 class _CheckedEvent(CanonicalEvent, kw_only=True):
     """``CanonicalEvent`` whose decoder checks most of what ``schema_problem`` checks itself
     (a Literal or a bound costs next to nothing, unlike a pattern); ``_all_fine`` checks
@@ -100,6 +107,7 @@ class _CheckedEvent(CanonicalEvent, kw_only=True):
 
     event_type: _EventType
     universal_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    metadata: _ShallowMetadata = msgspec.field(default_factory=dict)
     payload_size_bytes: Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)] | None = None
     queue_depth_estimate: Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)] | None = None
     channel: _Channel = "email"
@@ -133,15 +141,14 @@ _in_range = in_range
 
 
 def _metadata_fine(values: Sequence[bytes], events: Sequence[CanonicalEvent]) -> bool:
-    """The contract's metadata bounds, checked only where a value could break them: one
-    longer than the size bound, or with more brackets than the depth bound."""
-    for value, event in zip(values, events, strict=True):
-        if (
-            len(value) > MAX_METADATA_BYTES
-            or value.count(b"{") + value.count(b"[") > MAX_METADATA_DEPTH
-        ) and metadata_problem(event.metadata) is not None:
-            return False
-    return True
+    """The contract's metadata size bound, checked only where a value could break it: one
+    longer than the bound. (``_CheckedEvent`` bounded the depth already.)"""
+    if max(map(len, values), default=0) <= MAX_METADATA_BYTES:
+        return True
+    return all(
+        len(value) <= MAX_METADATA_BYTES or metadata_problem(event.metadata) is None
+        for value, event in zip(values, events, strict=True)
+    )
 
 
 def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
@@ -224,7 +231,9 @@ def decode_records(records: Sequence[R]) -> Decoded[R]:
                 reason, detail = "schema_invalid", str(exc)[:500]
             except msgspec.DecodeError as exc:
                 reason, detail = _classify(value, exc)
-            except Exception as exc:  # e.g. RecursionError: no record may stall its partition
+            except RecursionError:  # nested beyond any decoder: the contract refuses it too
+                reason, detail = "schema_invalid", f"nested value {too_deep().reason}"
+            except Exception as exc:  # anything else: no record may stall its partition
                 reason, detail = "unprocessable", _describe(exc)
             else:
                 try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import msgspec
 import pytest
 
 from sendflowr.connector.privacy import (
@@ -15,6 +16,7 @@ from sendflowr.connector.privacy import (
     scrub_metadata,
 )
 from sendflowr.errors import ValidationError
+from sendflowr.events import IncomingEvent
 
 LEAKS = [
     "josé@example.com",
@@ -73,9 +75,10 @@ def test_json_precheck_sees_every_at_sign_spelling() -> None:
 
 
 def test_ids_and_enums_holding_an_address_are_refused_naming_the_field() -> None:
-    refuse_addresses({"campaign_id": "spring", "esp": "sendgrid"})
+    base = {"event_type": "opened", "timestamp": "2025-10-01T10:00:00Z", "campaign_id": "spring"}
+    refuse_addresses(msgspec.convert(base, IncomingEvent))
     for field in ("campaign_id", "esp", "bounce_type", "ip_address", "event_id", "message_id"):
         with pytest.raises(ValidationError) as info:
-            refuse_addresses({"channel": "email", field: "leak@exämple.com"})
+            refuse_addresses(msgspec.convert({**base, field: "leak@exämple.com"}, IncomingEvent))
         assert info.value.field == field
         assert "exämple" not in info.value.reason

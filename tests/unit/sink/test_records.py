@@ -121,8 +121,33 @@ def test_json_nested_too_deep_for_the_decoder_is_a_dead_letter_not_an_exception(
     got = _one(value)
     assert got is not None
     reason, detail = got
-    assert reason == "unprocessable" and detail.startswith("RecursionError")
+    assert reason == "schema_invalid" and "deeper than" in detail
     good = [FakeRecord(encode_event(e), i) for i, e in enumerate(make_events(5))]
     decoded = decode_records([*good[:2], FakeRecord(value, 9), *good[2:]])
     assert len(decoded.events) == 5 and len(decoded.lines) == 5
     assert [d.offset for d in decoded.dead] == [9]
+
+
+def test_metadata_depth_follows_the_contract_on_every_path() -> None:
+    """Metadata deeper than the fast decoder's type takes the record-by-record path and
+    is stored up to the contract's depth; one level more, or beyond what any decoder
+    reads, is a dead letter naming the reason, and the neighbours are stored."""
+    valid = [encode_event(e) for e in make_events(3, seed=4)]
+
+    def with_metadata(depth: int) -> bytes:
+        event = make_events(1, seed=depth)[0]
+        text = encode_event(msgspec.structs.replace(event, metadata={}))
+        nested = b'{"a":' * (depth - 1) + b'{"leaf":1}' + b"}" * (depth - 1)
+        return text[:-1] + b',"metadata":' + nested + b"}"
+
+    for depth, dead in ((4, False), (32, False), (33, True), (3000, True)):
+        records = [
+            FakeRecord(v, i) for i, v in enumerate([valid[0], with_metadata(depth), *valid[1:]])
+        ]
+        decoded = decode_records(records)
+        if dead:
+            assert [(d.offset, d.reason) for d in decoded.dead] == [(1, "schema_invalid")]
+            assert "deeper than 32" in decoded.dead[0].detail
+            assert len(decoded.events) == 3
+        else:
+            assert decoded.dead == [] and len(decoded.events) == 4, depth

@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
-from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one
+from sendflowr.connector.decode import decode_body, decode_one
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
 from sendflowr.connector.mock import generate_mock_events
@@ -39,13 +39,20 @@ from sendflowr.connector.signatures import (
     KLAVIYO_TIMESTAMP,
     SENDGRID_SIGNATURE,
     SENDGRID_TIMESTAMP,
-    SignatureInvalid,
     load_ec_public_key,
     verify_klaviyo,
     verify_sendgrid,
 )
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
-from sendflowr.errors import KafkaUnavailable, ServiceError, Unauthorized, ValidationError
+from sendflowr.errors import (
+    BadBody,
+    KafkaUnavailable,
+    ServiceError,
+    SignatureInvalid,
+    TooLarge,
+    Unauthorized,
+    ValidationError,
+)
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 

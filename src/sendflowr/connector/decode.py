@@ -14,14 +14,12 @@ from typing import Final
 
 import msgspec
 
-from sendflowr.errors import ValidationError
+from sendflowr.errors import BadBody, TooLarge, ValidationError
 from sendflowr.events import CHANNELS, EVENT_TYPES, IncomingEvent
 
 __all__ = [
-    "BadBody",
     "Decoded",
     "Rejection",
-    "TooLarge",
     "decode_body",
     "decode_one",
     "explain_validation",
@@ -42,14 +40,6 @@ _ID_KEYS: Final = (
     "shopify_customer_id",
 )
 _MAX_METADATA_BYTES: Final = 16_384
-
-
-class BadBody(ValidationError):
-    """The body is not JSON / NDJSON at all."""
-
-
-class TooLarge(ValidationError):
-    """The body holds more events (or bytes) than one request may carry."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,8 @@ from typing import Any, Final
 
 import msgspec
 
-from sendflowr.connector.decode import BadBody, Rejection, explain_validation
-from sendflowr.connector.signatures import SignatureInvalid
+from sendflowr.connector.decode import Rejection, explain_validation
+from sendflowr.errors import BadBody, SignatureInvalid
 from sendflowr.events import IncomingEvent
 
 __all__ = ["KLAVIYO_METRICS", "SENDGRID_EVENTS", "Mapped", "map_klaviyo", "map_sendgrid"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from sendflowr.errors import KafkaUnavailable, StoreError
+from sendflowr.errors import Abandoned, KafkaUnavailable, StoreError
 from sendflowr.kafka import consumer_config, ensure_topics, producer_config
 from sendflowr.settings import Settings
 from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
@@ -32,7 +32,7 @@ from sendflowr.sink.faults import FaultHook
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.progress import Progress, SinkStats
 from sendflowr.sink.rounds import RoundWriter
-from sendflowr.sink.writer import Abandoned, ChunkWriter
+from sendflowr.sink.writer import ChunkWriter
 from sendflowr.store import ClickHouseStore
 
 __all__ = ["SinkConsumer", "SinkStats"]

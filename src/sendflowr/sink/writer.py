@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Final, Protocol
 
-from sendflowr.errors import StoreError
+from sendflowr.errors import Abandoned, StoreError
 from sendflowr.events import CanonicalEvent
 from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
 from sendflowr.sink.loadsql import LINE_FORMAT, LINE_SETTINGS, LINE_STRUCTURE, SELECT_FILLED
@@ -28,7 +28,7 @@ from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.records import event_line
 from sendflowr.store.schema import EVENTS_TABLE
 
-__all__ = ["Abandoned", "ChunkWriter", "Inserter", "WriteResult", "is_data_error"]
+__all__ = ["ChunkWriter", "Inserter", "WriteResult", "is_data_error"]
 
 _log = logging.getLogger("sendflowr.sink")
 _event_id = attrgetter("event_id")
@@ -71,10 +71,6 @@ class Inserter(Protocol):
         dedup_token: str | None = None,
         settings: Mapping[str, Any] | None = None,
     ) -> None: ...
-
-
-class Abandoned(Exception):
-    """The writer stopped waiting for the store because the sink is stopping."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sendflowr.connector.decode import BadBody, TooLarge, decode_body, decode_one
-from sendflowr.errors import ValidationError
+from sendflowr.connector.decode import decode_body, decode_one
+from sendflowr.errors import BadBody, TooLarge, ValidationError
 
 
 def event(**overrides: Any) -> dict[str, Any]:

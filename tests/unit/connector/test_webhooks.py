@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sendflowr.connector.decode import BadBody
-from sendflowr.connector.signatures import SignatureInvalid
 from sendflowr.connector.webhooks import map_klaviyo, map_sendgrid
+from sendflowr.errors import BadBody, SignatureInvalid
 
 TS = 1759312800  # 2025-10-01T10:00:00Z
 

@@ -9,9 +9,10 @@ import httpx
 import orjson
 import pytest
 
+from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator import model_for
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.connector import ConnectorSink, ConnectorUnavailable, RateLimiter
+from sendflowr.generator.sinks.connector import ConnectorSink, RateLimiter
 
 
 def _plan(count: int) -> Plan:

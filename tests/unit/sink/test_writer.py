@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sendflowr.errors import StoreError
+from sendflowr.errors import Abandoned, StoreError
 from sendflowr.events import CanonicalEvent, encode_event
 from sendflowr.sink.dedup import RecentIds
 from sendflowr.sink.metrics import SinkMetrics
-from sendflowr.sink.writer import Abandoned, ChunkWriter
+from sendflowr.sink.writer import ChunkWriter
 from tests.unit.sink.factory import make_events
 
 

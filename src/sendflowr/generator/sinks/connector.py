@@ -18,27 +18,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import httpx
 import orjson
 
-from sendflowr.errors import ServiceError
+from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
 from sendflowr.generator.rows import incoming_rows
 from sendflowr.generator.sinks.base import SinkStats
 
-__all__ = ["ConnectorSink", "ConnectorUnavailable", "RateLimiter"]
+__all__ = ["ConnectorSink", "RateLimiter"]
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class ConnectorUnavailable(ServiceError):
-    """Nothing answers at the connector URL (the seed's troubleshooting hint)."""
-
-    def __init__(self, url: str, detail: str = "") -> None:
-        super().__init__(
-            f"Connector API not available at {url}{f' ({detail})' if detail else ''}\n"
-            "  Start it with: sendflowr serve   (or: sendflowr serve --role connector)\n"
-            "  Or use --dry-run to test without publishing."
-        )
-        self.url = url
 
 
 class RateLimiter:

@@ -12,7 +12,6 @@ from sendflowr.events import CanonicalEvent, uuid7
 from sendflowr.generator import generate_canonical
 from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import StoreExplanations
@@ -22,6 +21,7 @@ from sendflowr.timing.role import build
 from sendflowr.timing.sources import StoreSource
 from tests.asgi import AppClient
 from tests.conftest import unique_name
+from tests.store_support import events_to_columns
 
 NOW = datetime(2026, 1, 11, tzinfo=UTC)
 

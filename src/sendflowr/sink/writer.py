@@ -14,11 +14,11 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from sendflowr.errors import Abandoned, StoreError
 from sendflowr.events import CanonicalEvent
@@ -26,9 +26,10 @@ from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
 from sendflowr.sink.loadsql import LINE_FORMAT, LINE_SETTINGS, LINE_STRUCTURE, SELECT_FILLED
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.records import event_line
+from sendflowr.store.contract import EventStore
 from sendflowr.store.schema import EVENTS_TABLE
 
-__all__ = ["ChunkWriter", "Inserter", "WriteResult", "is_data_error"]
+__all__ = ["ChunkWriter", "WriteResult", "is_data_error"]
 
 _log = logging.getLogger("sendflowr.sink")
 _event_id = attrgetter("event_id")
@@ -54,23 +55,6 @@ def is_data_error(exc: StoreError) -> bool:
     """Whether ClickHouse refused the rows themselves (not an outage)."""
     name = exc.name or ""
     return name.startswith("CANNOT_PARSE") or name in _DATA_ERROR_NAMES
-
-
-class Inserter(Protocol):
-    """The store method the writer needs (``ClickHouseStore.insert_select``)."""
-
-    def insert_select(
-        self,
-        table: str,
-        select: str,
-        structure: str,
-        data: bytes,
-        fmt: str,
-        *,
-        parameters: Mapping[str, Any] | None = None,
-        dedup_token: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +88,7 @@ class ChunkWriter:
 
     def __init__(
         self,
-        store: Inserter,
+        store: EventStore,
         metrics: SinkMetrics,
         *,
         lookup: EventLookup | None,

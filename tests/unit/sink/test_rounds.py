@@ -4,7 +4,6 @@ partitions commit nothing."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from sendflowr.sink.progress import SinkStats
 from sendflowr.sink.records import DeadLetter
 from sendflowr.sink.rounds import RoundWriter
 from sendflowr.sink.writer import ChunkWriter
+from sendflowr.store.memory import MemoryStore
 from tests.unit.sink.factory import FakeRecord, make_events
 
 
@@ -27,26 +27,6 @@ class _Log:
         self.steps: list[tuple[Any, ...]] = []
         self.gate = threading.Event()
         self.gate.set()
-
-
-class _Store:
-    def __init__(self, log: _Log) -> None:
-        self.log = log
-
-    def insert_select(
-        self,
-        table: str,
-        select: str,
-        structure: str,
-        data: bytes,
-        fmt: str,
-        *,
-        parameters: Mapping[str, Any] | None = None,
-        dedup_token: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        assert self.log.gate.wait(10)
-        self.log.steps.append(("insert", dedup_token, len(data.splitlines())))
 
 
 class _Consumer:
@@ -80,7 +60,10 @@ def _chunk(partition: int, start: int, n: int, poison_at: int | None = None) -> 
 
 def _rounds(log: _Log) -> RoundWriter:
     writer = ChunkWriter(
-        _Store(log),
+        MemoryStore(
+            gate=log.gate,
+            on_insert=lambda i: log.steps.append(("insert", i.dedup_token, i.rows)),
+        ),
         SinkMetrics(),
         lookup=None,
         recent=RecentIds(1000),

@@ -3,51 +3,26 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from sendflowr.errors import Abandoned, StoreError
+from sendflowr.errors import Abandoned
 from sendflowr.events import CanonicalEvent, encode_event
 from sendflowr.sink.dedup import RecentIds
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.writer import ChunkWriter
+from sendflowr.store.memory import MemoryStore
 from tests.unit.sink.factory import make_events
 
 
-class _Store:
-    """Records inserts; fails ``failures`` times like an outage, and refuses as data any
-    block holding one of ``refused`` (as ClickHouse refuses a value it cannot parse)."""
-
-    def __init__(self, failures: int = 0, refused: tuple[bytes, ...] = ()) -> None:
-        self.failures = failures
-        self.refused = refused
-        self.inserts: list[tuple[str | None, int]] = []
-
-    def insert_select(
-        self,
-        table: str,
-        select: str,
-        structure: str,
-        data: bytes,
-        fmt: str,
-        *,
-        parameters: Mapping[str, Any] | None = None,
-        dedup_token: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        assert table == "email_events" and fmt == "JSONEachRow" and "{source}" in select
-        assert parameters is not None and "ingested_at" in parameters
-        if self.failures:
-            self.failures -= 1
-            raise StoreError("connection refused", code=210, name="NETWORK_ERROR")
-        if any(marker in data for marker in self.refused):
-            raise StoreError(
-                "Cannot parse input", code=27, name="CANNOT_PARSE_INPUT_ASSERTION_FAILED"
-            )
-        self.inserts.append((dedup_token, len(data.splitlines())))
+def _inserts(store: MemoryStore) -> list[tuple[str | None, int]]:
+    """(token, rows) of each insert, each read through the load statement."""
+    for i in store.inserts:
+        assert i.table == "email_events" and i.fmt == "JSONEachRow" and "{source}" in i.select
+        assert "ingested_at" in i.parameters
+    return [(i.dedup_token, i.rows) for i in store.inserts]
 
 
 class _Lookup:
@@ -62,7 +37,7 @@ def _lines(events: list[CanonicalEvent]) -> list[bytes]:
     return [encode_event(e) for e in events]
 
 
-def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> ChunkWriter:
+def _writer(store: MemoryStore, lookup: _Lookup | None = None, **kw: object) -> ChunkWriter:
     return ChunkWriter(
         store,
         SinkMetrics(),
@@ -75,54 +50,54 @@ def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> Chunk
 
 
 def test_an_outage_is_retried_with_the_same_token() -> None:
-    store = _Store(failures=3)
+    store = MemoryStore(failures=3)
     events = make_events(5)
     result = _writer(store).write(events, _lines(events), "t:0:0-4")
-    assert result.stored == 5 and store.inserts == [("t:0:0-4", 5)]
+    assert result.stored == 5 and _inserts(store) == [("t:0:0-4", 5)]
 
 
 def test_stopping_during_an_outage_abandons_without_writing() -> None:
     stopping = threading.Event()
     stopping.set()
-    store = _Store(failures=1)
+    store = MemoryStore(failures=1)
     with pytest.raises(Abandoned):
         events = make_events(2)
         _writer(store, stopping=stopping).write(events, _lines(events), "t:0:0-1")
-    assert store.inserts == []
+    assert _inserts(store) == []
 
 
 def test_rows_dropped_by_the_lookup_get_a_token_of_their_own() -> None:
     events = make_events(4)
-    store = _Store()
+    store = MemoryStore()
     result = _writer(store, _Lookup({events[0].event_id})).write(events, _lines(events), "t:0:0-3")
     assert result.duplicates == 1 and result.stored == 3
-    token, rows = store.inserts[0]
+    token, rows = _inserts(store)[0]
     assert token is not None and token.startswith("t:0:0-3:") and rows == 3
 
 
 def test_nothing_new_means_no_insert() -> None:
     events = make_events(2)
-    store = _Store()
+    store = MemoryStore()
     lookup = _Lookup({e.event_id for e in events})
     result = _writer(store, lookup).write(events, _lines(events), "t:0:0-1")
-    assert (result.stored, result.duplicates, store.inserts) == (0, 2, [])
+    assert (result.stored, result.duplicates, _inserts(store)) == (0, 2, [])
 
 
 def test_rows_the_store_refuses_are_isolated_and_the_rest_stored() -> None:
     events = make_events(7)
     lines = _lines(events)
     bad = [events[2].event_id.encode(), events[5].event_id.encode()]
-    store = _Store(refused=tuple(bad))
+    store = MemoryStore(refused=tuple(bad))
     result = _writer(store).write(events, lines, "t:0:0-6")
     assert result.stored == 5
     assert [e for e, _why in result.rejected] == [events[2], events[5]]
     assert all("Cannot parse" in why for _e, why in result.rejected)
     # Halves under tokens derived from the chunk's: a replay cuts the same halves.
-    assert sum(rows for _t, rows in store.inserts) == 5
-    assert all(t is not None and t.startswith("t:0:0-6:") for t, _ in store.inserts)
-    again = _Store(refused=tuple(bad))
+    assert sum(rows for _t, rows in _inserts(store)) == 5
+    assert all(t is not None and t.startswith("t:0:0-6:") for t, _ in _inserts(store))
+    again = MemoryStore(refused=tuple(bad))
     _writer(again).write(events, lines, "t:0:0-6")
-    assert again.inserts == store.inserts
+    assert _inserts(again) == _inserts(store)
 
 
 def test_a_line_the_store_cannot_read_as_sent_is_read_as_decoded() -> None:
@@ -130,14 +105,14 @@ def test_a_line_the_store_cannot_read_as_sent_is_read_as_decoded() -> None:
     lines = _lines(events)
     # Valid JSON that JSONEachRow refuses: the same key twice.
     lines[1] = lines[1][:-1] + b',"esp":"klaviyo"}'
-    store = _Store(refused=(b'"esp":"klaviyo"}',))
+    store = MemoryStore(refused=(b'"esp":"klaviyo"}',))
     result = _writer(store).write(events, lines, "t:0:0-2")
     assert (result.stored, result.rejected) == (3, [])
-    assert store.inserts == [("t:0:0-2", 3)]
+    assert _inserts(store) == [("t:0:0-2", 3)]
 
 
 def test_an_outage_is_not_mistaken_for_refused_rows() -> None:
-    store = _Store(failures=2)
+    store = MemoryStore(failures=2)
     events = make_events(3)
     result = _writer(store).write(events, _lines(events), "t:0:0-2")
-    assert (result.stored, result.rejected, store.inserts) == (3, [], [("t:0:0-2", 3)])
+    assert (result.stored, result.rejected, _inserts(store)) == (3, [], [("t:0:0-2", 3)])

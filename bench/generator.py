@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from sendflowr.generator import model_for
+from sendflowr.generator.outputs.base import DrySink
+from sendflowr.generator.outputs.files import JsonlSink, ParquetSink
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.base import DrySink
-from sendflowr.generator.sinks.files import JsonlSink, ParquetSink
 
 
 def _seed_style(sends: int) -> tuple[int, float]:

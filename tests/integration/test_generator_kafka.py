@@ -10,8 +10,8 @@ from confluent_kafka import Consumer
 from sendflowr.cli import main
 from sendflowr.events import decode_event
 from sendflowr.generator import model_for
+from sendflowr.generator.outputs.kafka import KafkaSink
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.kafka import KafkaSink
 from sendflowr.kafka import consumer_config
 from sendflowr.settings import Settings
 

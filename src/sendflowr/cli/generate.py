@@ -13,8 +13,8 @@ from sendflowr.cli.context import console, err_console, load_settings
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for, parse_shard
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import DrySink, Sink
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.base import DrySink, Sink
 from sendflowr.generator.summary import expected_counts
 from sendflowr.generator.tables import print_counts, print_run
 from sendflowr.generator.truth import truth_record, write_truth
@@ -46,15 +46,15 @@ def _make_sink(
     if sink in ("jsonl", "parquet"):
         if output is None:
             raise ConfigError(f"--sink {sink} needs --output FILE", option="--output")
-        from sendflowr.generator.sinks.files import JsonlSink, ParquetSink
+        from sendflowr.generator.outputs.files import JsonlSink, ParquetSink
 
         return JsonlSink(model, output) if sink == "jsonl" else ParquetSink(model, output)
     settings = load_settings()
     if sink == "kafka":
-        from sendflowr.generator.sinks.kafka import KafkaSink
+        from sendflowr.generator.outputs.kafka import KafkaSink
 
         return KafkaSink(model, settings)
-    from sendflowr.generator.sinks.connector import ConnectorSink
+    from sendflowr.generator.outputs.connector import ConnectorSink
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
     return ConnectorSink(

@@ -13,9 +13,9 @@ import numpy.typing as npt
 
 from sendflowr.generator.block import EVENT_CODES, EventBlock, concat_blocks
 from sendflowr.generator.model import CHANNEL_NAMES, Model
+from sendflowr.generator.outputs.base import Sink, SinkStats
 from sendflowr.generator.population import Shard, user
 from sendflowr.generator.simulate import simulate_user
-from sendflowr.generator.sinks.base import Sink, SinkStats
 from sendflowr.generator.truth import UserTruth
 
 __all__ = ["Plan", "RunResult", "generate_blocks", "run"]

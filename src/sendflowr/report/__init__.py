@@ -11,7 +11,7 @@ import msgspec
 from sendflowr.generator.world import load_world
 from sendflowr.report.checks import Expectation, Section, build_sections
 from sendflowr.report.page import render_page
-from sendflowr.report.truth import load_truth, truth_section
+from sendflowr.report.truth_checks import load_truth, truth_section
 from sendflowr.store.access import Queryable
 
 __all__ = ["Expectation", "Section", "load_world_dict", "write_report"]

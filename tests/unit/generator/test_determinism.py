@@ -10,9 +10,9 @@ import pytest
 
 from sendflowr.errors import ConfigError
 from sendflowr.generator import generate_canonical, model_for, parse_shard
+from sendflowr.generator.outputs.files import JsonlSink
 from sendflowr.generator.rows import event_ids
 from sendflowr.generator.run import Plan, generate_blocks, run
-from sendflowr.generator.sinks.files import JsonlSink
 
 START, END = date(2025, 10, 1), date(2025, 11, 1)
 

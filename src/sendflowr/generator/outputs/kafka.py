@@ -11,8 +11,8 @@ import orjson
 from sendflowr.errors import KafkaUnavailable
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import SinkStats
 from sendflowr.generator.rows import canonical_rows
-from sendflowr.generator.sinks.base import SinkStats
 from sendflowr.kafka import producer_config
 from sendflowr.kafka.publish import Delivery, KafkaProducer
 from sendflowr.settings import Settings

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 from sendflowr.generator.arrow import arrow_table
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import SinkStats
 from sendflowr.generator.rows import canonical_rows
-from sendflowr.generator.sinks.base import SinkStats
 
 __all__ = ["JsonlSink", "ParquetSink"]
 

@@ -11,8 +11,8 @@ import pytest
 
 from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator import model_for
+from sendflowr.generator.outputs.connector import ConnectorSink, RateLimiter
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.connector import ConnectorSink, RateLimiter
 
 
 def _plan(count: int) -> Plan:

@@ -5,6 +5,6 @@
 from their own modules when used.
 """
 
-from sendflowr.generator.sinks.base import DrySink, Sink, SinkStats
+from sendflowr.generator.outputs.base import DrySink, Sink, SinkStats
 
 __all__ = ["DrySink", "Sink", "SinkStats"]

@@ -21,8 +21,8 @@ import orjson
 from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import SinkStats
 from sendflowr.generator.rows import incoming_rows
-from sendflowr.generator.sinks.base import SinkStats
 
 __all__ = ["ConnectorSink", "RateLimiter"]
 

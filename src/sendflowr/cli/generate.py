@@ -13,7 +13,7 @@ from sendflowr.cli.context import console, err_console, load_settings
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for, parse_shard
 from sendflowr.generator.model import Model
-from sendflowr.generator.outputs.base import DrySink, Sink
+from sendflowr.generator.outputs.base import DryRunOutput, Output
 from sendflowr.generator.run import Plan, run
 from sendflowr.generator.summary import expected_counts
 from sendflowr.generator.tables import print_counts, print_run
@@ -42,22 +42,22 @@ def _make_sink(
     batch_size: int,
     concurrency: int,
     rate: float,
-) -> Sink:
+) -> Output:
     if sink in ("jsonl", "parquet"):
         if output is None:
             raise ConfigError(f"--sink {sink} needs --output FILE", option="--output")
-        from sendflowr.generator.outputs.files import JsonlSink, ParquetSink
+        from sendflowr.generator.outputs.files import JsonlOutput, ParquetOutput
 
-        return JsonlSink(model, output) if sink == "jsonl" else ParquetSink(model, output)
+        return JsonlOutput(model, output) if sink == "jsonl" else ParquetOutput(model, output)
     settings = load_settings()
     if sink == "kafka":
-        from sendflowr.generator.outputs.kafka import KafkaSink
+        from sendflowr.generator.outputs.kafka import KafkaOutput
 
-        return KafkaSink(model, settings)
-    from sendflowr.generator.outputs.connector import ConnectorSink
+        return KafkaOutput(model, settings)
+    from sendflowr.generator.outputs.connector import ConnectorOutput
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    return ConnectorSink(
+    return ConnectorOutput(
         model, url, batch_size=batch_size, concurrency=concurrency, rate=rate, api_key=key
     )
 
@@ -199,8 +199,8 @@ def generate(
         count=count,
     )
     url = connector_url or _default_url()
-    target: Sink = (
-        DrySink()
+    target: Output = (
+        DryRunOutput()
         if dry_run
         else _make_sink(model, sink, output, url, batch_size, concurrency, rate)
     )

@@ -18,7 +18,7 @@ from sendflowr.errors import BadBody, TooLarge, ValidationError
 from sendflowr.events import CHANNELS, EVENT_TYPES, IncomingEvent
 
 __all__ = [
-    "Decoded",
+    "DecodedBody",
     "Rejection",
     "decode_body",
     "decode_one",
@@ -52,7 +52,7 @@ class Rejection:
 
 
 @dataclass(slots=True)
-class Decoded:
+class DecodedBody:
     """The items of one body: valid events with their indexes, and rejections."""
 
     events: list[tuple[int, IncomingEvent]]
@@ -121,8 +121,8 @@ def _items(body: bytes, max_events: int) -> list[msgspec.Raw] | list[bytes]:
     return items
 
 
-def _checked(events: list[IncomingEvent]) -> Decoded:
-    decoded = Decoded([], [])
+def _checked(events: list[IncomingEvent]) -> DecodedBody:
+    decoded = DecodedBody([], [])
     for index, event in enumerate(events):
         try:
             _check(event)
@@ -133,7 +133,7 @@ def _checked(events: list[IncomingEvent]) -> Decoded:
     return decoded
 
 
-def decode_body(body: bytes, *, max_events: int) -> Decoded:
+def decode_body(body: bytes, *, max_events: int) -> DecodedBody:
     """Split ``body`` into valid events and per-item rejections.
 
     Raises ``BadBody`` for a body that is not JSON/NDJSON (a NDJSON line that is
@@ -154,7 +154,7 @@ def decode_body(body: bytes, *, max_events: int) -> Decoded:
     items = _items(body, max_events)
     if not items:
         raise BadBody("$", "no events in the request")
-    decoded = Decoded([], [])
+    decoded = DecodedBody([], [])
     for index, raw in enumerate(items):
         try:
             decoded.events.append((index, decode_one(raw)))

@@ -74,7 +74,7 @@ def _digest(events: Sequence[CanonicalEvent]) -> str:
 
 
 def _block(lines: Sequence[bytes]) -> bytes:
-    """``lines`` (one JSON object each, no line breaks: ``Decoded.lines``) as one block."""
+    """``lines`` (one JSON object each, no line breaks: ``DecodedChunk.lines``) as one block."""
     return b"\n".join(lines)
 
 
@@ -83,7 +83,7 @@ class ChunkWriter:
 
     ``lookup`` (None = off) checks the chunk's ids against the store; ``recent``
     remembers ids written by this process. A chunk travels as the JSON lines of
-    its events (``sink.records.Decoded.lines``) through ``sink.loadsql``'s statement.
+    its events (``sink.records.DecodedChunk.lines``) through ``sink.loadsql``'s statement.
     """
 
     def __init__(

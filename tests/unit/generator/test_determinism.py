@@ -10,7 +10,7 @@ import pytest
 
 from sendflowr.errors import ConfigError
 from sendflowr.generator import generate_canonical, model_for, parse_shard
-from sendflowr.generator.outputs.files import JsonlSink
+from sendflowr.generator.outputs.files import JsonlOutput
 from sendflowr.generator.rows import event_ids
 from sendflowr.generator.run import Plan, generate_blocks, run
 
@@ -23,7 +23,7 @@ def _jsonl(
     model = model_for(None)
     plan = Plan(model, seed, START, END, users=users, shard=parse_shard(shard))
     path = tmp_path / name
-    run(plan, JsonlSink(model, path))
+    run(plan, JsonlOutput(model, path))
     return path.read_bytes()
 
 

@@ -1,10 +1,10 @@
-"""Where generated events go: a small ``Sink`` contract and its variants.
+"""Where generated events go: a small ``Output`` contract and its variants.
 
-``DrySink`` (``--dry-run``), ``ConnectorSink`` (HTTP, the default), ``KafkaSink``,
-``JsonlSink`` and ``ParquetSink``. Variants with heavy dependencies are imported
+``DryRunOutput`` (``--dry-run``), ``ConnectorOutput`` (HTTP, the default), ``KafkaOutput``,
+``JsonlOutput`` and ``ParquetOutput``. Variants with heavy dependencies are imported
 from their own modules when used.
 """
 
-from sendflowr.generator.outputs.base import DrySink, Sink, SinkStats
+from sendflowr.generator.outputs.base import DryRunOutput, Output, OutputStats
 
-__all__ = ["DrySink", "Sink", "SinkStats"]
+__all__ = ["DryRunOutput", "Output", "OutputStats"]

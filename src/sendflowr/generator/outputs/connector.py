@@ -21,10 +21,10 @@ import orjson
 from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
-from sendflowr.generator.outputs.base import SinkStats
+from sendflowr.generator.outputs.base import OutputStats
 from sendflowr.generator.rows import incoming_rows
 
-__all__ = ["ConnectorSink", "RateLimiter"]
+__all__ = ["ConnectorOutput", "RateLimiter"]
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 
@@ -50,7 +50,7 @@ class RateLimiter:
         return delay
 
 
-class ConnectorSink:
+class ConnectorOutput:
     """Posts batches to the connector and counts what it acknowledged."""
 
     name = "connector"
@@ -86,7 +86,7 @@ class ConnectorSink:
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self.errors: list[str] = []
-        self.stats = SinkStats()
+        self.stats = OutputStats()
 
     def open(self) -> None:
         """Create the HTTP client and check that something listens at the URL."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.events import CanonicalEvent, uuid7
 from sendflowr.generator import generate_canonical
 from sendflowr.serve.contract import Resources
@@ -90,7 +91,7 @@ def test_contexts_find_hot_paths_sends_and_breakers(store: ClickHouseStore) -> N
 
 def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> None:
     engine = TimingEngine(StoreSource(loaded), StoreExplanations(loaded), HeuristicLatency(),
-                          clock=lambda: NOW)  # fmt: skip
+                          clock=ManualClock(NOW))  # fmt: skip
     ids = [str(r[0]) for r in loaded.query(
         f"SELECT DISTINCT universal_id FROM {loaded.events_table} ORDER BY universal_id"  # noqa: S608
     ).rows]  # fmt: skip

@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -28,6 +27,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.connector.decode import decode_body, decode_one
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
@@ -93,12 +93,13 @@ def create_app(
     *,
     publisher: Publisher | None = None,
     resolver: IdentityResolver | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
     """The connector app; its lifespan opens the identity store and the Kafka producer."""
     metrics = ConnectorMetrics()
     pub: Publisher = publisher or KafkaPublisher(settings)
     res = resolver or IdentityResolver(open_store(settings))
-    ingestor = Ingestor(res, pub, metrics)
+    ingestor = Ingestor(res, pub, metrics, clock)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     sendgrid_key = (
         load_ec_public_key(settings.sendgrid_public_key) if settings.sendgrid_public_key else None
@@ -198,7 +199,7 @@ def create_app(
                 request.headers.get(KLAVIYO_SIGNATURE),
                 request.headers.get(KLAVIYO_TIMESTAMP),
                 secret=secret.get_secret_value() if secret else None,
-                now=datetime.now(UTC),
+                now=clock.now(),
                 tolerance_s=settings.webhook_tolerance_seconds,
             )
         except SignatureInvalid:
@@ -219,7 +220,7 @@ def create_app(
                 request.headers.get(SENDGRID_TIMESTAMP),
                 public_key=sendgrid_key,
                 secret=secret.get_secret_value() if secret else None,
-                now=datetime.now(UTC),
+                now=clock.now(),
                 tolerance_s=settings.webhook_tolerance_seconds,
             )
         except SignatureInvalid:

@@ -14,8 +14,8 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.connector.canonical import canonicalise, identity_keys, new_event_id
 from sendflowr.connector.decode import Rejection
 from sendflowr.connector.metrics import ConnectorMetrics
@@ -56,11 +56,16 @@ class Ingestor:
     """Validated events → acknowledged Kafka records."""
 
     def __init__(
-        self, resolver: IdentityResolver, publisher: Publisher, metrics: ConnectorMetrics
+        self,
+        resolver: IdentityResolver,
+        publisher: Publisher,
+        metrics: ConnectorMetrics,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.resolver = resolver
         self.publisher = publisher
         self.metrics = metrics
+        self.clock = clock
         # Raw identity fields → (normalised keys, email hash): senders repeat the same
         # people, so hashing and normalising once per person and process is enough.
         # In memory only; never written anywhere.
@@ -116,7 +121,7 @@ class Ingestor:
             return result
         self.metrics.accepted.inc(len(valid))
         resolutions = await self._resolve(key_sets)
-        now = datetime.now(UTC)
+        now = self.clock.now()
         now_ms = int(now.timestamp() * 1000)
         rand = os.urandom(10 * len(valid))
         canonical = [

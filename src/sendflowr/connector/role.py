@@ -14,5 +14,5 @@ def build(resources: Resources) -> RoleHandle:
     The identity store and the producer open in the app's lifespan.
     """
     settings = resources.settings
-    app = create_app(settings, resolver=resources.identity())
+    app = create_app(settings, resolver=resources.identity(), clock=resources.clock)
     return RoleHandle(name="connector", app=app, port=settings.connector_port)

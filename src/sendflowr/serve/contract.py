@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
@@ -38,6 +39,8 @@ class Resources:
     """Per-process shared resources, created lazily and closed once."""
 
     settings: Settings
+    #: The one clock of the process's roles (a simulation passes a manual one).
+    clock: Clock = SYSTEM_CLOCK
     _store: ClickHouseStore | None = field(default=None, init=False)
     _identity: IdentityResolver | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -61,7 +64,7 @@ class Resources:
         """
         with self._lock:
             if self._identity is None:
-                self._identity = IdentityResolver(open_store(self.settings))
+                self._identity = IdentityResolver(open_store(self.settings, self.clock))
             return self._identity
 
     def on_close(self, closer: Callable[[], None]) -> None:

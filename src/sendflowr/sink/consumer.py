@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.errors import Abandoned, KafkaUnavailable, StoreError
 from sendflowr.kafka import consumer_config, ensure_topics, producer_config
 from sendflowr.settings import Settings
@@ -73,8 +74,10 @@ class SinkConsumer:
         metrics: SinkMetrics | None = None,
         *,
         consumer_overrides: dict[str, Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self._store = store
         self.metrics = metrics or SinkMetrics()
         self.stats = SinkStats()
@@ -87,7 +90,7 @@ class SinkConsumer:
         self._batch_size = settings.sink_batch_size
         self._max_wait = settings.sink_max_wait_ms / 1000
         self._dlq = DeadLetterPublisher(
-            producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic
+            producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic, clock
         )
         self._round_writer_made: RoundWriter | None = None
         self._rewind_needed = False
@@ -150,6 +153,7 @@ class SinkConsumer:
             ),
             recent=shared_recent_ids(store, settings.sink_recent_ids),
             stopping=self._stopping,
+            clock=self._clock,
         )
         return RoundWriter(
             settings.topic,

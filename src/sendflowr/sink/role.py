@@ -20,7 +20,7 @@ def build(resources: Resources) -> RoleHandle:
     holder: list[SinkConsumer] = []
 
     def start() -> None:
-        sink = SinkConsumer(settings, resources.store(), metrics)
+        sink = SinkConsumer(settings, resources.store(), metrics, clock=resources.clock)
         holder.append(sink)
         sink.start()
 

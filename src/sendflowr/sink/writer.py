@@ -16,10 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import attrgetter
 from typing import Any, Final
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.errors import Abandoned, StoreError
 from sendflowr.events import CanonicalEvent
 from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
@@ -94,7 +95,7 @@ class ChunkWriter:
         lookup: EventLookup | None,
         recent: RecentIds,
         stopping: threading.Event,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] | None = None,
         max_backoff: float = 10.0,
     ) -> None:
@@ -147,7 +148,7 @@ class ChunkWriter:
                 # The rows differ from any earlier attempt's only because stored ids were
                 # dropped; the lookup guards this content, so give it a token of its own.
                 token = f"{token}:{_digest(kept)}"
-        ingested_at = self._clock()
+        ingested_at = self._clock.now()
         try:
             self._insert(_block(lines), token, ingested_at)
         except StoreError as exc:

@@ -208,7 +208,7 @@ def create_app(
         eng = engine()
         probs, cold, version = eng.hourly(uid)
         best = max(range(24), key=lambda h: probs[h])
-        now = eng.clock()
+        now = eng.clock.now()
         at = now.replace(minute=0, second=0, microsecond=0, hour=best)
         if at <= now:
             at += timedelta(days=1)

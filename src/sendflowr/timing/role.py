@@ -35,6 +35,7 @@ def build(resources: Resources) -> RoleHandle:
             StoreExplanations(store),
             load_latency(settings.latency_model_dir),
             config=curve_config(settings),
+            clock=resources.clock,
             refresh_seconds=settings.timing_refresh_seconds,
             latency_dir=settings.latency_model_dir,
         )

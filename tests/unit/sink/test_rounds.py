@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.events import encode_event
 from sendflowr.sink.batches import Chunk
 from sendflowr.sink.dedup import RecentIds
@@ -68,7 +69,7 @@ def _rounds(log: _Log) -> RoundWriter:
         lookup=None,
         recent=RecentIds(1000),
         stopping=threading.Event(),
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
     )
     return RoundWriter("t", writer, _Dlq(log), SinkStats(), SinkMetrics(), FaultHook())  # type: ignore[arg-type]
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.errors import Abandoned
 from sendflowr.events import CanonicalEvent, encode_event
 from sendflowr.sink.dedup import RecentIds
@@ -44,7 +45,7 @@ def _writer(store: MemoryStore, lookup: _Lookup | None = None, **kw: object) -> 
         lookup=lookup,
         recent=RecentIds(100),
         stopping=kw.pop("stopping", threading.Event()),  # type: ignore[arg-type]
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
         sleep=lambda _s: None,
     )
 

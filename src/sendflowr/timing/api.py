@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
 from sendflowr.errors import IdentityError, SuppressedError, Unauthorized, ValidationError
+from sendflowr.identity import IdentityResolver, Resolution
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.schemas import (
@@ -40,8 +41,6 @@ from sendflowr.timing.schemas import (
 )
 
 __all__ = ["create_app", "decision_body"]
-
-Resolver = Any  # sendflowr.identity.IdentityResolver (optional at import time)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -85,7 +84,7 @@ class _Metrics:
 def create_app(
     make_engine: Callable[[], TimingEngine],
     *,
-    make_resolver: Callable[[], Resolver] | None = None,
+    make_resolver: Callable[[], IdentityResolver] | None = None,
     api_key: str | None = None,
 ) -> FastAPI:
     """The inference app; its lifespan builds the engine (and opens the identity store)."""
@@ -130,8 +129,8 @@ def create_app(
         eng: TimingEngine = state["engine"]
         return eng
 
-    def resolver() -> Resolver:
-        res = state.get("resolver")
+    def resolver() -> IdentityResolver:
+        res: IdentityResolver | None = state.get("resolver")
         if res is None:
             raise ValidationError("identity", "identity resolution is not available here")
         return res
@@ -287,7 +286,7 @@ def create_app(
     return app
 
 
-def _resolution(res: Any) -> dict[str, Any]:
+def _resolution(res: Resolution) -> dict[str, Any]:
     return {
         "universal_id": res.universal_id,
         "confidence": res.confidence,

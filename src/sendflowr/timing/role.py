@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from sendflowr.identity import IdentityResolver
 from sendflowr.serve.contract import Resources, RoleHandle
 from sendflowr.settings import Settings
 from sendflowr.timing.api import create_app
@@ -40,7 +39,7 @@ def build(resources: Resources) -> RoleHandle:
             latency_dir=settings.latency_model_dir,
         )
 
-    def make_resolver() -> Any:
+    def make_resolver() -> IdentityResolver:
         return resources.identity()
 
     api_key = settings.api_key.get_secret_value() if settings.api_key else None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sendflowr.clock import ManualClock
 from sendflowr.generator import default_world, generate_arrow, generate_truth
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
@@ -64,7 +65,7 @@ class History:
             StoreExplanations(self.store),
             self.latency,
             config=config or curve_config(self.settings),
-            clock=lambda: self.now,
+            clock=ManualClock(self.now),
             refresh_seconds=1e12,
         )
 

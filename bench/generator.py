@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from sendflowr.generator import model_for
+from sendflowr.generator.outputs.base import DryRunOutput
+from sendflowr.generator.outputs.files import JsonlOutput, ParquetOutput
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.base import DrySink
-from sendflowr.generator.sinks.files import JsonlSink, ParquetSink
 
 
 def _seed_style(sends: int) -> tuple[int, float]:
@@ -79,7 +79,7 @@ def main() -> None:
     best = float("inf")
     total = 0
     for _ in range(args.repeat):
-        result = run(full, DrySink())
+        result = run(full, DryRunOutput())
         best, total = min(best, result.elapsed), result.total
     print(f"dry run, full history: {total:,} events in {best:.3f} s = {total / best:,.0f} events/s")
 
@@ -87,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.parquet"
         began = time.perf_counter()
-        result = run(quick, ParquetSink(model, path))
+        result = run(quick, ParquetOutput(model, path))
         elapsed = time.perf_counter() - began
         rows = pq.ParquetFile(path).metadata.num_rows
         size = path.stat().st_size / 1e6
@@ -98,7 +98,7 @@ def main() -> None:
         sample = min(args.events, 200_000)
         jsonl = Path(tmp) / "events.jsonl"
         began = time.perf_counter()
-        run(Plan(model, args.seed, quick.start, quick.end, count=sample), JsonlSink(model, jsonl))
+        run(Plan(model, args.seed, quick.start, quick.end, count=sample), JsonlOutput(model, jsonl))
         elapsed = time.perf_counter() - began
         print(f"jsonl: {sample:,} events in {elapsed:.2f} s = {sample / elapsed:,.0f} events/s")
 

@@ -145,8 +145,3 @@ def uuid7(timestamp: datetime, random_bytes: bytes | None = None) -> str:
     value |= 0b10 << 62
     value |= int.from_bytes(rand[2:10], "big") & ((1 << 62) - 1)
     return str(UUID(int=value))
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)

@@ -27,7 +27,8 @@ from confluent_kafka import Consumer
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hsettings
 
-from sendflowr.serve.contract import Resources, RoleHandle, build_role
+from sendflowr.serve.compose import build_role
+from sendflowr.serve.contract import Resources, RoleHandle
 from sendflowr.settings import Settings
 from tests.asgi import AppClient
 from tests.conftest import drop_database

@@ -10,8 +10,8 @@ from confluent_kafka import Consumer
 from sendflowr.cli import main
 from sendflowr.events import decode_event
 from sendflowr.generator import model_for
+from sendflowr.generator.outputs.kafka import KafkaOutput
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.kafka import KafkaSink
 from sendflowr.kafka import consumer_config
 from sendflowr.settings import Settings
 
@@ -35,7 +35,7 @@ def _consume(settings: Settings, expected: int) -> list[tuple[bytes, bytes]]:
 def test_kafka_sink_publishes_every_event_keyed_by_universal_id(kafka_settings: Settings) -> None:
     model = model_for(None)
     plan = Plan(model, 8, date(2025, 10, 1), date(2026, 1, 10), count=3000)
-    result = run(plan, KafkaSink(model, kafka_settings))
+    result = run(plan, KafkaOutput(model, kafka_settings))
     assert result.stats.acknowledged == 3000 and result.stats.failed == 0
     records = _consume(kafka_settings, 3000)
     assert len(records) == 3000

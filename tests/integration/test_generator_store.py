@@ -8,7 +8,7 @@ import numpy as np
 
 from sendflowr.generator import expected_click_probability, generate_canonical, generate_truth
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
+from tests.store_support import events_to_columns
 
 
 def test_generated_events_load_and_keep_their_truth(store: ClickHouseStore) -> None:

@@ -17,9 +17,9 @@ from sendflowr.serve.admin import create_admin_app
 from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.remote import RemoteQuery
-from sendflowr.store.rows import events_to_columns
 from sendflowr.timing.training import fit_latency, load_deliveries
 from tests.conftest import free_port
+from tests.store_support import events_to_columns
 
 
 @pytest.fixture

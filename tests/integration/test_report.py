@@ -17,8 +17,8 @@ from sendflowr.generator import generate_canonical
 from sendflowr.report import Section, write_report
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
 from tests.conftest import unique_name
+from tests.store_support import events_to_columns
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 _FLAGS = [

@@ -11,7 +11,7 @@ from sendflowr.generator import generate_canonical
 from sendflowr.report import load_world_dict
 from sendflowr.report.checks import Expectation, build_sections
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
+from tests.store_support import events_to_columns
 
 _SHIPPED = Path(__file__).resolve().parents[2] / "src/sendflowr/resources/world.json"
 

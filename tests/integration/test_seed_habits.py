@@ -20,7 +20,7 @@ from confluent_kafka import Consumer, Producer
 from sendflowr.cli.kafka import GROUP_COLUMNS
 from sendflowr.errors import StoreError
 from sendflowr.kafka import ensure_topics
-from sendflowr.kafka.admin import describe_groups
+from sendflowr.kafka.topics import describe_groups
 from sendflowr.serve.admin import create_admin_app
 from sendflowr.serve.contract import Resources
 from sendflowr.store.remote import RemoteQuery

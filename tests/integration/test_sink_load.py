@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from sendflowr.clock import ManualClock
 from sendflowr.events import CanonicalEvent, encode_event
 from sendflowr.sink.dedup import RecentIds, shared_recent_ids
 from sendflowr.sink.metrics import SinkMetrics
@@ -37,7 +38,7 @@ def _write(store: ClickHouseStore, values: list[bytes], token: str = "load:0") -
         lookup=None,
         recent=RecentIds(10_000),
         stopping=threading.Event(),
-        clock=lambda: NOW,
+        clock=ManualClock(NOW),
     )
     return writer.write(decoded.events, decoded.lines, token)
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sendflowr.serve.contract import Resources, build_role
+from sendflowr.serve.compose import build_role
+from sendflowr.serve.contract import Resources
 from sendflowr.settings import Settings
 from tests.asgi import AppClient
 

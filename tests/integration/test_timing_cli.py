@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sendflowr.generator import generate_canonical
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
+from tests.store_support import events_to_columns
 store = ClickHouseStore(Settings())
 store.start()
 events = generate_canonical(seed=3, users=60)

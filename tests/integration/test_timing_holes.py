@@ -6,16 +6,17 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sendflowr.clock import ManualClock
 from sendflowr.events import CanonicalEvent, uuid7
 from sendflowr.generator import generate_canonical
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
 from sendflowr.timing.api import create_app
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import StoreExplanations
 from sendflowr.timing.latency import HeuristicLatency
 from sendflowr.timing.sources import StoreSource
 from tests.asgi import AppClient
+from tests.store_support import events_to_columns
 
 NOW = datetime(2026, 1, 11, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def test_breakers_capacity_and_explanations_through_the_store(store: ClickHouseS
     ]
     store.insert_columns("email_events", events_to_columns(events, NOW))
     engine = TimingEngine(StoreSource(store), StoreExplanations(store), HeuristicLatency(),
-                          clock=lambda: NOW)  # fmt: skip
+                          clock=ManualClock(NOW))  # fmt: skip
     client = AppClient(create_app(lambda: engine))
     try:
         gone = client.post("/predict", json={"universal_id": "sf_gone"})

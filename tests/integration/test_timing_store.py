@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.events import CanonicalEvent, uuid7
 from sendflowr.generator import generate_canonical
 from sendflowr.serve.contract import Resources
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.rows import events_to_columns
 from sendflowr.timing.compat import StoreClickStats
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
@@ -23,6 +23,7 @@ from sendflowr.timing.role import build
 from sendflowr.timing.sources import StoreSource
 from tests.asgi import AppClient
 from tests.conftest import unique_name
+from tests.store_support import events_to_columns
 
 NOW = datetime(2026, 1, 11, tzinfo=UTC)
 
@@ -91,7 +92,7 @@ def test_contexts_find_hot_paths_sends_and_breakers(store: ClickHouseStore) -> N
 
 def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> None:
     engine = TimingEngine(StoreSource(loaded), StoreExplanations(loaded), HeuristicLatency(),
-                          clock=lambda: NOW)  # fmt: skip
+                          clock=ManualClock(NOW))  # fmt: skip
     ids = [str(r[0]) for r in loaded.query(
         f"SELECT DISTINCT universal_id FROM {loaded.events_table} ORDER BY universal_id"  # noqa: S608
     ).rows]  # fmt: skip

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.connector import MemoryPublisher
 from sendflowr.connector import create_app as create_connector
 from sendflowr.errors import StoreError
@@ -65,7 +66,7 @@ def _inference() -> AppClient:
 
     def make_engine() -> TimingEngine:
         return TimingEngine(MemorySource(evidence), MemoryExplanations(), FixedLatency(30.0),
-                            config=CurveConfig(segments=2), clock=lambda: START)  # fmt: skip
+                            config=CurveConfig(segments=2), clock=ManualClock(START))  # fmt: skip
 
     return AppClient(create_inference(make_engine, make_resolver=FakeResolver))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sendflowr.clock import ManualClock
 from sendflowr.connector import MemoryPublisher
 from sendflowr.connector import create_app as create_connector
 from sendflowr.errors import StoreError
@@ -61,7 +62,10 @@ def test_inference_says_why_and_answers_503_not_500() -> None:
 
     def make_engine() -> TimingEngine:
         return TimingEngine(
-            MemorySource(evidence, {}), _BrokenExplanations(), FixedLatency(1.0), clock=lambda: NOW
+            MemorySource(evidence, {}),
+            _BrokenExplanations(),
+            FixedLatency(1.0),
+            clock=ManualClock(NOW),
         )
 
     app = create_inference(

@@ -6,7 +6,7 @@ import pytest
 
 from sendflowr.cli.kafka import GROUP_COLUMNS, group_table
 from sendflowr.errors import ValidationError
-from sendflowr.kafka.admin import GroupPartition
+from sendflowr.kafka.topics import GroupPartition
 from sendflowr.store.formatted import format_clause, readonly_query
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+import time
+from datetime import date
 from pathlib import Path
 
 import click
@@ -13,8 +14,8 @@ from sendflowr.cli.context import console, err_console, load_settings
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for, parse_shard
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import DryRunOutput, Output
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.base import DrySink, Sink
 from sendflowr.generator.summary import expected_counts
 from sendflowr.generator.tables import print_counts, print_run
 from sendflowr.generator.truth import truth_record, write_truth
@@ -42,22 +43,22 @@ def _make_sink(
     batch_size: int,
     concurrency: int,
     rate: float,
-) -> Sink:
+) -> Output:
     if sink in ("jsonl", "parquet"):
         if output is None:
             raise ConfigError(f"--sink {sink} needs --output FILE", option="--output")
-        from sendflowr.generator.sinks.files import JsonlSink, ParquetSink
+        from sendflowr.generator.outputs.files import JsonlOutput, ParquetOutput
 
-        return JsonlSink(model, output) if sink == "jsonl" else ParquetSink(model, output)
+        return JsonlOutput(model, output) if sink == "jsonl" else ParquetOutput(model, output)
     settings = load_settings()
     if sink == "kafka":
-        from sendflowr.generator.sinks.kafka import KafkaSink
+        from sendflowr.generator.outputs.kafka import KafkaOutput
 
-        return KafkaSink(model, settings)
-    from sendflowr.generator.sinks.connector import ConnectorSink
+        return KafkaOutput(model, settings)
+    from sendflowr.generator.outputs.connector import ConnectorOutput
 
     key = settings.api_key.get_secret_value() if settings.api_key else None
-    return ConnectorSink(
+    return ConnectorOutput(
         model, url, batch_size=batch_size, concurrency=concurrency, rate=rate, api_key=key
     )
 
@@ -199,8 +200,8 @@ def generate(
         count=count,
     )
     url = connector_url or _default_url()
-    target: Sink = (
-        DrySink()
+    target: Output = (
+        DryRunOutput()
         if dry_run
         else _make_sink(model, sink, output, url, batch_size, concurrency, rate)
     )
@@ -227,12 +228,12 @@ def generate(
         transient=True,
     ) as bar:
         task = bar.add_task("events", total=total, rate="")
-        began = datetime.now().timestamp()  # noqa: DTZ005 - elapsed seconds only
+        began = time.monotonic()
 
         def advance(n: int) -> None:
             bar.advance(task, n)
             done = bar.tasks[0].completed
-            elapsed = max(datetime.now().timestamp() - began, 1e-9)  # noqa: DTZ005
+            elapsed = max(time.monotonic() - began, 1e-9)
             bar.update(task, rate=f"{done / elapsed:,.0f} ev/s")
 
         result = run(plan, target, keep_truth=truth_path is not None, on_progress=advance)

@@ -10,7 +10,7 @@ import click
 
 from sendflowr.cli.context import console, load_settings
 from sendflowr.kafka import LocalKafka, topic_offsets
-from sendflowr.kafka.admin import GroupPartition, describe_groups
+from sendflowr.kafka.topics import GroupPartition, describe_groups
 
 __all__ = ["GROUP_COLUMNS", "group_table", "kafka"]
 

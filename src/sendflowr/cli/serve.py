@@ -14,7 +14,8 @@ import uvicorn
 from sendflowr.auth import issue_token
 from sendflowr.cli.context import console, load_settings
 from sendflowr.serve.admin import create_admin_app
-from sendflowr.serve.contract import ROLE_BUILDERS, Resources, RoleHandle, build_role
+from sendflowr.serve.compose import ROLE_BUILDERS, build_role
+from sendflowr.serve.contract import Resources, RoleHandle
 
 __all__ = ["serve"]
 

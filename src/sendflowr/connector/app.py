@@ -21,7 +21,6 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,14 +29,8 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from sendflowr.auth import check_api_key
-from sendflowr.connector.decode import (
-    BadBody,
-    TooLarge,
-    UnsupportedMediaType,
-    check_content_type,
-    decode_body,
-    decode_one,
-)
+from sendflowr.clock import SYSTEM_CLOCK, Clock
+from sendflowr.connector.decode import check_content_type, decode_body, decode_one
 from sendflowr.connector.ingest import Ingestor, IngestResult
 from sendflowr.connector.metrics import CONTENT_TYPE_LATEST, ConnectorMetrics
 from sendflowr.connector.mock import generate_mock_events
@@ -54,13 +47,13 @@ from sendflowr.connector.signatures import (
     KLAVIYO_TIMESTAMP,
     SENDGRID_SIGNATURE,
     SENDGRID_TIMESTAMP,
-    SignatureInvalid,
     load_ec_public_key,
     verify_klaviyo,
     verify_sendgrid,
 )
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
 from sendflowr.contract import too_deep
+from sendflowr.errors import BadBody, SignatureInvalid, TooLarge, UnsupportedMediaType
 from sendflowr.http_errors import error_body, error_response, install_error_handlers
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
@@ -124,6 +117,7 @@ def create_app(
     publisher: Publisher | None = None,
     resolver: IdentityResolver | None = None,
     readiness: Callable[[], str | None] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> FastAPI:
     """The connector app; its lifespan opens the identity store and the Kafka producer.
 
@@ -133,7 +127,7 @@ def create_app(
     metrics = ConnectorMetrics()
     pub: Publisher = publisher or KafkaPublisher(settings)
     res = resolver or IdentityResolver(open_store(settings))
-    ingestor = Ingestor(res, pub, metrics)
+    ingestor = Ingestor(res, pub, metrics, clock)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     sendgrid_key = (
         load_ec_public_key(settings.sendgrid_public_key) if settings.sendgrid_public_key else None
@@ -247,7 +241,7 @@ def create_app(
                 request.headers.get(KLAVIYO_SIGNATURE),
                 request.headers.get(KLAVIYO_TIMESTAMP),
                 secret=secret.get_secret_value() if secret else None,
-                now=datetime.now(UTC),
+                now=clock.now(),
                 tolerance_s=settings.webhook_tolerance_seconds,
             )
         except SignatureInvalid:
@@ -269,7 +263,7 @@ def create_app(
                 request.headers.get(SENDGRID_TIMESTAMP),
                 public_key=sendgrid_key,
                 secret=secret.get_secret_value() if secret else None,
-                now=datetime.now(UTC),
+                now=clock.now(),
                 tolerance_s=settings.webhook_tolerance_seconds,
             )
         except SignatureInvalid:

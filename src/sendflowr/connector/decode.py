@@ -20,15 +20,12 @@ import msgspec
 
 from sendflowr.connector.privacy import refuse_addresses
 from sendflowr.contract import check_event, too_deep
-from sendflowr.errors import ValidationError
+from sendflowr.errors import BadBody, TooLarge, UnsupportedMediaType, ValidationError
 from sendflowr.events import IncomingEvent
 
 __all__ = [
-    "BadBody",
-    "Decoded",
+    "DecodedBody",
     "Rejection",
-    "TooLarge",
-    "UnsupportedMediaType",
     "check_content_type",
     "check_incoming",
     "decode_body",
@@ -56,18 +53,6 @@ _TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
 _NAIVE_FIELDS: Final = ("timestamp", "send_time")
 
 
-class BadBody(ValidationError):
-    """The body is not JSON / NDJSON at all."""
-
-
-class TooLarge(ValidationError):
-    """The body holds more events (or bytes) than one request may carry."""
-
-
-class UnsupportedMediaType(ValidationError):
-    """The body's ``Content-Type`` is not JSON or NDJSON."""
-
-
 def check_content_type(value: str | None) -> None:
     """Raise ``UnsupportedMediaType`` unless ``value`` names JSON or NDJSON.
 
@@ -93,7 +78,7 @@ class Rejection:
 
 
 @dataclass(slots=True)
-class Decoded:
+class DecodedBody:
     """The items of one body: valid events with their indexes, and rejections."""
 
     events: list[tuple[int, IncomingEvent]]
@@ -226,8 +211,8 @@ def _items(body: bytes, max_events: int) -> list[msgspec.Raw] | list[bytes]:
     return items
 
 
-def _checked(events: list[IncomingEvent]) -> Decoded:
-    decoded = Decoded([], [])
+def _checked(events: list[IncomingEvent]) -> DecodedBody:
+    decoded = DecodedBody([], [])
     for index, event in enumerate(events):
         try:
             check_incoming(event)
@@ -238,7 +223,7 @@ def _checked(events: list[IncomingEvent]) -> Decoded:
     return decoded
 
 
-def decode_body(body: bytes, *, max_events: int) -> Decoded:
+def decode_body(body: bytes, *, max_events: int) -> DecodedBody:
     """Split ``body`` into valid events and per-item rejections.
 
     Raises ``BadBody`` for a body that is not JSON/NDJSON (a NDJSON line that is
@@ -259,7 +244,7 @@ def decode_body(body: bytes, *, max_events: int) -> Decoded:
     items = _items(body, max_events)
     if not items:
         raise BadBody("$", "no events in the request")
-    decoded = Decoded([], [])
+    decoded = DecodedBody([], [])
     for index, raw in enumerate(items):
         try:
             decoded.events.append((index, decode_one(raw)))

@@ -13,8 +13,8 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.connector.canonical import canonicalise, identity_keys
 from sendflowr.connector.decode import Rejection
 from sendflowr.connector.metrics import ConnectorMetrics
@@ -56,11 +56,16 @@ class Ingestor:
     """Validated events → acknowledged Kafka records."""
 
     def __init__(
-        self, resolver: IdentityResolver, publisher: Publisher, metrics: ConnectorMetrics
+        self,
+        resolver: IdentityResolver,
+        publisher: Publisher,
+        metrics: ConnectorMetrics,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.resolver = resolver
         self.publisher = publisher
         self.metrics = metrics
+        self.clock = clock
         # Raw identity fields → (normalised keys, email hash): senders repeat the same
         # people, so hashing and normalising once per person and process is enough.
         # In memory only; never written anywhere.
@@ -112,7 +117,7 @@ class Ingestor:
             key_sets.append(keys)
             hashes.append(email_hash)
         resolutions = await self._resolve(key_sets) if valid else []
-        now = datetime.now(UTC)
+        now = self.clock.now()
         canonical: list[CanonicalEvent] = []
         for index, event, email_hash, resolution in zip(
             indexes, valid, hashes, resolutions, strict=True

@@ -16,5 +16,7 @@ def build(resources: Resources) -> RoleHandle:
     settings = resources.settings
     # The store's health is known here only where the consumer shares this process.
     readiness = resources.store_problem if "consumer" in resources.roles else None
-    app = create_app(settings, resolver=resources.identity(), readiness=readiness)
+    app = create_app(
+        settings, resolver=resources.identity(), readiness=readiness, clock=resources.clock
+    )
     return RoleHandle(name="connector", app=app, port=settings.connector_port)

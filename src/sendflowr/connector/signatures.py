@@ -25,14 +25,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sendflowr.errors import Unauthorized, ValidationError
+from sendflowr.errors import SignatureInvalid, ValidationError
 
 __all__ = [
     "KLAVIYO_SIGNATURE",
     "KLAVIYO_TIMESTAMP",
     "SENDGRID_SIGNATURE",
     "SENDGRID_TIMESTAMP",
-    "SignatureInvalid",
     "load_ec_public_key",
     "verify_klaviyo",
     "verify_sendgrid",
@@ -42,13 +41,6 @@ KLAVIYO_SIGNATURE = "klaviyo-signature"
 KLAVIYO_TIMESTAMP = "klaviyo-timestamp"
 SENDGRID_SIGNATURE = "x-twilio-email-event-webhook-signature"
 SENDGRID_TIMESTAMP = "x-twilio-email-event-webhook-timestamp"
-
-
-class SignatureInvalid(Unauthorized):
-    """The request's signature is missing, wrong, stale or cannot be checked."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__("signature", reason)
 
 
 def _timestamp(value: str | None, now: datetime, tolerance_s: int) -> None:

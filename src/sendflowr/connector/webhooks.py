@@ -36,15 +36,13 @@ from typing import Any, Final
 import msgspec
 
 from sendflowr.connector.decode import (
-    BadBody,
     Rejection,
     check_incoming,
     explain_validation,
     split_array,
 )
-from sendflowr.connector.signatures import SignatureInvalid
 from sendflowr.contract import too_deep
-from sendflowr.errors import ValidationError
+from sendflowr.errors import BadBody, SignatureInvalid, ValidationError
 from sendflowr.events import IncomingEvent
 
 __all__ = ["KLAVIYO_METRICS", "SENDGRID_EVENTS", "Mapped", "map_klaviyo", "map_sendgrid"]

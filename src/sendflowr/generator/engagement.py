@@ -20,7 +20,7 @@ from sendflowr.generator.world import World
 
 __all__ = [
     "affinity_at",
-    "Engagement",
+    "EngagementDraws",
     "click_given_open",
     "draw_engagement",
     "expected_click_probability",
@@ -111,7 +111,7 @@ def expected_click_probability(
 
 
 @dataclass(frozen=True, slots=True)
-class Engagement:
+class EngagementDraws:
     """Drawn reactions to deliveries: who opened, who clicked, and when (ms after)."""
 
     opened: npt.NDArray[np.bool_]
@@ -127,7 +127,7 @@ def draw_engagement(
     open_rate: npt.ArrayLike,
     click_rate: npt.ArrayLike,
     multiplier: npt.ArrayLike,
-) -> Engagement:
+) -> EngagementDraws:
     """Draw opens and clicks for deliveries (the simulation's own engagement step).
 
     ``affinity`` is the persona time affinity at each delivery (before noise),
@@ -146,4 +146,4 @@ def draw_engagement(
     click_delay = rng.integers(int(lo * MINUTE_MS), int(hi * MINUTE_MS) + 1, n)
     opened = u_open < open_probability(world, affinity * noise, open_rate, multiplier)
     clicked = opened & (u_click < click_given_open(click_rate, open_rate, multiplier))
-    return Engagement(opened, clicked, open_delay, np.asarray(click_delay, dtype=np.int64))
+    return EngagementDraws(opened, clicked, open_delay, np.asarray(click_delay, dtype=np.int64))

@@ -1,4 +1,4 @@
-"""A generator run: which users over which days, simulated in chunks, fed to a sink."""
+"""A generator run: which users over which days, simulated in chunks, fed to an output."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import numpy.typing as npt
 
 from sendflowr.generator.block import EVENT_CODES, EventBlock, concat_blocks
 from sendflowr.generator.model import CHANNEL_NAMES, Model
+from sendflowr.generator.outputs.base import Output, OutputStats
 from sendflowr.generator.population import Shard, user
 from sendflowr.generator.simulate import simulate_user
-from sendflowr.generator.sinks.base import Sink, SinkStats
 from sendflowr.generator.truth import UserTruth
 
 __all__ = ["Plan", "RunResult", "generate_blocks", "run"]
 
-#: events per block handed to a sink (bounded memory, large enough to vectorise).
+#: events per block handed to an output (bounded memory, large enough to vectorise).
 CHUNK_EVENTS = 50_000
 
 
@@ -81,9 +81,9 @@ def generate_blocks(
 
 @dataclass(slots=True)
 class RunResult:
-    """Counts of what was generated and what the sink did with it."""
+    """Counts of what was generated and what the output did with it."""
 
-    stats: SinkStats
+    stats: OutputStats
     elapsed: float
     by_type: dict[str, int]
     by_channel: dict[str, int]
@@ -103,12 +103,12 @@ def _add(into: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> None:
 
 def run(
     plan: Plan,
-    sink: Sink,
+    output: Output,
     *,
     keep_truth: bool = False,
     on_progress: Callable[[int], None] | None = None,
 ) -> RunResult:
-    """Generate ``plan`` into ``sink`` (opened and closed here)."""
+    """Generate ``plan`` into ``output`` (opened and closed here)."""
     model = plan.model
     types = np.zeros(len(EVENT_CODES), dtype=np.int64)
     channels = np.zeros(len(CHANNEL_NAMES), dtype=np.int64)
@@ -116,10 +116,10 @@ def run(
     truths: list[UserTruth] = []
     users = 0
     began = time.perf_counter()
-    sink.open()
+    output.open()
     try:
         for block, chunk_truths in generate_blocks(plan):
-            sink.write(block)
+            output.write(block)
             _add(types, block.etype)
             _add(channels, block.channel)
             _add(personas, model.layout[block.user % len(model.layout)])
@@ -129,9 +129,9 @@ def run(
             if on_progress is not None:
                 on_progress(len(block))
     finally:
-        sink.close()
+        output.close()
     return RunResult(
-        stats=sink.stats,
+        stats=output.stats,
         elapsed=time.perf_counter() - began,
         by_type={t: int(v) for t, v in zip(EVENT_CODES, types, strict=True)},
         by_channel={c: int(v) for c, v in zip(CHANNEL_NAMES, channels, strict=True)},

@@ -22,7 +22,7 @@ from sendflowr.generator.engagement import (
     fatigue_multiplier,
     hot_path_boost,
 )
-from sendflowr.generator.latency import queue_depth, sample_latency
+from sendflowr.generator.esp_latency import queue_depth, sample_latency
 from sendflowr.generator.model import DAY_MS, HOUR_MS, MINUTE_MS, Model, date_ms
 from sendflowr.generator.population import User, user_rng
 from sendflowr.generator.truth import UserTruth

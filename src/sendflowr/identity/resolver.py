@@ -13,25 +13,31 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.identity.model import IdentityKey, Resolution, key_of, strongest
-from sendflowr.identity.store import AuditRecord, IdentityStore, KeySet, Link
+from sendflowr.identity.store import AuditRecord, IdentityStore, KeySet, Link, SqlIdentityStore
 from sendflowr.settings import Settings
 
 __all__ = ["IdentityResolver", "key_set", "keys_from", "open_store"]
 
 
-def open_store(settings: Settings) -> IdentityStore:
-    """PostgreSQL when ``identity_url`` is set, else the SQLite file under ``SENDFLOWR_HOME``.
+def open_store(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> IdentityStore:
+    """PostgreSQL when ``identity_url`` is set, else the SQLite file under ``SENDFLOWR_HOME``;
+    link and audit times come from ``clock``.
 
     Not started: call ``start()``.
     """
+    store: SqlIdentityStore
     if settings.identity_url:
         from sendflowr.identity.postgres import PostgresIdentityStore
 
-        return PostgresIdentityStore(settings.identity_url)
-    from sendflowr.identity.sqlite import SqliteIdentityStore
+        store = PostgresIdentityStore(settings.identity_url)
+    else:
+        from sendflowr.identity.sqlite import SqliteIdentityStore
 
-    return SqliteIdentityStore(settings.identity_path)
+        store = SqliteIdentityStore(settings.identity_path)
+    store.clock = clock
+    return store
 
 
 class IdentityResolver:

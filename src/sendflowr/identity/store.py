@@ -22,9 +22,9 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.errors import IdentityError
 from sendflowr.identity.keys import universal_id_for
 from sendflowr.identity.model import IdentityKey, Resolution, strongest
@@ -66,6 +66,9 @@ class IdentityStore(Protocol):
 
 class SqlIdentityStore(ABC):
     """The shared algorithm; backends provide connection, transaction and four statements."""
+
+    #: Where link and audit times come from (an instance may set its own).
+    clock: Clock = SYSTEM_CLOCK
 
     # --- backend hooks ---------------------------------------------------------
     @abstractmethod
@@ -128,7 +131,7 @@ class SqlIdentityStore(ABC):
 
         Raises ``IdentityError`` when ``universal_id`` is unknown.
         """
-        now = datetime.now(UTC).isoformat()
+        now = self.clock.now().isoformat()
         ordered = sorted(set(keys))
         with self._begin(write=True) as cur:
             if not self._select_identity(cur, universal_id):
@@ -161,7 +164,7 @@ class SqlIdentityStore(ABC):
         """
         targets = [strongest(ks) for ks in key_sets]
         all_keys = sorted({k for ks in key_sets for k in ks})
-        now = datetime.now(UTC).isoformat()
+        now = self.clock.now().isoformat()
         with self._begin(write=True) as cur:
             known = self._select_links(cur, all_keys)
             pending: dict[IdentityKey, Link] = {}

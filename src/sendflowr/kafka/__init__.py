@@ -1,8 +1,8 @@
 """Kafka: the local broker the project runs, topic administration and client configs."""
 
-from sendflowr.kafka.admin import PartitionOffsets, ensure_topics, topic_offsets, wait_ready
 from sendflowr.kafka.broker import BrokerStatus, LocalKafka
 from sendflowr.kafka.clients import consumer_config, producer_config
+from sendflowr.kafka.topics import PartitionOffsets, ensure_topics, topic_offsets, wait_ready
 
 __all__ = [
     "BrokerStatus",

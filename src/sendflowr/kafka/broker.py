@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from sendflowr.errors import DependencyMissing, KafkaUnavailable, ServiceError
-from sendflowr.kafka.admin import ensure_topics, wait_ready
+from sendflowr.kafka.topics import ensure_topics, wait_ready
 from sendflowr.process.pidfile import owned_pid, pid_alive, terminate
 from sendflowr.settings import Settings
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.generator.world import load_world
 from sendflowr.report.checks import Expectation, Section, build_sections
 from sendflowr.report.page import render_page
-from sendflowr.report.truth import load_truth, truth_section
+from sendflowr.report.truth_checks import load_truth, truth_section
 from sendflowr.store.access import Queryable
 
 __all__ = ["Expectation", "Section", "load_world_dict", "write_report"]
@@ -34,6 +34,7 @@ def write_report(
     *,
     world: dict[str, Any] | None = None,
     truth: Path | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[Path, list[Section]]:
     """Measure, plot and write ``out/report.html``; return its path and the sections.
 
@@ -42,5 +43,5 @@ def write_report(
     sections = build_sections(store, database, world or load_world_dict())
     if truth is not None:
         sections.append(truth_section(store, database, load_truth(truth)))
-    path = render_page(sections, database=database, created=datetime.now(UTC), out=out)
+    path = render_page(sections, database=database, created=clock.now(), out=out)
     return path, sections

@@ -1,34 +1,27 @@
-"""The roles of SendFlowr and what they share inside one process.
+"""The contract between ``serve`` and the roles: what a role hands over, what roles share.
 
 A role (connector, consumer, inference) is built by a function
 ``build(resources) -> RoleHandle`` living in its own domain package. An HTTP
 role hands over an ASGI app and a port; a worker role hands over ``start`` and
 ``stop``. ``sendflowr serve`` runs any set of roles in one process; in embedded
-mode that is the only way several roles can share the chDB store.
+mode that is the only way several roles can share the chDB store. The roles
+import this module; the composition root (``serve.compose``) imports the roles.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-from sendflowr.errors import ConfigError
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.identity import IdentityResolver, open_store
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.health import FolderGuard, StoreHealth
 
-__all__ = ["ROLE_BUILDERS", "Resources", "RoleHandle", "build_role"]
-
-#: role name → "module:function" of its builder.
-ROLE_BUILDERS: Final[dict[str, str]] = {
-    "connector": "sendflowr.connector.role:build",
-    "consumer": "sendflowr.sink.role:build",
-    "inference": "sendflowr.timing.role:build",
-}
+__all__ = ["Resources", "RoleBuilder", "RoleHandle"]
 
 
 @dataclass
@@ -52,6 +45,8 @@ class Resources:
     roles: tuple[str, ...] = ()
     _stores: dict[str, ClickHouseStore] = field(default_factory=dict, init=False)
     _health: StoreHealth | None = field(default=None, init=False)
+    #: The one clock of the process's roles (a simulation passes a manual one).
+    clock: Clock = SYSTEM_CLOCK
     _identity: IdentityResolver | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, init=False)
@@ -103,7 +98,7 @@ class Resources:
         """
         with self._lock:
             if self._identity is None:
-                self._identity = IdentityResolver(open_store(self.settings))
+                self._identity = IdentityResolver(open_store(self.settings, self.clock))
             return self._identity
 
     def on_close(self, closer: Callable[[], None]) -> None:
@@ -119,19 +114,5 @@ class Resources:
             closer()
 
 
-def build_role(name: str, resources: Resources) -> RoleHandle:
-    """Build role ``name``; a ConfigError names ``--role`` when it does not exist."""
-    target = ROLE_BUILDERS.get(name)
-    if target is None:
-        raise ConfigError(
-            f"unknown role {name!r} (one of {', '.join(ROLE_BUILDERS)})", option="--role"
-        )
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise ConfigError(f"role {name!r} is not built yet", option="--role") from exc
-        raise
-    builder: Callable[[Resources], RoleHandle] = getattr(module, attr)
-    return builder(resources)
+#: What each role's package provides: ``build(resources) -> RoleHandle``.
+RoleBuilder = Callable[[Resources], RoleHandle]

@@ -22,7 +22,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from sendflowr.errors import KafkaUnavailable, StoreError
+from sendflowr.clock import SYSTEM_CLOCK, Clock
+from sendflowr.errors import Abandoned, KafkaUnavailable, StoreError
 from sendflowr.kafka import consumer_config, ensure_topics, producer_config
 from sendflowr.settings import Settings
 from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
@@ -32,7 +33,7 @@ from sendflowr.sink.faults import FaultHook
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.progress import Progress, SinkStats
 from sendflowr.sink.rounds import RoundWriter
-from sendflowr.sink.writer import Abandoned, ChunkWriter
+from sendflowr.sink.writer import ChunkWriter
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.health import FolderGuard
 
@@ -74,8 +75,10 @@ class SinkConsumer:
         metrics: SinkMetrics | None = None,
         *,
         consumer_overrides: dict[str, Any] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._settings = settings
+        self._clock = clock
         self._store = store
         self.metrics = metrics or SinkMetrics()
         self.stats = SinkStats()
@@ -88,7 +91,7 @@ class SinkConsumer:
         self._batch_size = settings.sink_batch_size
         self._max_wait = settings.sink_max_wait_ms / 1000
         self._dlq = DeadLetterPublisher(
-            producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic
+            producer_config(settings, **{"linger.ms": 0}), settings.dlq_topic, clock
         )
         self._round_writer_made: RoundWriter | None = None
         self._rewind_needed = False
@@ -166,6 +169,7 @@ class SinkConsumer:
             stopping=self._stopping,
             verify=self._folder_problem,
             ping=self._ping,
+            clock=self._clock,
         )
         return RoundWriter(
             settings.topic,

@@ -19,16 +19,17 @@ from __future__ import annotations
 import logging
 import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import islice
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
 from sendflowr.events import CanonicalEvent
-from sendflowr.store.clickhouse import QueryResult
+from sendflowr.store.clickhouse import ClickHouseStore
+from sendflowr.store.contract import EventStore
 from sendflowr.store.schema import quote_identifier
 
 __all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates", "shared_recent_ids"]
@@ -43,24 +44,6 @@ class EventLookup(Protocol):
     def existing(self, events: Sequence[CanonicalEvent], partition: int) -> set[str]: ...
 
 
-class _Store(Protocol):
-    @property
-    def database(self) -> str: ...
-    @property
-    def events_table(self) -> str: ...
-    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None: ...
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult: ...
-    def insert_raw(
-        self,
-        table: str,
-        column_names: Sequence[str],
-        data: bytes,
-        fmt: str,
-        *,
-        dedup_token: str | None = None,
-    ) -> None: ...
-
-
 class StoreLookup:
     """``EventLookup`` over the ClickHouse events table.
 
@@ -73,7 +56,7 @@ class StoreLookup:
     owns a partition is the only one using it.
     """
 
-    def __init__(self, store: _Store, scope: str) -> None:
+    def __init__(self, store: EventStore, scope: str) -> None:
         self._store = store
         self._scope = f"{zlib.crc32(scope.encode()):08x}"
         self._ready: set[str] = set()
@@ -161,21 +144,11 @@ class RecentIds:
                     del ids[event_id]
 
 
-class _Counted(Protocol):
-    @property
-    def embedded(self) -> bool: ...
-    @property
-    def events_table(self) -> str: ...
-    @property
-    def engine_key(self) -> str: ...
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult: ...
-
-
 _shared: dict[str, RecentIds] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_recent_ids(store: _Counted, capacity: int) -> RecentIds:
+def shared_recent_ids(store: ClickHouseStore, capacity: int) -> RecentIds:
     """The id memory of ``store``'s events table: for the embedded engine, one per table in
     this process, loaded with every stored id when the table fits (then ``complete``);
     for a server, a new empty memory (other processes write there too)."""

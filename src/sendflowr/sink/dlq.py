@@ -17,10 +17,11 @@ letters again (same source offset, so readers can drop repeats).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.kafka.publish import Delivery, Headers, KafkaProducer
 from sendflowr.sink.records import DeadLetter
 
@@ -50,7 +51,7 @@ class DeadLetterPublisher:
         self,
         config: dict[str, Any],
         topic: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._kafka = KafkaProducer(config)
         self._topic = topic
@@ -65,7 +66,7 @@ class DeadLetterPublisher:
         if not letters:
             return
         delivery = Delivery()
-        now = self._clock()
+        now = self._clock.now()
         for letter in letters:
             record = (letter.key, letter.value)
             self._kafka.produce(self._topic, [record], delivery, dlq_headers(letter, now))

@@ -29,7 +29,7 @@ from sendflowr.events import CHANNELS, EVENT_TYPES, CanonicalEvent
 __all__ = [
     "REASONS",
     "DeadLetter",
-    "Decoded",
+    "DecodedChunk",
     "KafkaRecord",
     "dead_letter",
     "decode_records",
@@ -159,7 +159,7 @@ def _classify(value: bytes, exc: msgspec.DecodeError) -> tuple[str, str]:
     return "malformed_json", str(exc)[:500]
 
 
-def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
+def _decode_all(records: Sequence[KafkaRecord]) -> DecodedChunk[Any] | None:
     """Every record's event in one decoder call, or None if any record needs a closer look.
 
     Values are joined into one JSON array; each must be a bare ``{…}`` object, and
@@ -174,7 +174,7 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
             return None
         values.append(value)
     if not values:
-        return Decoded([], [], [], [])
+        return DecodedChunk([], [], [], [])
     events: list[CanonicalEvent] = []
     # Slices, not one call: a decoder call holds the GIL throughout, and the writer
     # thread needs it for a moment between two inserts.
@@ -192,11 +192,11 @@ def _decode_all(records: Sequence[KafkaRecord]) -> Decoded[Any] | None:
         events.extend(decoded)
     if not _all_fine(events) or not _metadata_fine(values, events):
         return None
-    return Decoded(events, list(records), [], values)
+    return DecodedChunk(events, list(records), [], values)
 
 
 @dataclass(frozen=True, slots=True)
-class Decoded(Generic[R]):
+class DecodedChunk(Generic[R]):
     """A chunk's records split into events (with the records they came from, a parallel
     list) and dead letters. ``lines`` holds each event's JSON text for the store, never
     spanning two lines: the record's value itself when it is one canonical event on one
@@ -208,7 +208,7 @@ class Decoded(Generic[R]):
     lines: list[bytes]
 
 
-def decode_records(records: Sequence[R]) -> Decoded[R]:
+def decode_records(records: Sequence[R]) -> DecodedChunk[R]:
     """Split ``records`` (one partition, in offset order) into events and dead letters."""
     fast = _decode_all(records)
     if fast is not None:
@@ -253,7 +253,7 @@ def decode_records(records: Sequence[R]) -> Decoded[R]:
                         continue
                     reason, detail = "schema_invalid", problem
         dead.append(dead_letter(record, reason, detail))
-    return Decoded(events, sources, dead, lines)
+    return DecodedChunk(events, sources, dead, lines)
 
 
 def _describe(exc: BaseException) -> str:

@@ -20,7 +20,7 @@ def build(resources: Resources) -> RoleHandle:
     holder: list[SinkConsumer] = []
 
     def start() -> None:
-        sink = SinkConsumer(settings, resources.store("ingest"), metrics)
+        sink = SinkConsumer(settings, resources.store("ingest"), metrics, clock=resources.clock)
         holder.append(sink)
         sink.start()
         resources.store_health()  # the connector and inference read it for readiness

@@ -21,25 +21,25 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from operator import attrgetter
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-from sendflowr.errors import StoreError
+from sendflowr.clock import SYSTEM_CLOCK, Clock
+from sendflowr.errors import Abandoned, StoreError
 from sendflowr.events import CanonicalEvent
 from sendflowr.sink.dedup import EventLookup, RecentIds, drop_duplicates
 from sendflowr.sink.loadsql import LINE_FORMAT, LINE_SETTINGS, LINE_STRUCTURE, SELECT_FILLED
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.records import event_line
+from sendflowr.store.contract import EventStore
 from sendflowr.store.schema import EVENTS_TABLE
 
 __all__ = [
     "REFUSALS_BEFORE_ISOLATING",
-    "Abandoned",
     "ChunkWriter",
-    "Inserter",
     "WriteResult",
     "is_data_error",
 ]
@@ -87,27 +87,6 @@ def is_data_error(exc: StoreError) -> bool:
     return name.startswith("CANNOT_PARSE") or name in _DATA_ERROR_NAMES
 
 
-class Inserter(Protocol):
-    """The store method the writer needs (``ClickHouseStore.insert_select``)."""
-
-    def insert_select(
-        self,
-        table: str,
-        select: str,
-        structure: str,
-        data: bytes,
-        fmt: str,
-        *,
-        parameters: Mapping[str, Any] | None = None,
-        dedup_token: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None: ...
-
-
-class Abandoned(Exception):
-    """The writer stopped waiting for the store because the sink is stopping."""
-
-
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """Outcome of one chunk: rows written, duplicates dropped, events the store refused."""
@@ -125,7 +104,7 @@ def _digest(events: Sequence[CanonicalEvent]) -> str:
 
 
 def _block(lines: Sequence[bytes]) -> bytes:
-    """``lines`` (one JSON object each, no line breaks: ``Decoded.lines``) as one block."""
+    """``lines`` (one JSON object each, no line breaks: ``DecodedChunk.lines``) as one block."""
     return b"\n".join(lines)
 
 
@@ -134,18 +113,18 @@ class ChunkWriter:
 
     ``lookup`` (None = off) checks the chunk's ids against the store; ``recent``
     remembers ids written by this process. A chunk travels as the JSON lines of
-    its events (``sink.records.Decoded.lines``) through ``sink.loadsql``'s statement.
+    its events (``sink.records.DecodedChunk.lines``) through ``sink.loadsql``'s statement.
     """
 
     def __init__(
         self,
-        store: Inserter,
+        store: EventStore,
         metrics: SinkMetrics,
         *,
         lookup: EventLookup | None,
         recent: RecentIds,
         stopping: threading.Event,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         sleep: Callable[[float], None] | None = None,
         max_backoff: float = 10.0,
         verify: Callable[[], str | None] | None = None,
@@ -215,7 +194,7 @@ class ChunkWriter:
                 # The rows differ from any earlier attempt's only because stored ids were
                 # dropped; the lookup guards this content, so give it a token of its own.
                 token = f"{token}:{_digest(kept)}"
-        ingested_at = self._clock()
+        ingested_at = self._clock.now()
         try:
             self._insert(_block(lines), token, ingested_at)
         except StoreError as exc:

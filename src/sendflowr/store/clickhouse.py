@@ -215,14 +215,6 @@ class ClickHouseStore:
             return ()
         return tuple(str(row[0]) for row in described.result_rows)
 
-    def query_df(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
-        """Run a query and return a pandas DataFrame."""
-        try:
-            with self._lock:
-                return self.client.query_df(sql, parameters=dict(parameters or {}))
-        except ClickHouseError as exc:
-            raise _as_store_error(exc) from exc
-
     def insert_columns(
         self,
         table: str,
@@ -336,21 +328,6 @@ class ClickHouseStore:
         """Whether the engine runs in this process (chDB), so it can read our files."""
         url = self._settings.clickhouse_url
         return not url or url.startswith("chdb://")
-
-    def insert_df(self, table: str, frame: Any, *, dedup_token: str | None = None) -> None:
-        """Insert a pandas DataFrame into ``table`` (a name in this database)."""
-        settings: dict[str, Any] = {}
-        if dedup_token:
-            settings["insert_deduplication_token"] = dedup_token
-        try:
-            with self._lock:
-                self.client.insert_df(
-                    f"{quote_identifier(self.database)}.{quote_identifier(table)}",
-                    frame,
-                    settings=settings,
-                )
-        except ClickHouseError as exc:
-            raise _as_store_error(exc) from exc
 
     def count_events(self) -> int:
         """Rows in ``email_events`` (no FINAL)."""

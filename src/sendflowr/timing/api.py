@@ -29,6 +29,7 @@ from sendflowr.connector.openapi import install_reference_page
 from sendflowr.errors import IdentityError, NotFound, SuppressedError, ValidationError
 from sendflowr.generator.world import default_world
 from sendflowr.http_errors import error_response, install_error_handlers
+from sendflowr.identity import IdentityResolver
 from sendflowr.timing import compat
 from sendflowr.timing.audience import Capacity
 from sendflowr.timing.context import suppression_block
@@ -50,8 +51,6 @@ from sendflowr.timing.schemas import (
 )
 
 __all__ = ["check_provider", "create_app", "decision_body"]
-
-Resolver = Any  # sendflowr.identity.IdentityResolver (optional at import time)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -96,7 +95,7 @@ class _Metrics:
 def create_app(
     make_engine: Callable[[], TimingEngine],
     *,
-    make_resolver: Callable[[], Resolver] | None = None,
+    make_resolver: Callable[[], IdentityResolver] | None = None,
     make_click_stats: Callable[[], compat.ClickStats] | None = None,
     api_key: str | None = None,
     readiness: Callable[[], str | None] | None = None,
@@ -147,8 +146,8 @@ def create_app(
         eng: TimingEngine = state["engine"]
         return eng
 
-    def resolver() -> Resolver:
-        res = state.get("resolver")
+    def resolver() -> IdentityResolver:
+        res: IdentityResolver | None = state.get("resolver")
         if res is None:
             raise ValidationError("identity", "identity resolution is not available here")
         return res
@@ -247,7 +246,7 @@ def create_app(
         """
         uid = resolve_ids([body.who()])[0]
         eng = engine()
-        now = eng.clock()
+        now = eng.clock.now()
         minute = epoch_minute(now)
         ctx = eng.source.contexts([uid], minute).get(uid)
         suppressions = ctx.suppressions if ctx is not None else []
@@ -281,7 +280,7 @@ def create_app(
     def features_of(universal_id: str, *, refresh: bool = False) -> dict[str, Any]:
         eng = engine()
         ours = eng.features(universal_id, refresh=refresh)
-        now = eng.clock()
+        now = eng.clock.now()
         clicks = state["clicks"].clicks(universal_id, now)
         unknown = ours["cold_start"] and not (
             ours["hot_paths"] or ours["sends_last_24h"] or ours["suppressions"] or clicks.count_30d

@@ -8,7 +8,6 @@ fitted for every user at once from one evidence query and cached for
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sendflowr.events import utc_now
+from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.timing.context import raise_if_blocked
 from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, decide, slot_latencies
@@ -31,8 +30,6 @@ from sendflowr.timing.latency import (
 from sendflowr.timing.sources import EventSource
 
 __all__ = ["TimingEngine", "load_latency"]
-
-Clock = Callable[[], datetime]
 
 
 def load_latency(folder: Path) -> LatencyPredictor:
@@ -57,7 +54,7 @@ class TimingEngine:
         latency: LatencyPredictor,
         *,
         config: CurveConfig | None = None,
-        clock: Clock = utc_now,
+        clock: Clock = SYSTEM_CLOCK,
         refresh_seconds: float = 300.0,
         latency_dir: Path | None = None,
     ) -> None:
@@ -75,7 +72,7 @@ class TimingEngine:
     # --- curves ------------------------------------------------------------
     def curves(self, *, refresh: bool = False) -> CurveModel:
         """The fitted curve model, refitted when stale or when ``refresh``."""
-        now = self.clock()
+        now = self.clock.now()
         with self._lock:
             stale = (
                 self._cached is None
@@ -106,7 +103,7 @@ class TimingEngine:
 
         With ``single`` a fully suppressed window raises SuppressedError (→ 409).
         """
-        now = self.clock()
+        now = self.clock.now()
         model = self.curves()
         contexts = self.source.contexts(req.universal_ids, epoch_minute(now))
         key = (self.latency.version, req.channel, req.provider, req.payload_size_bytes,
@@ -125,7 +122,7 @@ class TimingEngine:
 
     def check_window(self, universal_id: str, start: datetime, end: datetime) -> None:
         """Raise SuppressedError when ``[start, end)`` is entirely suppressed for the user."""
-        ctx = self.source.contexts([universal_id], epoch_minute(self.clock())).get(universal_id)
+        ctx = self.source.contexts([universal_id], epoch_minute(self.clock.now())).get(universal_id)
         if ctx is not None:
             raise_if_blocked(ctx.suppressions, epoch_minute(start), epoch_minute(end))
 
@@ -137,7 +134,7 @@ class TimingEngine:
         curve = model.curves(rows)[0]
         hourly = hourly_projection(curve)
         top = np.argsort(-curve)[:5]
-        ctx = self.source.contexts([universal_id], epoch_minute(self.clock())).get(universal_id)
+        ctx = self.source.contexts([universal_id], epoch_minute(self.clock.now())).get(universal_id)
         known = bool(rows[0] >= 0)
         r = int(rows[0])
         return {

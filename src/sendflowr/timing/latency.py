@@ -141,7 +141,7 @@ class LatencyModel:
     def predict(self, x: LatencyInputs) -> FloatArray:
         """Predicted latency seconds (conditional median), capped per channel."""
         pred = np.exp(self.design(x) @ np.asarray(self.coefficients))
-        caps = np.asarray([self.caps.get(str(c), 900.0) for c in x.channel])
+        caps = np.asarray([self.caps.get(str(c), DEFAULT_PARAMS.cap(str(c))) for c in x.channel])
         out: FloatArray = np.minimum(pred, caps)
         return out
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from sendflowr.identity import IdentityResolver
 from sendflowr.serve.contract import Resources, RoleHandle
 from sendflowr.settings import Settings
 from sendflowr.timing.api import create_app
@@ -37,11 +36,12 @@ def build(resources: Resources) -> RoleHandle:
             StoreExplanations(store),
             load_latency(settings.latency_model_dir),
             config=curve_config(settings),
+            clock=resources.clock,
             refresh_seconds=settings.timing_refresh_seconds,
             latency_dir=settings.latency_model_dir,
         )
 
-    def make_resolver() -> Any:
+    def make_resolver() -> IdentityResolver:
         return resources.identity()
 
     def make_click_stats() -> StoreClickStats:

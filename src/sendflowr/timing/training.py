@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
+from sendflowr.clock import SYSTEM_CLOCK
 from sendflowr.errors import ValidationError
 from sendflowr.store.access import Queryable
 from sendflowr.store.schema import EVENTS_TABLE, quote_identifier
@@ -147,7 +148,7 @@ def fit_latency(
         heuristic_mae=float(np.mean(np.abs(HeuristicLatency().predict(x_test) - y_test))),
         constant_mae=float(np.mean(np.abs(CONSTANT_SECONDS - y_test))),
     )
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or SYSTEM_CLOCK.now()).strftime("%Y%m%dT%H%M%SZ")
     final = _fit(x_all, y_all, ridge, "pending")
     digest = hashlib.sha256(np.asarray(final.coefficients).tobytes()).hexdigest()[:8]
     final.version = f"latency-{stamp}-{digest}"

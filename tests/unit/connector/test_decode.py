@@ -9,15 +9,12 @@ from typing import Any
 import pytest
 
 from sendflowr.connector.decode import (
-    BadBody,
-    TooLarge,
-    UnsupportedMediaType,
     check_content_type,
     decode_body,
     decode_one,
     split_array,
 )
-from sendflowr.errors import ValidationError
+from sendflowr.errors import BadBody, TooLarge, UnsupportedMediaType, ValidationError
 
 
 def nested(depth: int) -> dict[str, Any]:

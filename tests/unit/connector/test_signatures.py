@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from sendflowr.connector.signatures import (
-    SignatureInvalid,
     load_ec_public_key,
     verify_klaviyo,
     verify_sendgrid,
 )
+from sendflowr.errors import SignatureInvalid
 from tests.unit.connector.signing import (
     klaviyo_headers,
     sendgrid_headers,

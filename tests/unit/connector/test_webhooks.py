@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from sendflowr.connector.decode import BadBody, Rejection
-from sendflowr.connector.signatures import SignatureInvalid
+from sendflowr.connector.decode import Rejection
 from sendflowr.connector.webhooks import Mapped, map_klaviyo, map_sendgrid
+from sendflowr.errors import BadBody, SignatureInvalid
 from tests.unit.connector.esp_examples import SENDGRID_EXAMPLE, SENDGRID_MODELLED, klaviyo_system
 
 TS = 1759312800  # 2025-10-01T10:00:00Z

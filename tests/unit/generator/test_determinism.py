@@ -10,9 +10,9 @@ import pytest
 
 from sendflowr.errors import ConfigError
 from sendflowr.generator import generate_canonical, model_for, parse_shard
+from sendflowr.generator.outputs.files import JsonlOutput
 from sendflowr.generator.rows import event_ids
 from sendflowr.generator.run import Plan, generate_blocks, run
-from sendflowr.generator.sinks.files import JsonlSink
 
 START, END = date(2025, 10, 1), date(2025, 11, 1)
 
@@ -23,7 +23,7 @@ def _jsonl(
     model = model_for(None)
     plan = Plan(model, seed, START, END, users=users, shard=parse_shard(shard))
     path = tmp_path / name
-    run(plan, JsonlSink(model, path))
+    run(plan, JsonlOutput(model, path))
     return path.read_bytes()
 
 

@@ -1,4 +1,4 @@
-"""events_to_columns (the columnar insert other writers use) and the fault hook specs."""
+"""events_to_columns (the tests' columnar insert) and the fault hook specs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 from sendflowr.errors import ConfigError
 from sendflowr.sink.faults import FaultHook
-from sendflowr.store.rows import events_to_columns
 from sendflowr.store.schema import EVENT_COLUMN_NAMES
+from tests.store_support import events_to_columns
 from tests.unit.sink.factory import make_events
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -4,12 +4,12 @@ partitions commit nothing."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.events import encode_event
 from sendflowr.sink.batches import Chunk
 from sendflowr.sink.dedup import RecentIds
@@ -19,6 +19,7 @@ from sendflowr.sink.progress import SinkStats
 from sendflowr.sink.records import DeadLetter
 from sendflowr.sink.rounds import RoundWriter
 from sendflowr.sink.writer import ChunkWriter
+from sendflowr.store.memory import MemoryStore
 from tests.unit.sink.factory import FakeRecord, make_events
 
 
@@ -27,26 +28,6 @@ class _Log:
         self.steps: list[tuple[Any, ...]] = []
         self.gate = threading.Event()
         self.gate.set()
-
-
-class _Store:
-    def __init__(self, log: _Log) -> None:
-        self.log = log
-
-    def insert_select(
-        self,
-        table: str,
-        select: str,
-        structure: str,
-        data: bytes,
-        fmt: str,
-        *,
-        parameters: Mapping[str, Any] | None = None,
-        dedup_token: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        assert self.log.gate.wait(10)
-        self.log.steps.append(("insert", dedup_token, len(data.splitlines())))
 
 
 class _Consumer:
@@ -80,12 +61,15 @@ def _chunk(partition: int, start: int, n: int, poison_at: int | None = None) -> 
 
 def _rounds(log: _Log) -> RoundWriter:
     writer = ChunkWriter(
-        _Store(log),
+        MemoryStore(
+            gate=log.gate,
+            on_insert=lambda i: log.steps.append(("insert", i.dedup_token, i.rows)),
+        ),
         SinkMetrics(),
         lookup=None,
         recent=RecentIds(1000),
         stopping=threading.Event(),
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
     )
     return RoundWriter("t", writer, _Dlq(log), SinkStats(), SinkMetrics(), FaultHook())  # type: ignore[arg-type]
 

@@ -3,62 +3,27 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from sendflowr.errors import StoreError
+from sendflowr.clock import ManualClock
+from sendflowr.errors import Abandoned
 from sendflowr.events import CanonicalEvent, encode_event
 from sendflowr.sink.dedup import RecentIds
 from sendflowr.sink.metrics import SinkMetrics
-from sendflowr.sink.writer import Abandoned, ChunkWriter
+from sendflowr.sink.writer import ChunkWriter
+from sendflowr.store.memory import MemoryStore
 from tests.unit.sink.factory import make_events
 
 
-class _Store:
-    """Records inserts; fails ``failures`` times like an outage, and refuses as data any
-    block holding one of ``refused`` (as ClickHouse refuses a value it cannot parse)."""
-
-    def __init__(
-        self,
-        failures: int = 0,
-        refused: tuple[bytes, ...] = (),
-        odd: tuple[bytes, ...] = (),
-        odd_name: str = "SOMETHING_NEW",
-    ) -> None:
-        self.failures = failures
-        self.refused = refused
-        self.odd, self.odd_name = odd, odd_name  # blocks refused under a name not known as data
-        self.inserts: list[tuple[str | None, int]] = []
-        self.attempts = 0
-
-    def insert_select(
-        self,
-        table: str,
-        select: str,
-        structure: str,
-        data: bytes,
-        fmt: str,
-        *,
-        parameters: Mapping[str, Any] | None = None,
-        dedup_token: str | None = None,
-        settings: Mapping[str, Any] | None = None,
-    ) -> None:
-        assert table == "email_events" and fmt == "JSONEachRow" and "{source}" in select
-        assert parameters is not None and "ingested_at" in parameters
-        self.attempts += 1
-        if any(marker in data for marker in self.odd):
-            raise StoreError("Code: 999. something about this row", code=999, name=self.odd_name)
-        if self.failures:
-            self.failures -= 1
-            raise StoreError("connection refused", code=210, name="NETWORK_ERROR")
-        if any(marker in data for marker in self.refused):
-            raise StoreError(
-                "Cannot parse input", code=27, name="CANNOT_PARSE_INPUT_ASSERTION_FAILED"
-            )
-        self.inserts.append((dedup_token, len(data.splitlines())))
+def _inserts(store: MemoryStore) -> list[tuple[str | None, int]]:
+    """(token, rows) of each insert, each read through the load statement."""
+    for i in store.inserts:
+        assert i.table == "email_events" and i.fmt == "JSONEachRow" and "{source}" in i.select
+        assert "ingested_at" in i.parameters
+    return [(i.dedup_token, i.rows) for i in store.inserts]
 
 
 class _Lookup:
@@ -73,14 +38,14 @@ def _lines(events: list[CanonicalEvent]) -> list[bytes]:
     return [encode_event(e) for e in events]
 
 
-def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> ChunkWriter:
+def _writer(store: MemoryStore, lookup: _Lookup | None = None, **kw: object) -> ChunkWriter:
     return ChunkWriter(
         store,
         SinkMetrics(),
         lookup=lookup,
         recent=RecentIds(100),
         stopping=kw.pop("stopping", threading.Event()),  # type: ignore[arg-type]
-        clock=lambda: datetime(2026, 1, 1, tzinfo=UTC),
+        clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)),
         sleep=lambda _s: None,
         verify=kw.pop("verify", None),  # type: ignore[arg-type]
         ping=kw.pop("ping", None),  # type: ignore[arg-type]
@@ -88,54 +53,54 @@ def _writer(store: _Store, lookup: _Lookup | None = None, **kw: object) -> Chunk
 
 
 def test_an_outage_is_retried_with_the_same_token() -> None:
-    store = _Store(failures=3)
+    store = MemoryStore(failures=3)
     events = make_events(5)
     result = _writer(store).write(events, _lines(events), "t:0:0-4")
-    assert result.stored == 5 and store.inserts == [("t:0:0-4", 5)]
+    assert result.stored == 5 and _inserts(store) == [("t:0:0-4", 5)]
 
 
 def test_stopping_during_an_outage_abandons_without_writing() -> None:
     stopping = threading.Event()
     stopping.set()
-    store = _Store(failures=1)
+    store = MemoryStore(failures=1)
     with pytest.raises(Abandoned):
         events = make_events(2)
         _writer(store, stopping=stopping).write(events, _lines(events), "t:0:0-1")
-    assert store.inserts == []
+    assert _inserts(store) == []
 
 
 def test_rows_dropped_by_the_lookup_get_a_token_of_their_own() -> None:
     events = make_events(4)
-    store = _Store()
+    store = MemoryStore()
     result = _writer(store, _Lookup({events[0].event_id})).write(events, _lines(events), "t:0:0-3")
     assert result.duplicates == 1 and result.stored == 3
-    token, rows = store.inserts[0]
+    token, rows = _inserts(store)[0]
     assert token is not None and token.startswith("t:0:0-3:") and rows == 3
 
 
 def test_nothing_new_means_no_insert() -> None:
     events = make_events(2)
-    store = _Store()
+    store = MemoryStore()
     lookup = _Lookup({e.event_id for e in events})
     result = _writer(store, lookup).write(events, _lines(events), "t:0:0-1")
-    assert (result.stored, result.duplicates, store.inserts) == (0, 2, [])
+    assert (result.stored, result.duplicates, _inserts(store)) == (0, 2, [])
 
 
 def test_rows_the_store_refuses_are_isolated_and_the_rest_stored() -> None:
     events = make_events(7)
     lines = _lines(events)
     bad = [events[2].event_id.encode(), events[5].event_id.encode()]
-    store = _Store(refused=tuple(bad))
+    store = MemoryStore(refused=tuple(bad))
     result = _writer(store).write(events, lines, "t:0:0-6")
     assert result.stored == 5
     assert [e for e, _why in result.rejected] == [events[2], events[5]]
     assert all("Cannot parse" in why for _e, why in result.rejected)
     # Halves under tokens derived from the chunk's: a replay cuts the same halves.
-    assert sum(rows for _t, rows in store.inserts) == 5
-    assert all(t is not None and t.startswith("t:0:0-6:") for t, _ in store.inserts)
-    again = _Store(refused=tuple(bad))
+    assert sum(rows for _t, rows in _inserts(store)) == 5
+    assert all(t is not None and t.startswith("t:0:0-6:") for t, _ in _inserts(store))
+    again = MemoryStore(refused=tuple(bad))
     _writer(again).write(events, lines, "t:0:0-6")
-    assert again.inserts == store.inserts
+    assert _inserts(again) == _inserts(store)
 
 
 def test_a_line_the_store_cannot_read_as_sent_is_read_as_decoded() -> None:
@@ -143,26 +108,26 @@ def test_a_line_the_store_cannot_read_as_sent_is_read_as_decoded() -> None:
     lines = _lines(events)
     # Valid JSON that JSONEachRow refuses: the same key twice.
     lines[1] = lines[1][:-1] + b',"esp":"klaviyo"}'
-    store = _Store(refused=(b'"esp":"klaviyo"}',))
+    store = MemoryStore(refused=(b'"esp":"klaviyo"}',))
     result = _writer(store).write(events, lines, "t:0:0-2")
     assert (result.stored, result.rejected) == (3, [])
-    assert store.inserts == [("t:0:0-2", 3)]
+    assert _inserts(store) == [("t:0:0-2", 3)]
 
 
 def test_an_outage_is_not_mistaken_for_refused_rows() -> None:
-    store = _Store(failures=2)
+    store = MemoryStore(failures=2)
     events = make_events(3)
     result = _writer(store).write(events, _lines(events), "t:0:0-2")
-    assert (result.stored, result.rejected, store.inserts) == (3, [], [("t:0:0-2", 3)])
+    assert (result.stored, result.rejected, _inserts(store)) == (3, [], [("t:0:0-2", 3)])
 
 
 def test_an_insert_into_a_vanished_folder_is_retried_under_its_token_not_settled() -> None:
-    store = _Store()
+    store = MemoryStore()
     answers = ["the ClickHouse data folder x is missing", None]
     events = make_events(3)
     result = _writer(store, verify=lambda: answers.pop(0)).write(events, _lines(events), "t:0:0-2")
     # The first insert was not verifiably stored: written again (same token), then settled.
-    assert store.inserts == [("t:0:0-2", 3), ("t:0:0-2", 3)]
+    assert _inserts(store) == [("t:0:0-2", 3), ("t:0:0-2", 3)]
     assert result.stored == 3 and not answers
 
 
@@ -178,7 +143,9 @@ def test_a_folder_that_stays_gone_never_settles_the_chunk() -> None:
 
     events = make_events(2)
     with pytest.raises(Abandoned):
-        _writer(_Store(), stopping=stopping, verify=gone).write(events, _lines(events), "t:0:0-1")
+        _writer(MemoryStore(), stopping=stopping, verify=gone).write(
+            events, _lines(events), "t:0:0-1"
+        )
 
 
 def _odd_events() -> tuple[list[CanonicalEvent], list[bytes]]:
@@ -188,26 +155,26 @@ def _odd_events() -> tuple[list[CanonicalEvent], list[bytes]]:
 
 
 def test_an_unnamed_refusal_that_repeats_while_the_store_answers_is_isolated() -> None:
-    store = _Store(odd=(b"ODD-ROW",))
+    store = MemoryStore(odd=(b"ODD-ROW",))
     events, lines = _odd_events()
     result = _writer(store, ping=lambda: True).write(events, lines, "t:0:0-7")
     assert result.stored == 7
     assert [e.event_id for e, _ in result.rejected] == [events[5].event_id]
 
 
-def _never_isolated(store: _Store, ping: bool) -> None:
+def _never_isolated(store: MemoryStore, ping: bool) -> None:
     stopping = threading.Event()
     events, lines = _odd_events()
     writer = _writer(store, ping=lambda: ping, stopping=stopping)
     writer._sleep = lambda _s: stopping.set() if store.attempts >= 12 else None  # type: ignore[method-assign]
     with pytest.raises(Abandoned):
         writer.write(events, lines, "t:0:0-7")
-    assert store.inserts == []  # retried as a whole, never halved
+    assert _inserts(store) == []  # retried as a whole, never halved
 
 
 def test_an_unnamed_failure_while_the_store_does_not_answer_is_an_outage() -> None:
-    _never_isolated(_Store(odd=(b"ODD-ROW",)), ping=False)
+    _never_isolated(MemoryStore(odd=(b"ODD-ROW",)), ping=False)
 
 
 def test_a_read_only_store_is_an_outage_even_while_it_answers() -> None:
-    _never_isolated(_Store(odd=(b"ODD-ROW",), odd_name="READONLY"), ping=True)
+    _never_isolated(MemoryStore(odd=(b"ODD-ROW",), odd_name="READONLY"), ping=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.identity import Resolution, universal_id_for
 from sendflowr.timing.api import create_app
 from sendflowr.timing.context import Context, Suppression
@@ -57,7 +58,7 @@ def client() -> Iterator[AppClient]:
     def make_engine() -> TimingEngine:
         return TimingEngine(MemorySource(evidence, contexts), MemoryExplanations(),
                             FixedLatency(42.0), config=CurveConfig(segments=4),
-                            clock=lambda: NOW)  # fmt: skip
+                            clock=ManualClock(NOW))  # fmt: skip
 
     app = create_app(make_engine, make_resolver=FakeResolver, api_key="k")
     c = AppClient(app)

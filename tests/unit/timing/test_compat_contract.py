@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sendflowr.clock import ManualClock
 from sendflowr.identity import hash_email
 from sendflowr.timing.api import create_app
 from sendflowr.timing.compat import (
@@ -118,7 +119,7 @@ def client() -> Iterator[AppClient]:
 
     def make_engine() -> TimingEngine:
         return TimingEngine(MemorySource(evidence), MemoryExplanations(), FixedLatency(42.0),
-                            config=CurveConfig(segments=2), clock=lambda: NOW)  # fmt: skip
+                            config=CurveConfig(segments=2), clock=ManualClock(NOW))  # fmt: skip
 
     app = create_app(
         make_engine, make_resolver=FakeResolver, make_click_stats=lambda: MemoryClickStats(clicks)

@@ -11,16 +11,16 @@ import orjson
 from sendflowr.errors import KafkaUnavailable
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import OutputStats
 from sendflowr.generator.rows import canonical_rows
-from sendflowr.generator.sinks.base import SinkStats
 from sendflowr.kafka import producer_config
 from sendflowr.kafka.publish import Delivery, KafkaProducer
 from sendflowr.settings import Settings
 
-__all__ = ["KafkaSink"]
+__all__ = ["KafkaOutput"]
 
 
-class KafkaSink:
+class KafkaOutput:
     """Produces every event to ``settings.topic`` and waits for acks on close."""
 
     name = "kafka"
@@ -31,7 +31,7 @@ class KafkaSink:
         self._timeout = timeout
         self._kafka = KafkaProducer(producer_config(settings))
         self._delivery = Delivery()
-        self.stats = SinkStats()
+        self.stats = OutputStats()
 
     def open(self) -> None:
         """Create the producer and check the broker answers."""

@@ -1,6 +1,6 @@
-"""The sink contract (``open``/``write``/``close``) and the dry-run sink.
+"""The output contract (``open``/``write``/``close``) and the dry-run output.
 
-A sink receives columnar ``EventBlock``s in order and reports how many events
+An output receives columnar ``EventBlock``s in order and reports how many events
 it delivered; ``failed`` counts events it gave up on.
 """
 
@@ -11,12 +11,12 @@ from typing import Protocol
 
 from sendflowr.generator.block import EventBlock
 
-__all__ = ["DrySink", "Sink", "SinkStats"]
+__all__ = ["DryRunOutput", "Output", "OutputStats"]
 
 
 @dataclass(slots=True)
-class SinkStats:
-    """What a sink did: events handed to it, acknowledged, and given up on."""
+class OutputStats:
+    """What an output did: events handed to it, acknowledged, and given up on."""
 
     sent: int = 0
     acknowledged: int = 0
@@ -25,11 +25,11 @@ class SinkStats:
     retries: int = 0
 
 
-class Sink(Protocol):
+class Output(Protocol):
     """Where generated events go."""
 
     name: str
-    stats: SinkStats
+    stats: OutputStats
 
     def open(self) -> None:
         """Connect or create the output (no I/O happens before this)."""
@@ -41,13 +41,13 @@ class Sink(Protocol):
         """Flush everything still in flight and release resources."""
 
 
-class DrySink:
+class DryRunOutput:
     """``--dry-run``: counts events and publishes nothing."""
 
     name = "dry-run"
 
     def __init__(self) -> None:
-        self.stats = SinkStats()
+        self.stats = OutputStats()
 
     def open(self) -> None:
         """Nothing to open."""

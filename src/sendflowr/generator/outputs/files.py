@@ -1,4 +1,4 @@
-"""File sinks: JSON lines and Parquet, in canonical form (email hash, never the address)."""
+"""File outputs: JSON lines and Parquet, in canonical form (email hash, never the address)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pyarrow.parquet as pq
 from sendflowr.generator.arrow import arrow_table
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import OutputStats
 from sendflowr.generator.rows import canonical_rows
-from sendflowr.generator.sinks.base import SinkStats
 
-__all__ = ["JsonlSink", "ParquetSink"]
+__all__ = ["JsonlOutput", "ParquetOutput"]
 
 
-class JsonlSink:
+class JsonlOutput:
     """One ``CanonicalEvent`` JSON object per line; same seed → byte-identical file."""
 
     name = "jsonl"
@@ -26,7 +26,7 @@ class JsonlSink:
         self._model = model
         self._path = path
         self._fh: IO[bytes] | None = None
-        self.stats = SinkStats()
+        self.stats = OutputStats()
 
     def open(self) -> None:
         """Create (truncate) the file."""
@@ -48,7 +48,7 @@ class JsonlSink:
             self._fh = None
 
 
-class ParquetSink:
+class ParquetOutput:
     """A Parquet file with the columns of ``email_events`` (zstd, dictionary-encoded)."""
 
     name = "parquet"
@@ -57,7 +57,7 @@ class ParquetSink:
         self._model = model
         self._path = path
         self._writer: pq.ParquetWriter | None = None
-        self.stats = SinkStats()
+        self.stats = OutputStats()
 
     def open(self) -> None:
         """Nothing yet: the writer needs the first block's schema."""

@@ -1,4 +1,8 @@
-"""Canonical events → the columns of ``email_events`` (columnar, for one insert)."""
+"""Tests' shortcut into the store: canonical events → the columns of ``email_events``.
+
+The product stores events through the sink (``sink.loadsql``); tests that only need
+rows in the table insert them in one columnar insert with this.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,6 @@ def events_to_columns(
     """
     if not events:
         return {name: [] for name in EVENT_COLUMN_NAMES}
-    # One C-level pass per event (astuple) and one transposition (zip) instead
-    # of a getattr per field and event: this is the sink's hot path.
     fields = list(zip(*map(msgspec.structs.astuple, events), strict=True))
     columns: dict[str, list[Any]] = {}
     dumps = orjson.dumps

@@ -9,9 +9,10 @@ import httpx
 import orjson
 import pytest
 
+from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator import model_for
+from sendflowr.generator.outputs.connector import ConnectorOutput, RateLimiter
 from sendflowr.generator.run import Plan, run
-from sendflowr.generator.sinks.connector import ConnectorSink, ConnectorUnavailable, RateLimiter
 
 
 def _plan(count: int) -> Plan:
@@ -38,8 +39,8 @@ class _Connector:
         return httpx.Response(200, json={"accepted": len(batch), "rejected": []})
 
 
-def _sink(handler: _Connector, **kw: object) -> ConnectorSink:
-    return ConnectorSink(
+def _sink(handler: _Connector, **kw: object) -> ConnectorOutput:
+    return ConnectorOutput(
         model_for(None),
         "http://connector.test",
         transport=httpx.MockTransport(handler),
@@ -88,7 +89,7 @@ def test_nothing_listening_gives_the_seed_hint() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sink = ConnectorSink(model_for(None), f"http://127.0.0.1:{port}")
+    sink = ConnectorOutput(model_for(None), f"http://127.0.0.1:{port}")
     with pytest.raises(ConnectorUnavailable) as info:
         sink.open()
     assert "Connector API not available" in str(info.value)

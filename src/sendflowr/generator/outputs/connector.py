@@ -18,27 +18,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import httpx
 import orjson
 
-from sendflowr.errors import ServiceError
+from sendflowr.errors import ConnectorUnavailable
 from sendflowr.generator.block import EventBlock
 from sendflowr.generator.model import Model
+from sendflowr.generator.outputs.base import OutputStats
 from sendflowr.generator.rows import incoming_rows
-from sendflowr.generator.sinks.base import SinkStats
 
-__all__ = ["ConnectorSink", "ConnectorUnavailable", "RateLimiter"]
+__all__ = ["ConnectorOutput", "RateLimiter"]
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-class ConnectorUnavailable(ServiceError):
-    """Nothing answers at the connector URL (the seed's troubleshooting hint)."""
-
-    def __init__(self, url: str, detail: str = "") -> None:
-        super().__init__(
-            f"Connector API not available at {url}{f' ({detail})' if detail else ''}\n"
-            "  Start it with: sendflowr serve   (or: sendflowr serve --role connector)\n"
-            "  Or use --dry-run to test without publishing."
-        )
-        self.url = url
 
 
 class RateLimiter:
@@ -62,7 +50,7 @@ class RateLimiter:
         return delay
 
 
-class ConnectorSink:
+class ConnectorOutput:
     """Posts batches to the connector and counts what it acknowledged."""
 
     name = "connector"
@@ -98,7 +86,7 @@ class ConnectorSink:
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
         self.errors: list[str] = []
-        self.stats = SinkStats()
+        self.stats = OutputStats()
 
     def open(self) -> None:
         """Create the HTTP client and check that something listens at the URL."""

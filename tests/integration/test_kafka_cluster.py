@@ -137,7 +137,10 @@ async def _load(
                 nonlocal done
                 body = msgspec.json.encode(batch)
                 while True:
+                    sent_at = time.monotonic()
                     response = await c.post("/api/events", content=body)
+                    took = time.monotonic() - sent_at
+                    story["slowest_s"] = max(story.get("slowest_s", 0.0), took)
                     statuses.append(response.status_code)
                     if response.status_code == 200:
                         assert response.json()["accepted"] == len(batch)
@@ -232,6 +235,7 @@ def test_acknowledged_events_are_stored_exactly_once_when_a_partition_leader_die
         f"\nleader kill: node {story['killed']} killed after {story['killed_at_batch']} batches, "
         f"partition 0 led by {story['leader_after_kill']}, restarted after "
         f"{story['restart_at_batch']}; statuses {sorted(set(statuses))} "
-        f"({statuses.count(503)} x 503); {in_topic} records in the topic for {EVENTS} events; "
+        f"({statuses.count(503)} x 503); slowest request {story['slowest_s']:.1f}s; "
+        f"{in_topic} records in the topic for {EVENTS} events; "
         f"stored {total} = uniq {unique}; {elapsed:.1f}s"
     )

@@ -19,9 +19,11 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from click.testing import CliRunner
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource  # type: ignore[attr-defined]
 
+from sendflowr.cli import main
 from sendflowr.connector import create_app
 from sendflowr.errors import ServiceError
 from sendflowr.generator import sample_events
@@ -115,6 +117,17 @@ def test_three_nodes_replicate_every_topic_three_times(cluster: LocalKafka) -> N
         ).start()
     # Without --brokers, the home's running cluster is what start/stop/status act on.
     assert single.brokers == 3
+    env = {
+        "SENDFLOWR_HOME": str(cluster.dir.parent),
+        "SENDFLOWR_KAFKA_PORT": str(cluster.nodes[0].port),
+        "SENDFLOWR_KAFKA_CONTROLLER_PORT": str(cluster.nodes[0].controller_port),
+        "KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap,
+    }
+    shown = CliRunner().invoke(main, ["kafka", "status"], env=env, terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    for node in cluster.nodes:
+        assert f"node {node.node_id}: running" in shown.output
+    assert "email-events[2]" in shown.output and "isr [" in shown.output
 
 
 async def _load(

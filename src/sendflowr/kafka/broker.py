@@ -6,7 +6,7 @@ machine's Java, in the background. The single broker (the default) keeps its log
 ``SENDFLOWR_HOME/kafka/broker.log`` and its pid in ``SENDFLOWR_HOME/kafka/broker.pid``;
 a cluster of N combined broker+controller nodes (a three-voter KRaft quorum for
 N = 3) keeps each node's files in ``SENDFLOWR_HOME/kafka/cluster/node-<id>/``
-(ports: ``cluster_nodes``).
+(ports, folders and configs: ``kafka/layout.py``).
 """
 
 from __future__ import annotations
@@ -25,17 +25,11 @@ from pathlib import Path
 
 from sendflowr.errors import ConfigError, DependencyMissing, KafkaUnavailable, ServiceError
 from sendflowr.kafka.admin import ensure_topics, wait_ready
+from sendflowr.kafka.layout import KafkaNode, cluster_nodes, replication, server_properties
 from sendflowr.pidfile import owned_pid, pid_alive, terminate
 from sendflowr.settings import Settings
 
-__all__ = [
-    "BrokerStatus",
-    "KafkaNode",
-    "LocalKafka",
-    "NodeStatus",
-    "cluster_nodes",
-    "replication",
-]
+__all__ = ["BrokerStatus", "LocalKafka", "NodeStatus"]
 
 _JAVA_HINT = (
     "Java 17 or newer is required to run Kafka: "
@@ -69,91 +63,6 @@ class BrokerStatus:
     bootstrap: str
     log_path: Path
     nodes: tuple[NodeStatus, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class KafkaNode:
-    """One combined KRaft node (broker + controller): its id, ports and files."""
-
-    node_id: int
-    port: int
-    controller_port: int
-    dir: Path
-
-    @property
-    def address(self) -> str:
-        """``host:port`` clients connect to."""
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def data(self) -> Path:
-        """Log (data) folder."""
-        return self.dir / "data"
-
-    @property
-    def config_path(self) -> Path:
-        """``server.properties`` of this node."""
-        return self.dir / "server.properties"
-
-    @property
-    def log_path(self) -> Path:
-        """Where the node's output goes."""
-        return self.dir / "broker.log"
-
-    @property
-    def pid_path(self) -> Path:
-        """Pid file of the node's JVM."""
-        return self.dir / "broker.pid"
-
-
-def cluster_nodes(settings: Settings, brokers: int) -> tuple[KafkaNode, ...]:
-    """The nodes of a local broker (``brokers`` = 1) or cluster, with ports and folders.
-
-    One node keeps the historical layout: ``SENDFLOWR_HOME/kafka/{data,server.properties,
-    broker.log,broker.pid}`` on ``SENDFLOWR_KAFKA_PORT`` / ``SENDFLOWR_KAFKA_CONTROLLER_PORT``.
-    A cluster's node ``i`` (1-based) lives in ``SENDFLOWR_HOME/kafka/cluster/node-i`` and
-    listens on ``SENDFLOWR_KAFKA_PORT + 2(i-1)`` (clients) and
-    ``SENDFLOWR_KAFKA_CONTROLLER_PORT + 2(i-1)`` (controller): 9092/9093, 9094/9095,
-    9096/9097 by default. Raises ``ConfigError`` if two of those ports coincide.
-    """
-    if brokers < 1:
-        raise ConfigError("must be at least 1", option="--brokers")
-    if brokers == 1:
-        return (
-            KafkaNode(
-                1, settings.kafka_port, settings.kafka_controller_port, settings.kafka_dir.resolve()
-            ),
-        )
-    root = (settings.kafka_dir / "cluster").resolve()
-    nodes = tuple(
-        KafkaNode(
-            i + 1,
-            settings.kafka_port + 2 * i,
-            settings.kafka_controller_port + 2 * i,
-            root / f"node-{i + 1}",
-        )
-        for i in range(brokers)
-    )
-    ports = [p for n in nodes for p in (n.port, n.controller_port)]
-    if len(set(ports)) != len(ports) or max(ports) > 65535:
-        raise ConfigError(
-            f"{brokers} nodes need ports KAFKA_PORT + 0, 2, 4… and KAFKA_CONTROLLER_PORT + 0, 2, "
-            f"4… that do not overlap (got {sorted(ports)}); e.g. set the controller port to "
-            "the client port + 1",
-            option="SENDFLOWR_KAFKA_CONTROLLER_PORT",
-        )
-    return nodes
-
-
-def replication(brokers: int) -> tuple[int, int]:
-    """``(replication factor, min.insync.replicas)`` of the topics on ``brokers`` nodes.
-
-    Three copies where there are three nodes, and two of them must confirm a write
-    (acks=all), so one node can die without losing an acknowledged record or
-    refusing writes; one node has one copy.
-    """
-    factor = min(brokers, 3)
-    return factor, max(factor - 1, 1)
 
 
 def _java_major(java: str) -> int:
@@ -270,42 +179,6 @@ class LocalKafka:
             shutil.rmtree(self.libs)
         staging.rename(self.libs)
         return True
-
-    def server_properties(self, node: KafkaNode, nodes: tuple[KafkaNode, ...]) -> str:
-        """The ``server.properties`` of ``node`` in a setup of ``nodes``."""
-        s = self._settings
-        factor, min_isr = replication(len(nodes))
-        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
-        lines = [
-            "process.roles=broker,controller",
-            f"node.id={node.node_id}",
-            f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.port},"
-            f"CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
-            "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-            f"log.dirs={node.data}",
-            f"num.partitions={s.topic_partitions}",
-            f"default.replication.factor={factor}",
-            f"min.insync.replicas={min_isr}",
-            f"offsets.topic.replication.factor={factor}",
-            "offsets.topic.num.partitions=3",
-            f"transaction.state.log.replication.factor={factor}",
-            f"transaction.state.log.min.isr={min_isr}",
-            f"share.coordinator.state.topic.replication.factor={factor}",
-            f"share.coordinator.state.topic.min.isr={min_isr}",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "unclean.leader.election.enable=false",
-            "message.max.bytes=16777216",
-            "log.retention.hours=168",
-        ]
-        if len(nodes) > 1:
-            # A dead node is fenced (and its partitions get new leaders) after 4 s, not 9 s.
-            lines += ["broker.session.timeout.ms=4000", "broker.heartbeat.interval.ms=1000"]
-        return "\n".join(lines) + "\n"
 
     def _classpath(self) -> str:
         return str(self.libs / "*")
@@ -441,7 +314,7 @@ class LocalKafka:
             if self._pid(node) is not None:
                 continue
             node.dir.mkdir(parents=True, exist_ok=True)
-            node.config_path.write_text(self.server_properties(node, nodes))
+            node.config_path.write_text(server_properties(self._settings, node, nodes))
             if not (node.data / "meta.properties").exists():
                 cluster_id = cluster_id or self._cluster_id(java, nodes)
                 self._format(java, node, cluster_id)

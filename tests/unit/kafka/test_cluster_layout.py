@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from sendflowr.errors import ConfigError
-from sendflowr.kafka.broker import LocalKafka, cluster_nodes, replication
+from sendflowr.kafka.broker import LocalKafka
+from sendflowr.kafka.layout import cluster_nodes, replication, server_properties
 from sendflowr.settings import Settings
 
 
@@ -23,7 +24,7 @@ def test_one_node_keeps_the_single_broker_layout_and_ports(tmp_path: Path) -> No
     assert node.log_path == (tmp_path / "kafka" / "broker.log").resolve()
     broker = LocalKafka(settings)
     assert broker.brokers == 1 and broker.bootstrap == "127.0.0.1:9092"
-    props = _props(broker.server_properties(node, (node,)))
+    props = _props(server_properties(settings, node, (node,)))
     assert props["controller.quorum.voters"] == "1@127.0.0.1:9093"
     assert props["offsets.topic.replication.factor"] == "1"
     assert props["min.insync.replicas"] == "1"
@@ -42,7 +43,7 @@ def test_three_nodes_take_every_other_port_and_a_folder_each(tmp_path: Path) -> 
     assert all(n.dir.parent == (tmp_path / "kafka" / "cluster").resolve() for n in nodes)
     broker = LocalKafka(settings, brokers=3)
     assert broker.bootstrap == "127.0.0.1:19892,127.0.0.1:19894,127.0.0.1:19896"
-    props = _props(broker.server_properties(nodes[1], nodes))
+    props = _props(server_properties(settings, nodes[1], nodes))
     assert props["node.id"] == "2"
     assert props["controller.quorum.voters"] == (
         "1@127.0.0.1:19893,2@127.0.0.1:19895,3@127.0.0.1:19897"

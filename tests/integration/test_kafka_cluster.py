@@ -207,7 +207,6 @@ def test_acknowledged_events_are_stored_exactly_once_when_a_partition_leader_die
         dlq_topic=f"{topic}-dlq",
         consumer_group=unique_name("group"),
         clickhouse_database=store.database,
-        connector_publish_timeout_ms=15_000,
         sink_batch_size=2_000,
         sink_max_wait_ms=200,
     )

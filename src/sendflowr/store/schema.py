@@ -42,7 +42,7 @@ DEDUP_WINDOW: Final = 100_000
 #: Suffix of a cluster's per-node replicated table under its Distributed table.
 LOCAL_SUFFIX: Final = "_local"
 
-#: Every column of SPEC §2, in table order: (name, ClickHouse type).
+#: Every column of the canonical event, in table order: (name, ClickHouse type).
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("event_id", "UUID"),
     ("event_type", "LowCardinality(String)"),
@@ -75,7 +75,7 @@ EVENT_COLUMN_NAMES: Final = tuple(name for name, _ in EVENT_COLUMNS)
 
 EXPLANATIONS_TABLE: Final = "timing_explanations"
 
-#: Every timing decision with its inputs and explanation (SPEC §5).
+#: Every timing decision with its inputs and explanation (docs/engine.md).
 EXPLANATION_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("decision_id", "UUID"),
     ("universal_id", "String"),

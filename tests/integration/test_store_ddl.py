@@ -12,7 +12,15 @@ import pytest
 
 from sendflowr.errors import StoreError
 from sendflowr.store import ClickHouseStore
-from sendflowr.store.schema import TABLES, cluster_ddl, migrations
+from sendflowr.store.schema import (
+    DEDUP_WINDOW,
+    TABLES,
+    TableSpec,
+    ViewSpec,
+    cluster_ddl,
+    migrations,
+)
+from tests.conftest import unique_name
 
 
 def _format(store: ClickHouseStore, statement: str) -> str:
@@ -45,3 +53,54 @@ def test_the_parser_does_refuse_a_broken_statement(store: ClickHouseStore) -> No
     broken = cluster_ddl("sendflowr", "c")[1].replace("ON CLUSTER `c`", "ON CLUSTER")
     with pytest.raises(StoreError):
         _format(store, broken)
+
+
+_EVENTS = TableSpec(
+    name="events",
+    columns=(("universal_id", "String"), ("event_type", "LowCardinality(String)")),
+    order_by="universal_id",
+    dedup_window=DEDUP_WINDOW,
+    shard_key="cityHash64(universal_id)",
+)
+_CLICKS = TableSpec(
+    name="clicks",
+    columns=(("universal_id", "String"), ("clicks", "AggregateFunction(count)")),
+    order_by="universal_id",
+    engine="AggregatingMergeTree",
+    shard_key="cityHash64(universal_id)",
+)
+_VIEW = ViewSpec(
+    name="clicks_mv",
+    source="events",
+    target="clicks",
+    select=(
+        "SELECT universal_id, countState() AS clicks FROM {source} "
+        "WHERE event_type = 'clicked' GROUP BY universal_id"
+    ),
+)
+
+
+def test_an_aggregating_view_runs_embedded_and_parses_for_a_cluster(
+    store: ClickHouseStore,
+) -> None:
+    database = unique_name("views")
+    try:
+        for statement in migrations(database, [_EVENTS, _CLICKS], [_VIEW]):
+            store.command(statement)
+        store.command(
+            f"INSERT INTO `{database}`.events VALUES "  # noqa: S608
+            "('a', 'clicked'), ('a', 'opened'), ('a', 'clicked'), ('b', 'clicked')"
+        )
+        rows = store.query(
+            f"SELECT universal_id, countMerge(clicks) FROM `{database}`.clicks "  # noqa: S608
+            "GROUP BY universal_id ORDER BY universal_id"
+        ).rows
+        assert rows == [("a", 2), ("b", 1)]
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS `{database}`")
+    for statement in cluster_ddl("sendflowr", "c", [_EVENTS, _CLICKS], [_VIEW]):
+        formatted = _format(store, statement)
+        assert _format(store, formatted) == formatted
+    assert "ReplicatedAggregatingMergeTree(" in _format(
+        store, cluster_ddl("sendflowr", "c", [_CLICKS])[1]
+    )

@@ -7,7 +7,8 @@ dialects of DDL, so they cannot drift apart:
   store runs at start;
 - ``cluster_ddl(database, cluster)``: the DDL of a ClickHouse cluster — each
   table as ``Replicated…MergeTree`` named ``<table>_local`` on every node, and
-  a ``Distributed`` table with the table's own name over them, all ``ON CLUSTER``,
+  a ``Distributed`` table with the table's own name over them, and each
+  materialized view (``VIEWS``) between the local tables, all ``ON CLUSTER``,
   so the roles query and insert by the same names either way.
 
 Identifiers (database, cluster and table names) are validated and quoted; values
@@ -30,7 +31,9 @@ __all__ = [
     "EXPLANATIONS_TABLE",
     "LOCAL_SUFFIX",
     "TABLES",
+    "VIEWS",
     "TableSpec",
+    "ViewSpec",
     "cluster_ddl",
     "migrations",
     "quote_identifier",
@@ -148,6 +151,43 @@ TABLES: Final[tuple[TableSpec, ...]] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """A materialized view: every insert into the table ``source`` also goes, through
+    ``select``, into the table ``target`` (aggregates maintained at insert time).
+
+    ``select`` reads from the placeholder ``{source}``, which each dialect replaces
+    with the table the inserts land in: ``db.source`` embedded; ``db.source_local`` on
+    each node of a cluster, where the view fires and writes into the node's replicated
+    ``target_local`` (the ``target`` Distributed table reads every shard's).
+    """
+
+    name: str
+    source: str
+    target: str
+    select: str
+
+    def __post_init__(self) -> None:
+        for identifier in (self.name, self.source, self.target):
+            quote_identifier(identifier)
+        if "{source}" not in self.select:
+            raise ValueError(f"view {self.name}: its select must read the {{source}} placeholder")
+
+
+#: Every materialized view SendFlowr creates, after the tables, in creation order.
+VIEWS: Final[tuple[ViewSpec, ...]] = ()
+
+
+def _view_ddl(database: str, view: ViewSpec, on: str, suffix: str) -> str:
+    db = quote_identifier(database)
+    source = f"{db}.{quote_identifier(view.source + suffix)}"
+    target = f"{db}.{quote_identifier(view.target + suffix)}"
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{quote_identifier(view.name)}{on} "
+        f"TO {target} AS\n{view.select.replace('{source}', source)}"
+    )
+
+
 def _columns(spec: TableSpec) -> str:
     body = ",\n    ".join(f"{quote_identifier(n)} {t}" for n, t in spec.columns)
     return f"(\n    {body}\n)"
@@ -175,11 +215,14 @@ def _table_ddl(database: str, spec: TableSpec) -> str:
     )
 
 
-def migrations(database: str, tables: Sequence[TableSpec] = TABLES) -> list[str]:
+def migrations(
+    database: str, tables: Sequence[TableSpec] = TABLES, views: Sequence[ViewSpec] = VIEWS
+) -> list[str]:
     """DDL statements, each safe to run again, that bring ``database`` up to date."""
     return [
         f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
         *(_table_ddl(database, spec) for spec in tables),
+        *(_view_ddl(database, view, "", "") for view in views),
     ]
 
 
@@ -188,14 +231,19 @@ def _quoted_literal(identifier: str) -> str:
     return f"'{identifier}'"
 
 
-def cluster_ddl(database: str, cluster: str, tables: Sequence[TableSpec] = TABLES) -> list[str]:
+def cluster_ddl(
+    database: str,
+    cluster: str,
+    tables: Sequence[TableSpec] = TABLES,
+    views: Sequence[ViewSpec] = VIEWS,
+) -> list[str]:
     """DDL of ``database`` on the ClickHouse cluster ``cluster`` (named in ``remote_servers``).
 
     Per table: ``<name>_local`` (``Replicated<engine>``, replicated through Keeper under
     ``/clickhouse/tables/{shard}/{database}/{table}`` with the node's ``{replica}``
     macro) on every node, and ``<name>`` (``Distributed`` over the local tables,
-    sharded by the table's ``shard_key``). Each statement is ``ON CLUSTER`` and safe
-    to run again.
+    sharded by the table's ``shard_key``); then each view, on every node, from and into
+    the local tables. Each statement is ``ON CLUSTER`` and safe to run again.
     """
     db, on = quote_identifier(database), f"ON CLUSTER {quote_identifier(cluster)}"
     statements = [f"CREATE DATABASE IF NOT EXISTS {db} {on}"]
@@ -215,6 +263,7 @@ def cluster_ddl(database: str, cluster: str, tables: Sequence[TableSpec] = TABLE
             f"CREATE TABLE IF NOT EXISTS {db}.{quote_identifier(spec.name)} {on} "
             f"{_columns(spec)} ENGINE = Distributed({target}, {spec.shard_key})"
         )
+    statements += [_view_ddl(database, view, f" {on}", LOCAL_SUFFIX) for view in views]
     return statements
 
 

@@ -14,6 +14,7 @@ from sendflowr.store.schema import (
     EVENTS_TABLE,
     TABLES,
     TableSpec,
+    ViewSpec,
     cluster_ddl,
     migrations,
     script,
@@ -121,3 +122,27 @@ def test_store_ddl_prints_the_embedded_script_or_the_cluster_script() -> None:
 def test_script_ends_every_statement_with_a_semicolon() -> None:
     text = script(["SELECT 1", "SELECT 2"])
     assert text == "SELECT 1;\n\nSELECT 2;\n"
+
+
+_VIEW = ViewSpec(
+    name="per_recipient_mv",
+    source=EVENTS_TABLE,
+    target="per_recipient",
+    select="SELECT universal_id, countState() AS n FROM {source} GROUP BY universal_id",
+)
+
+
+def test_a_view_reads_and_writes_the_local_tables_on_a_cluster() -> None:
+    embedded = migrations("db", [], [_VIEW])[-1]
+    assert embedded.startswith(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS `db`.`per_recipient_mv` TO `db`.`per_recipient` AS"
+    )
+    assert "FROM `db`.`email_events` GROUP BY" in embedded
+    clustered = cluster_ddl("db", "c", [], [_VIEW])[-1]
+    assert " ON CLUSTER `c` TO `db`.`per_recipient_local` AS" in clustered
+    assert "FROM `db`.`email_events_local` GROUP BY" in clustered
+
+
+def test_a_view_must_read_its_source_placeholder() -> None:
+    with pytest.raises(ValueError, match="placeholder"):
+        ViewSpec("v", "a", "b", "SELECT 1 FROM a")

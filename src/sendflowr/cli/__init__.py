@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "serve": "sendflowr.cli.serve:serve",
     "sql": "sendflowr.cli.sql:sql",
     "status": "sendflowr.cli.status:status",
+    "store": "sendflowr.cli.store:store",
     "train": "sendflowr.cli.train:train",
     "up": "sendflowr.cli.up:up",
 }

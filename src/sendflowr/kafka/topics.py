@@ -23,9 +23,11 @@ _log = logging.getLogger("sendflowr.kafka")
 __all__ = [
     "GroupPartition",
     "PartitionOffsets",
+    "PartitionReplicas",
     "describe_groups",
     "ensure_topics",
     "group_offsets",
+    "partition_replicas",
     "topic_offsets",
     "wait_ready",
 ]
@@ -55,27 +57,49 @@ def _admin(bootstrap: str) -> AdminClient:
     return AdminClient(config)
 
 
-def wait_ready(bootstrap: str, timeout: float = 60.0) -> None:
-    """Block until the broker answers a metadata request; raise ``KafkaUnavailable`` if not."""
+def wait_ready(bootstrap: str, timeout: float = 60.0, brokers: int = 1) -> None:
+    """Block until the cluster answers a metadata request naming at least ``brokers`` brokers;
+    raise ``KafkaUnavailable`` if it does not within ``timeout`` seconds."""
     admin = _admin(bootstrap)
     deadline = time.monotonic() + timeout
-    last: Exception | None = None
+    last: Exception | str | None = None
     while time.monotonic() < deadline:
         try:
             metadata = admin.list_topics(timeout=min(5.0, max(deadline - time.monotonic(), 0.1)))
-            if metadata.brokers:
+            if len(metadata.brokers) >= brokers:
                 return
+            last = f"{len(metadata.brokers)} of {brokers} brokers registered"
         except KafkaException as exc:
             last = exc
         time.sleep(0.2)
     raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer within {timeout:.0f}s ({last})")
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]], timeout: float = 30.0) -> None:
-    """Create each ``(name, partitions)`` topic that does not exist yet (idempotent)."""
+def ensure_topics(
+    bootstrap: str,
+    topics: Iterable[tuple[str, int]],
+    timeout: float = 30.0,
+    *,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+) -> None:
+    """Create each ``(name, partitions)`` topic that does not exist yet (idempotent).
+
+    ``replication_factor`` defaults to min(3, brokers in the cluster), and
+    ``min_insync_replicas`` to one less than that (at least 1): on a three-broker
+    cluster, three copies of which two must confirm an acks=all write. Existing
+    topics are left as they are.
+    """
     admin = _admin(bootstrap)
-    existing = admin.list_topics(timeout=timeout).topics
-    wanted = [NewTopic(name, num_partitions=n, replication_factor=1) for name, n in topics]
+    metadata = admin.list_topics(timeout=timeout)
+    existing = metadata.topics
+    factor = replication_factor or min(max(len(metadata.brokers), 1), 3)
+    min_isr = min_insync_replicas or max(factor - 1, 1)
+    config = {"min.insync.replicas": str(min_isr)} if factor > 1 else {}
+    wanted = [
+        NewTopic(name, num_partitions=n, replication_factor=factor, config=config)
+        for name, n in topics
+    ]
     missing = [t for t in wanted if t.topic not in existing]
     if not missing:
         return
@@ -91,6 +115,34 @@ def ensure_topics(bootstrap: str, topics: Iterable[tuple[str, int]], timeout: fl
         if all(t.topic in known and not known[t.topic].error for t in missing):
             return
         time.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReplicas:
+    """Where one partition lives: its leader, replicas and in-sync replicas (broker ids)."""
+
+    topic: str
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isrs: tuple[int, ...]
+
+
+def partition_replicas(
+    bootstrap: str, topic: str, timeout: float = 10.0
+) -> list[PartitionReplicas]:
+    """Leader, replicas and ISR of every partition of ``topic`` (empty if it does not exist)."""
+    try:
+        metadata = _admin(bootstrap).list_topics(topic, timeout=timeout)
+    except KafkaException as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+    info = metadata.topics.get(topic)
+    if info is None or info.error is not None:
+        return []
+    return [
+        PartitionReplicas(topic, p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
+        for p in sorted(info.partitions.values(), key=lambda p: p.id)
+    ]
 
 
 def _committed(consumer: Consumer, partitions: list[TopicPartition]) -> list[TopicPartition]:

@@ -1,13 +1,27 @@
 """ClickHouse schema of SendFlowr: tables, columns and idempotent migrations.
 
-Identifiers (database names) are validated and quoted; values never appear in
-DDL. ``email_events`` keeps a non-replicated deduplication window so that a
-replayed insert with the same ``insert_deduplication_token`` adds no rows.
+One description of every table (``TABLES``: columns, engine, keys) renders two
+dialects of DDL, so they cannot drift apart:
+
+- ``migrations(database)``: the embedded (chDB) or single-server DDL that the
+  store runs at start;
+- ``cluster_ddl(database, cluster)``: the DDL of a ClickHouse cluster — each
+  table as ``Replicated…MergeTree`` named ``<table>_local`` on every node, and
+  a ``Distributed`` table with the table's own name over them, and each
+  materialized view (``VIEWS``) between the local tables, all ``ON CLUSTER``,
+  so the roles query and insert by the same names either way.
+
+Identifiers (database, cluster and table names) are validated and quoted; values
+never appear in DDL. ``email_events`` keeps a deduplication window (non-replicated
+embedded, replicated on a cluster) so that a replayed insert with the same
+``insert_deduplication_token`` adds no rows.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
@@ -15,12 +29,21 @@ __all__ = [
     "EVENT_COLUMN_NAMES",
     "EVENTS_TABLE",
     "EXPLANATIONS_TABLE",
+    "LOCAL_SUFFIX",
+    "TABLES",
+    "VIEWS",
+    "TableSpec",
+    "ViewSpec",
+    "cluster_ddl",
     "migrations",
     "quote_identifier",
+    "script",
 ]
 
 EVENTS_TABLE: Final = "email_events"
 DEDUP_WINDOW: Final = 100_000
+#: Suffix of a cluster's per-node replicated table under its Distributed table.
+LOCAL_SUFFIX: Final = "_local"
 
 #: Every column of the canonical event, in table order: (name, ClickHouse type).
 EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
@@ -53,7 +76,25 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 )
 EVENT_COLUMN_NAMES: Final = tuple(name for name, _ in EVENT_COLUMNS)
 
+EXPLANATIONS_TABLE: Final = "timing_explanations"
+
+#: Every timing decision with its inputs and explanation (docs/engine.md).
+EXPLANATION_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("decision_id", "UUID"),
+    ("universal_id", "String"),
+    ("created_at", "DateTime64(3, 'UTC')"),
+    ("target_minute", "DateTime64(3, 'UTC')"),
+    ("trigger_at", "DateTime64(3, 'UTC')"),
+    ("latency_seconds", "Float64"),
+    ("confidence", "Float64"),
+    ("model_version", "LowCardinality(String)"),
+    ("inputs", "String"),
+    ("debug", "String"),
+    ("explanation", "String"),
+)
+
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_ENGINE = re.compile(r"^[A-Za-z]*MergeTree$")
 
 
 def quote_identifier(name: str) -> str:
@@ -63,46 +104,169 @@ def quote_identifier(name: str) -> str:
     return f"`{name}`"
 
 
-def _events_ddl(database: str) -> str:
-    columns = ",\n    ".join(f"{quote_identifier(n)} {t}" for n, t in EVENT_COLUMNS)
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """One table, in terms both dialects render.
+
+    ``engine`` is a MergeTree family name (``MergeTree``, ``ReplacingMergeTree``,
+    ``AggregatingMergeTree``…) and ``engine_args`` its arguments (e.g. the version
+    column of a ``ReplacingMergeTree``); on a cluster it becomes ``Replicated<engine>``
+    with the replication path and replica name first. ``dedup_window`` is how many
+    recent insert blocks are remembered for deduplication; ``shard_key`` spreads rows
+    over a cluster's shards (by recipient, so one recipient's rows live on one shard).
+    """
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    order_by: str
+    engine: str = "MergeTree"
+    engine_args: tuple[str, ...] = ()
+    partition_by: str | None = None
+    dedup_window: int | None = None
+    shard_key: str = "rand()"
+
+    def __post_init__(self) -> None:
+        quote_identifier(self.name)
+        if not _ENGINE.match(self.engine):
+            raise ValueError(f"not a MergeTree family engine: {self.engine!r}")
+
+
+#: Every table SendFlowr creates, in creation order.
+TABLES: Final[tuple[TableSpec, ...]] = (
+    TableSpec(
+        name=EVENTS_TABLE,
+        columns=EVENT_COLUMNS,
+        partition_by="toYYYYMM(timestamp)",
+        order_by="(universal_id, timestamp, event_type, event_id)",
+        dedup_window=DEDUP_WINDOW,
+        shard_key="cityHash64(universal_id)",
+    ),
+    TableSpec(
+        name=EXPLANATIONS_TABLE,
+        columns=EXPLANATION_COLUMNS,
+        partition_by="toYYYYMM(created_at)",
+        order_by="decision_id",
+        shard_key="cityHash64(universal_id)",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """A materialized view: every insert into the table ``source`` also goes, through
+    ``select``, into the table ``target`` (aggregates maintained at insert time).
+
+    ``select`` reads from the placeholder ``{source}``, which each dialect replaces
+    with the table the inserts land in: ``db.source`` embedded; ``db.source_local`` on
+    each node of a cluster, where the view fires and writes into the node's replicated
+    ``target_local`` (the ``target`` Distributed table reads every shard's).
+    """
+
+    name: str
+    source: str
+    target: str
+    select: str
+
+    def __post_init__(self) -> None:
+        for identifier in (self.name, self.source, self.target):
+            quote_identifier(identifier)
+        if "{source}" not in self.select:
+            raise ValueError(f"view {self.name}: its select must read the {{source}} placeholder")
+
+
+#: Every materialized view SendFlowr creates, after the tables, in creation order.
+VIEWS: Final[tuple[ViewSpec, ...]] = ()
+
+
+def _view_ddl(database: str, view: ViewSpec, on: str, suffix: str) -> str:
+    db = quote_identifier(database)
+    source = f"{db}.{quote_identifier(view.source + suffix)}"
+    target = f"{db}.{quote_identifier(view.target + suffix)}"
     return (
-        f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{EVENTS_TABLE} (\n"
-        f"    {columns}\n"
-        ") ENGINE = MergeTree\n"
-        "PARTITION BY toYYYYMM(timestamp)\n"
-        "ORDER BY (universal_id, timestamp, event_type, event_id)\n"
-        f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{quote_identifier(view.name)}{on} "
+        f"TO {target} AS\n{view.select.replace('{source}', source)}"
     )
 
 
-EXPLANATIONS_TABLE: Final = "timing_explanations"
+def _columns(spec: TableSpec) -> str:
+    body = ",\n    ".join(f"{quote_identifier(n)} {t}" for n, t in spec.columns)
+    return f"(\n    {body}\n)"
 
 
-def _explanations_ddl(database: str) -> str:
-    """Every timing decision with its inputs and explanation (docs/engine.md)."""
+def _keys(spec: TableSpec, window_setting: str) -> str:
+    lines = []
+    if spec.partition_by:
+        lines.append(f"PARTITION BY {spec.partition_by}")
+    lines.append(f"ORDER BY {spec.order_by}")
+    if spec.dedup_window is not None:
+        lines.append(f"SETTINGS {window_setting} = {spec.dedup_window}")
+    return "\n".join(lines)
+
+
+def _engine(name: str, args: tuple[str, ...]) -> str:
+    return f"{name}({', '.join(args)})" if args else name
+
+
+def _table_ddl(database: str, spec: TableSpec) -> str:
     return (
-        f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{EXPLANATIONS_TABLE} (\n"
-        "    decision_id UUID,\n"
-        "    universal_id String,\n"
-        "    created_at DateTime64(3, 'UTC'),\n"
-        "    target_minute DateTime64(3, 'UTC'),\n"
-        "    trigger_at DateTime64(3, 'UTC'),\n"
-        "    latency_seconds Float64,\n"
-        "    confidence Float64,\n"
-        "    model_version LowCardinality(String),\n"
-        "    inputs String,\n"
-        "    debug String,\n"
-        "    explanation String\n"
-        ") ENGINE = MergeTree\n"
-        "PARTITION BY toYYYYMM(created_at)\n"
-        "ORDER BY decision_id"
+        f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{spec.name} "
+        f"{_columns(spec)} ENGINE = {_engine(spec.engine, spec.engine_args)}\n"
+        f"{_keys(spec, 'non_replicated_deduplication_window')}"
     )
 
 
-def migrations(database: str) -> list[str]:
+def migrations(
+    database: str, tables: Sequence[TableSpec] = TABLES, views: Sequence[ViewSpec] = VIEWS
+) -> list[str]:
     """DDL statements, each safe to run again, that bring ``database`` up to date."""
     return [
         f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
-        _events_ddl(database),
-        _explanations_ddl(database),
+        *(_table_ddl(database, spec) for spec in tables),
+        *(_view_ddl(database, view, "", "") for view in views),
     ]
+
+
+def _quoted_literal(identifier: str) -> str:
+    quote_identifier(identifier)  # plain identifiers need no escaping inside quotes
+    return f"'{identifier}'"
+
+
+def cluster_ddl(
+    database: str,
+    cluster: str,
+    tables: Sequence[TableSpec] = TABLES,
+    views: Sequence[ViewSpec] = VIEWS,
+) -> list[str]:
+    """DDL of ``database`` on the ClickHouse cluster ``cluster`` (named in ``remote_servers``).
+
+    Per table: ``<name>_local`` (``Replicated<engine>``, replicated through Keeper under
+    ``/clickhouse/tables/{shard}/{database}/{table}`` with the node's ``{replica}``
+    macro) on every node, and ``<name>`` (``Distributed`` over the local tables,
+    sharded by the table's ``shard_key``); then each view, on every node, from and into
+    the local tables. Each statement is ``ON CLUSTER`` and safe to run again.
+    """
+    db, on = quote_identifier(database), f"ON CLUSTER {quote_identifier(cluster)}"
+    statements = [f"CREATE DATABASE IF NOT EXISTS {db} {on}"]
+    for spec in tables:
+        local = f"{spec.name}{LOCAL_SUFFIX}"
+        replication = ("'/clickhouse/tables/{shard}/{database}/{table}'", "'{replica}'")
+        engine = _engine(f"Replicated{spec.engine}", (*replication, *spec.engine_args))
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {db}.{quote_identifier(local)} {on} "
+            f"{_columns(spec)} ENGINE = {engine}\n"
+            f"{_keys(spec, 'replicated_deduplication_window')}"
+        )
+        target = ", ".join(
+            (_quoted_literal(cluster), _quoted_literal(database), _quoted_literal(local))
+        )
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {db}.{quote_identifier(spec.name)} {on} "
+            f"{_columns(spec)} ENGINE = Distributed({target}, {spec.shard_key})"
+        )
+    statements += [_view_ddl(database, view, f" {on}", LOCAL_SUFFIX) for view in views]
+    return statements
+
+
+def script(statements: Sequence[str]) -> str:
+    """``statements`` as one script for ``clickhouse-client --multiquery``."""
+    return "".join(f"{statement};\n\n" for statement in statements).rstrip("\n") + "\n"

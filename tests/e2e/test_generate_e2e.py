@@ -51,6 +51,7 @@ def serve_env(tmp_path: Path, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
         SENDFLOWR_CONNECTOR_PORT=str(free_port()),
         SENDFLOWR_INFERENCE_PORT=str(free_port()),
         SENDFLOWR_ADMIN_PORT=str(free_port()),
+        SENDFLOWR_MOCK_ENDPOINTS="true",  # the seed client's endpoint
         COLUMNS="200",
     )
     log = (tmp_path / "serve.log").open("wb")

@@ -207,6 +207,9 @@ def _fuzz_operation(
         kwargs = case.as_transport_kwargs(base_url="http://app.test")
         kwargs.pop("cookies", None)
         body = kwargs.pop("json", None)
+        form = kwargs.pop("data", None)
+        if form is not None:
+            kwargs["content"] = form if isinstance(form, (bytes, str)) else json.dumps(form)
         if body is not None:
             kwargs["content"] = json.dumps(body, default=str)
             kwargs.setdefault("headers", {})["content-type"] = case.media_type or "application/json"

@@ -21,6 +21,8 @@ from sendflowr.timing.training import fit_latency, load_deliveries
 from tests.conftest import free_port
 from tests.store_support import events_to_columns
 
+ADMIN_TOKEN = "test-admin-token-" + "0" * 16
+
 
 @pytest.fixture
 def admin_url(store: ClickHouseStore, make_settings: Any) -> Iterator[str]:
@@ -28,7 +30,7 @@ def admin_url(store: ClickHouseStore, make_settings: Any) -> Iterator[str]:
     store.insert_columns("email_events", events_to_columns(events, datetime.now(UTC)))
     resources = Resources(make_settings(clickhouse_database=store.database))
     port = free_port()
-    config = uvicorn.Config(create_admin_app(resources), host="127.0.0.1", port=port,
+    config = uvicorn.Config(create_admin_app(resources, ADMIN_TOKEN), host="127.0.0.1", port=port,
                             log_level="warning", lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -46,7 +48,7 @@ def admin_url(store: ClickHouseStore, make_settings: Any) -> Iterator[str]:
 def test_deliveries_through_the_admin_api_train_the_same_model(
     store: ClickHouseStore, admin_url: str
 ) -> None:
-    remote = RemoteQuery(admin_url)
+    remote = RemoteQuery(admin_url, ADMIN_TOKEN)
     assert remote.available()
     through_api = load_deliveries(remote, store.database)
     direct = load_deliveries(store, store.database)

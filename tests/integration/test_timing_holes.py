@@ -54,7 +54,7 @@ def test_breakers_capacity_and_explanations_through_the_store(store: ClickHouseS
         assert [s["universal_id"] for s in out["skipped"]] == ["sf_gone"]
         assert max(Counter(d["target_minute_utc"] for d in out["decisions"]).values()) <= 30
         upset_d = next(d for d in out["decisions"] if d["universal_id"] == "sf_upset")
-        assert datetime.fromisoformat(upset_d["target_minute_utc"]) >= until
+        assert datetime.fromisoformat(upset_d["target_time_utc"]) >= until
         moved = next(d for d in out["decisions"] if d["debug"]["moved"])
         record = client.get(moved["explanation_ref"]).json()
         assert record["explanation"]["spread"]["moved"] is True

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import free_port
@@ -82,6 +83,18 @@ def test_up_generates_through_the_flow_and_everything_can_be_inspected(
         again = _cli(["up", "--count", "1500", "--regenerate"], env)
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         assert _count(env) == 1500, "re-sending the same events must not add rows"
+
+        # `up` serves the seed client's mock endpoint, reading its zone-less times as UTC.
+        port = env["SENDFLOWR_CONNECTOR_PORT"]
+        seed_event = {
+            "event_type": "opened",
+            "timestamp": "2025-10-01T09:02:00",
+            "recipient_email": "seed.client@example.com",
+        }
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/api/mock/events/synthetic", json=seed_event, timeout=30
+        )
+        assert answer.status_code == 200, answer.text
     finally:
         down = _cli(["down"], env)
     assert down.returncode == 0, down.stderr

@@ -60,8 +60,8 @@ _ADDRESS: Final = re.compile(
 )
 
 
-_FULL_WIDTH: Final = "\uff20".encode()
-_SMALL: Final = "\ufe6b".encode()
+# The at-signs as msgspec writes them in JSON (UTF-8, unescaped): one search for all.
+_AT_IN_JSON: Final = re.compile("@|%40|\uff20|\ufe6b".encode())
 
 
 def _may_hold(text: str) -> bool:
@@ -71,7 +71,7 @@ def _may_hold(text: str) -> bool:
 
 def json_may_hold_address(encoded: bytes) -> bool:
     """Whether JSON text (as msgspec writes it) may hold an address: a cheap pre-check."""
-    if b"@" in encoded or b"%40" in encoded or _FULL_WIDTH in encoded or _SMALL in encoded:
+    if _AT_IN_JSON.search(encoded) is not None:
         return True
     if b"\\u" not in encoded:
         return False

@@ -5,7 +5,9 @@ would meet it, on the real broker:
 - a refused admin INSERT (``sendflowr sql "INSERT …"``) leaves ingestion working;
 - ``file()``, ``url()`` (against our own inference port), ``INTO OUTFILE`` and
   ``INSERT INTO FUNCTION`` are refused with nothing written, and nothing hangs;
-- the admin API without or with a wrong token is a 401;
+- the admin API without or with a wrong token is a 401; with ``SENDFLOWR_API_KEY`` set,
+  every data endpoint of the connector and inference (walked from their OpenAPI) is a 401
+  without it;
 - the ClickHouse folder deleted under the running serve: the connector stops
   acknowledging (503 + Retry-After), both ``/health`` say why, an error is
   logged, and after a restart every event acknowledged before the 503s is stored.
@@ -14,6 +16,7 @@ would meet it, on the real broker:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -93,9 +96,7 @@ class _Serve:
         return int(done.stdout.strip().splitlines()[1])
 
 
-@pytest.fixture
-def serve(kafka_settings: Settings, tmp_path: Path) -> Iterator[_Serve]:
-    settings = kafka_settings
+def _serve(settings: Settings, tmp_path: Path, **extra: str) -> _Serve:
     ports = [free_port() for _ in range(3)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDFLOWR_")}
     env.pop("CLICKHOUSE_URL", None)
@@ -111,9 +112,15 @@ def serve(kafka_settings: Settings, tmp_path: Path) -> Iterator[_Serve]:
         SENDFLOWR_INFERENCE_PORT=str(ports[1]),
         SENDFLOWR_ADMIN_PORT=str(ports[2]),
         SENDFLOWR_SINK_MAX_WAIT_MS="100",
+        **extra,
     )
     home.mkdir()
-    running = _Serve(env, home, *(f"http://127.0.0.1:{p}" for p in ports))
+    return _Serve(env, home, *(f"http://127.0.0.1:{p}" for p in ports))
+
+
+@pytest.fixture
+def serve(kafka_settings: Settings, tmp_path: Path) -> Iterator[_Serve]:
+    running = _serve(kafka_settings, tmp_path)
     running.start()
     try:
         yield running
@@ -214,3 +221,34 @@ def test_a_deleted_store_folder_stops_acknowledgements_and_a_restart_replays(
         return int(done.stdout.strip().splitlines()[1]) if done.returncode == 0 else -1
 
     wait_for(lambda: stored() == len(acknowledged), 90, "the acknowledged events to be replayed")
+
+
+def test_with_an_api_key_every_data_endpoint_of_both_apps_needs_it(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    running = _serve(kafka_settings, tmp_path, SENDFLOWR_API_KEY="k-123")
+    running.start()
+    try:
+        walked = 0
+        for base in (running.connector, running.inference):
+            spec = httpx.get(f"{base}/openapi.json", timeout=10).json()
+            for path, item in spec["paths"].items():
+                url = base + re.sub(r"\{[^}]+\}", "x", path)
+                for method in item:
+                    if path in ("/health", "/metrics"):
+                        assert httpx.request(method, url, timeout=10).status_code == 200
+                        continue
+                    for headers in ({}, {"X-API-Key": "wrong"}):
+                        got = httpx.request(method, url, headers=headers, json={}, timeout=10)
+                        assert got.status_code == 401, (method, path, headers, got.text)
+                    walked += 1
+        assert walked >= 13
+        keyed = {"X-API-Key": "k-123"}
+        ok = httpx.post(
+            f"{running.inference}/resolve-identity", json={"email": "a@b.co"}, headers=keyed
+        )
+        assert ok.status_code == 200
+        event = _events(1, "k")
+        assert httpx.post(f"{running.connector}/api/events", json=event, headers=keyed).is_success
+    finally:
+        running.stop()

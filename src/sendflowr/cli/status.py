@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import httpx
 from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
@@ -12,6 +13,16 @@ from sendflowr.serve.daemon import ServeProcess
 from sendflowr.store.access import read_access
 
 __all__ = ["status"]
+
+
+def _why_not(port: int) -> str:
+    """``down``, or what an endpoint's ``/health`` says is wrong (e.g. the store)."""
+    try:
+        body = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2.0).json()
+    except (httpx.HTTPError, ValueError):
+        return "down"
+    problems = [f"{k}: {v}" for k, v in body.items() if k in ("store", "kafka") and v != "ok"]
+    return "unavailable (" + "; ".join(problems) + ")" if problems else "down"
 
 
 @click.command()
@@ -37,7 +48,8 @@ def status() -> None:
         "admin": settings.admin_port,
     }
     for name, ok in serve.health.items():
-        services.add_row(f"  {name}", "healthy" if ok else "down", f"127.0.0.1:{ports[name]}")
+        state = "healthy" if ok else _why_not(ports[name])
+        services.add_row(f"  {name}", state, f"127.0.0.1:{ports[name]}")
     console.print(services)
 
     offsets = Table("topic", "partition", "low", "high", "committed", "lag", title="Kafka")

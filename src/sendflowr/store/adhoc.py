@@ -61,9 +61,10 @@ _REFUSED_WORDS: Final[dict[str, str]] = {
     "FORMAT": "a FORMAT clause is not allowed: use --format",
 }
 
-#: Table functions a query may use (pure generators: no file, URL, database or host).
+#: Table functions a query may use (pure generators: no file, URL, database or host);
+#: lower case. ``format`` is also the string-formatting scalar function.
 TABLE_FUNCTIONS: Final[frozenset[str]] = frozenset(
-    {"numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateseries", "values"}
+    "numbers numbers_mt zeros zeros_mt generate_series generateseries values format".split()
 )
 
 #: Scalar functions that reach the host (files, models, dictionaries, server internals).
@@ -94,9 +95,9 @@ SYSTEM_TABLES: Final[frozenset[str]] = frozenset(
 
 #: Top nodes of ``EXPLAIN AST`` that may run.
 _TOP_NODES: Final[frozenset[str]] = frozenset(
-    {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "DescribeQuery", "ShowTables",
-     "ShowCreateTableQuery", "Explain"}
-)  # fmt: skip
+    """SelectWithUnionQuery SelectIntersectExceptQuery DescribeQuery ShowTables
+    ShowCreateTableQuery Explain""".split()
+)
 
 _TOKEN = re.compile(
     r"""
@@ -121,15 +122,24 @@ def refused(reason: str) -> ValidationError:
 def words(sql: str) -> list[str]:
     """The bare words of ``sql``, upper-cased, outside strings, quoted names and comments.
 
-    A ``;`` shows as the word ``;``.
+    A ``;`` shows as the word ``;``; a word called as a function (``format(…)``) shows
+    with its parenthesis (``FORMAT(``), so it is not taken for a clause.
     """
     out: list[str] = []
+    pending: str | None = None
     for match in _TOKEN.finditer(sql):
         kind = match.lastgroup
+        if kind in ("space", "line", "block"):
+            continue
+        if pending is not None:
+            out.append(pending + "(" if match.group() == "(" else pending)
+            pending = None
         if kind == "word":
-            out.append(match.group().upper())
+            pending = match.group().upper()
         elif kind == "semi":
             out.append(";")
+    if pending is not None:
+        out.append(pending)
     return out
 
 

@@ -30,6 +30,9 @@ __all__ = ["MIN_FREE_BYTES", "FolderGuard", "StoreHealth"]
 _log = logging.getLogger("sendflowr.store")
 
 _MARKER: Final = ".sendflowr-engine"
+#: Folder → this process's marker token.
+_tokens: dict[Path, str] = {}
+_tokens_lock = threading.Lock()
 
 #: Below this much free disk the store counts as full (ClickHouse needs room to merge).
 MIN_FREE_BYTES: Final = 64 * 1024 * 1024
@@ -46,14 +49,22 @@ class FolderGuard:
 
     def arm(self) -> None:
         """Remember which folder the engine opened: its device and inode, and a marker file
-        with a fresh token (an inode number can be reused by a folder made anew)."""
+        holding this process's token (an inode number can be reused by a folder made anew).
+        Every guard of one process shares the token; a process that opens the folder later
+        writes its own, as only one process may own the folder."""
         st = os.stat(self.path)
         self._identity = (st.st_dev, st.st_ino)
-        self._token = secrets.token_hex(8)
+        key = self.path.resolve()
         marker = self.path / _MARKER
-        existing = marker.read_text().split() if marker.exists() else []
-        # Several guards of one process (sink, health watcher) share the folder: one line each.
-        marker.write_text("\n".join([*existing[-15:], self._token]) + "\n")
+        with _tokens_lock:
+            token = _tokens.setdefault(key, secrets.token_hex(8))
+            try:
+                current = marker.read_text().strip()
+            except OSError:
+                current = ""
+            if current != token:
+                marker.write_text(token + "\n")
+        self._token = token
 
     def problem(self) -> str | None:
         """Why the folder cannot take rows, or None."""
@@ -66,7 +77,7 @@ class FolderGuard:
             return replaced
         if self._token is not None:
             try:
-                if self._token not in (self.path / _MARKER).read_text().split():
+                if (self.path / _MARKER).read_text().strip() != self._token:
                     return replaced
             except OSError:
                 return replaced

@@ -77,9 +77,11 @@ class WindowFields(BaseModel):
     send_before: WindowTime | None = Field(
         default=None, description="Latest delivery time (UTC); default send_after + 7 days."
     )
-    channel: str = Field(default="email", description="email | sms | push (null: email)")
-    provider: str | None = Field(default=None, examples=["sendgrid"])
-    campaign_type: str | None = Field(default=None, examples=["promotional"])
+    channel: str = Field(
+        default="email", max_length=16, description="email | sms | push (null: email)"
+    )
+    provider: str | None = Field(default=None, max_length=64, examples=["sendgrid"])
+    campaign_type: str | None = Field(default=None, max_length=64, examples=["promotional"])
     payload_size_bytes: int | None = Field(default=None, ge=0, le=MAX_UINT32)
     queue_depth: int | None = Field(
         default=None,

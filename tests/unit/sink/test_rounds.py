@@ -162,3 +162,30 @@ def test_chunks_whose_intent_could_not_be_committed_are_not_launched() -> None:
     # Once Kafka is back, the same chunk goes out normally.
     assert rounds.write(_Consumer(log), [_chunk(0, 0, 3)]) == {0: 3}  # type: ignore[arg-type]
     rounds.close()
+
+
+class _FragileEnricher:
+    """Fails on any batch holding the event with ``subject`` BOOM (an unforeseen bug)."""
+
+    def enrich(self, events: list[Any]) -> list[int]:
+        if any(e.subject == "BOOM" for e in events):
+            raise RecursionError("maximum recursion depth exceeded")
+        return []
+
+
+def test_a_record_that_breaks_preparation_is_dead_lettered_and_its_chunk_goes_on() -> None:
+    log = _Log()
+    rounds = _rounds(log)
+    rounds._enricher = _FragileEnricher()  # type: ignore[assignment]
+    events = make_events(4, seed=5)
+    events[2].subject = "BOOM"
+    records = [
+        FakeRecord(encode_event(e), 20 + i, _partition=1, _topic="t") for i, e in enumerate(events)
+    ]
+    prepared = rounds.prepare([Chunk("t", 1, records, replay=False), _chunk(2, 0, 3)])  # type: ignore[arg-type]
+    [first, second] = prepared.parts
+    assert len(first.events) == 3 and len(first.lines) == 3
+    assert [(d.offset, d.reason) for d in first.dead] == [(22, "unprocessable")]
+    assert first.dead[0].detail.startswith("RecursionError")
+    assert len(second.events) == 3 and not second.dead
+    rounds.close()

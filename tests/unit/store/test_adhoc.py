@@ -13,6 +13,7 @@ KNOWN = ["file", "url", "s3", "remote", "numbers", "mysql", "input"]
 def test_words_skip_strings_quoted_names_and_comments() -> None:
     sql = "SELECT 'INTO OUTFILE', `FORMAT` -- SETTINGS\n/* INFILE */ FROM t # x\n;"
     assert words(sql) == ["SELECT", "FROM", "T", ";"]
+    assert words("SELECT format ('{}', x) FROM t") == ["SELECT", "FORMAT(", "X", "FROM", "T"]
 
 
 @pytest.mark.parametrize(
@@ -26,6 +27,7 @@ def test_words_skip_strings_quoted_names_and_comments() -> None:
         "EXPLAIN SELECT 1",
         "SELECT 'a;b' ;",
         "SELECT 'SETTINGS FORMAT INTO'",
+        "SELECT format('{} {}', 'a', 'b')",
     ],
 )
 def test_reads_pass_the_text_check(sql: str) -> None:

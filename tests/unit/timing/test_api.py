@@ -261,6 +261,7 @@ def test_exploration_share_per_request(client: AppClient) -> None:
         ({"universal_id": "m1", "payload_size_bytes": 2**70}, "payload_size_bytes"),
         ({"universal_id": "m1", "send_after": "9999-12-30T00:00:00Z"}, "send_after"),
         ({"universal_id": "m1", "send_before": "0001-01-01T00:00:00+05:00"}, "send_before"),
+        ({"universal_id": "m1", "provider": "p" * 65}, "provider"),
     ],
 )
 def test_out_of_range_inputs_are_422_with_the_field(

@@ -50,6 +50,7 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("payload_size_bytes", "Nullable(UInt32)"),
     ("queue_depth_estimate", "Nullable(UInt32)"),
     ("channel", "LowCardinality(String)"),
+    ("timezone", "LowCardinality(String)"),  # the recipient's IANA zone, "" = unknown
 )
 EVENT_COLUMN_NAMES: Final = tuple(name for name, _ in EVENT_COLUMNS)
 
@@ -104,5 +105,8 @@ def migrations(database: str) -> list[str]:
     return [
         f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
         _events_ddl(database),
+        # tables made before time zones (issue #15) gain the column; no-op on new ones
+        f"ALTER TABLE {quote_identifier(database)}.{EVENTS_TABLE} "
+        "ADD COLUMN IF NOT EXISTS `timezone` LowCardinality(String) DEFAULT ''",
         _explanations_ddl(database),
     ]

@@ -16,6 +16,7 @@ import msgspec
 
 from sendflowr.errors import ValidationError
 from sendflowr.events import CHANNELS, EVENT_TYPES, IncomingEvent
+from sendflowr.timing.zones import check_zone
 
 __all__ = [
     "BadBody",
@@ -85,6 +86,8 @@ def _check(event: IncomingEvent) -> None:
         raise ValidationError("event_type", f"unknown event type {event.event_type!r}")
     if event.channel not in _CHANNELS:
         raise ValidationError("channel", f"unknown channel {event.channel!r}")
+    if event.timezone:
+        check_zone(event.timezone)  # an IANA name; an unknown one is rejected by name
     first = (
         event.recipient_email
         or event.phone

@@ -28,6 +28,7 @@ import msgspec
 from sendflowr.connector.decode import BadBody, Rejection, explain_validation
 from sendflowr.connector.signatures import SignatureInvalid
 from sendflowr.events import IncomingEvent
+from sendflowr.timing.zones import is_zone
 
 __all__ = ["KLAVIYO_METRICS", "SENDGRID_EVENTS", "Mapped", "map_klaviyo", "map_sendgrid"]
 
@@ -142,6 +143,12 @@ def _included(payload: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
+def _location_zone(profile: dict[str, Any]) -> Any:
+    """A Klaviyo profile's ``location.timezone`` (an IANA name), when it has one."""
+    location = profile.get("location")
+    return location.get("timezone") if isinstance(location, dict) else None
+
+
 def _klaviyo_system(out: Mapped, index: int, item: dict[str, Any]) -> None:
     payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
     assert isinstance(payload, dict)
@@ -159,6 +166,7 @@ def _klaviyo_system(out: Mapped, index: int, item: dict[str, Any]) -> None:
         when=attributes.get("datetime") or _unix(attributes.get("timestamp")),
         email=profile.get("email"),
         phone=profile.get("phone_number"),
+        zone=_location_zone(profile),
         profile_id=(event.get("relationships", {}).get("profile", {}).get("data") or {}).get("id")
         if isinstance(event, dict)
         else None,
@@ -177,6 +185,7 @@ def _klaviyo_event(
     phone: Any,
     profile_id: Any,
     properties: dict[str, Any],
+    zone: Any = None,
 ) -> None:
     event_type = KLAVIYO_METRICS.get(metric.strip().lower())
     if event_type is None:
@@ -191,6 +200,8 @@ def _klaviyo_event(
         "phone": phone,
         "klaviyo_id": profile_id,
     }
+    if isinstance(zone, str) and is_zone(zone):  # the profile's location time zone
+        fields["timezone"] = zone
     for prop, name in _KLAVIYO_PROPS.items():
         if prop in properties:
             fields[name] = str(properties.pop(prop))
@@ -231,6 +242,7 @@ def map_klaviyo(body: bytes, webhook_id: str | None = None) -> Mapped:
             when=item.get("datetime") or _unix(item.get("timestamp")),
             email=item.get("email"),
             phone=item.get("phone_number"),
+            zone=item.get("timezone") or _location_zone(item),
             profile_id=item.get("profile_id"),
             properties=dict(props) if isinstance(props, dict) else {},
         )

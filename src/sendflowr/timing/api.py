@@ -27,6 +27,7 @@ from sendflowr.auth import check_api_key
 from sendflowr.errors import IdentityError, SuppressedError, Unauthorized, ValidationError
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
+from sendflowr.timing.localtime import LocalDecider, local_fields
 from sendflowr.timing.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -167,6 +168,16 @@ def create_app(
             queue_depth=body.queue_depth,
         )
 
+    def decide_local(
+        body: WindowFields, ids: list[str], zones: list[str | None], *, single: bool
+    ) -> list[tuple[Decision | Skipped, Any]]:
+        quiet = (body.quiet_hours.start, body.quiet_hours.end) if body.quiet_hours else None
+        return LocalDecider(engine()).decide(
+            request_of(body, ids), zones, after_local=body.send_after_local,
+            before_local=body.send_before_local, quiet=quiet, single=single,
+            inputs=inputs_of(body, len(ids)),
+        )  # fmt: skip
+
     def inputs_of(body: WindowFields, recipients: int) -> dict[str, Any]:
         # Only the window and send fields: identity keys (a raw email!) are never stored.
         data = body.model_dump(mode="json", include=set(WindowFields.model_fields))
@@ -178,25 +189,26 @@ def create_app(
         """The best delivery minute for one recipient and when to trigger the send."""
         with metrics.seconds.labels("timing-decision").time():
             ids = resolve_ids([body])
-            inputs = inputs_of(body, 1)
             try:
-                out = engine().decide(request_of(body, ids), single=True, inputs=inputs)
+                out = decide_local(body, ids, [body.timezone], single=True)
             except SuppressedError:
                 metrics.decisions.labels("suppressed").inc()
                 raise
             metrics.decisions.labels("decided").inc()
-            first = out[0]
+            first, shown = out[0]
             assert isinstance(first, Decision)
-            return _json(decision_body(first))
+            return _json(decision_body(first) | local_fields(first, shown))
 
     @app.post("/timing-decisions", response_model=BatchDecisionResponse, tags=["timing"])
     def timing_decisions(body: BatchDecisionRequest) -> Response:
         """Decisions for a whole audience (≤ 100,000) in one call: one feature query, numpy."""
         with metrics.seconds.labels("timing-decisions").time():
-            ids = resolve_ids(body.recipients)
-            out = engine().decide(request_of(body, ids), inputs=inputs_of(body, len(ids)))
-            decisions = [decision_body(d) for d in out if isinstance(d, Decision)]
-            skipped = [_skipped_body(s) for s in out if isinstance(s, Skipped)]
+            ids = resolve_ids(list(body.recipients))
+            zones = [r.timezone or body.timezone for r in body.recipients]
+            out = decide_local(body, ids, zones, single=False)
+            decisions = [decision_body(d) | local_fields(d, z) for d, z in out
+                         if isinstance(d, Decision)]  # fmt: skip
+            skipped = [_skipped_body(s) for s, _ in out if isinstance(s, Skipped)]
             metrics.decisions.labels("decided").inc(len(decisions))
             metrics.decisions.labels("suppressed").inc(len(skipped))
             return _json({"count": len(decisions), "decisions": decisions, "skipped": skipped})

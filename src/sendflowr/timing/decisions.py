@@ -11,7 +11,7 @@ keeps it inside.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -32,6 +32,7 @@ from sendflowr.timing.grid import (
     weekday,
 )
 from sendflowr.timing.latency import DEFAULT_PROVIDER, LatencyInputs, LatencyPredictor
+from sendflowr.timing.zones import local_slots, quiet_mask
 
 __all__ = ["AIM_SECONDS", "Decision", "DecisionRequest", "Skipped", "decide"]
 
@@ -53,6 +54,10 @@ class DecisionRequest:
     campaign_type: str | None = None
     payload_size_bytes: int | None = None
     queue_depth: int | None = None
+    #: the clock the recipients' curves are read on (their local week; issue #15)
+    timezone: str = "UTC"
+    #: local quiet hours (start, end, zone): no delivery minute inside them
+    quiet_hours: tuple[time, time, str] | None = None
 
 
 @dataclass
@@ -145,8 +150,14 @@ def decide(
     feasible = cand * 60.0 + AIM_SECONDS - lat_slot[slots] >= now.timestamp()
     if not feasible.any():
         raise ValidationError("send_before", "the window closes before a message could arrive")
+    if req.quiet_hours is not None:
+        feasible &= quiet_mask(cand, req.quiet_hours[2], req.quiet_hours[0], req.quiet_hours[1])
+        if not feasible.any():
+            raise ValidationError("quiet_hours", "every minute of the window is in quiet hours")
     cand, slots = cand[feasible], slots[feasible]
     lat = lat_slot[slots]
+    if req.timezone != "UTC":  # latency runs on UTC; the curves on the recipient's week
+        slots = local_slots(cand, req.timezone)
     ids = req.universal_ids
     rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NaiveDatetime
 
 __all__ = [
     "BatchDecisionRequest",
@@ -13,6 +14,8 @@ __all__ = [
     "HourlyPrediction",
     "IdentityKeys",
     "LinkRequest",
+    "QuietHours",
+    "Recipient",
     "ResolutionOut",
     "SkippedOut",
     "TimingRequest",
@@ -42,6 +45,23 @@ class IdentityKeys(BaseModel):
         return {k: v for k, v in values.items() if isinstance(v, str) and v.strip()}
 
 
+class Recipient(IdentityKeys):
+    """A batch recipient: who, and optionally the IANA zone they live in."""
+
+    timezone: str | None = Field(
+        default=None, max_length=64, description="Overrides the batch's timezone for this one."
+    )
+
+
+class QuietHours(BaseModel):
+    """Local hours no message may arrive in; ``start > end`` wraps midnight (21:00–08:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: time = Field(examples=["21:00"])
+    end: time = Field(examples=["08:00"])
+
+
 class WindowFields(BaseModel):
     """When and how the message will go out."""
 
@@ -56,6 +76,27 @@ class WindowFields(BaseModel):
     campaign_type: str | None = Field(default=None, examples=["promotional"])
     payload_size_bytes: int | None = Field(default=None, ge=0)
     queue_depth: int | None = Field(default=None, ge=0, description="Sender's current queue.")
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone of the recipient(s); without it the stored zone, else one "
+        "inferred from activity, else UTC (the answer says which).",
+        examples=["America/New_York"],
+    )
+    send_after_local: NaiveDatetime | None = Field(
+        default=None,
+        description="Earliest delivery as a local wall-clock time (no offset), read in each "
+        "recipient's zone; instead of send_after.",
+        examples=["2025-10-27T08:00:00"],
+    )
+    send_before_local: NaiveDatetime | None = Field(
+        default=None,
+        description="Latest delivery as a local wall-clock time; instead of send_before.",
+        examples=["2025-10-27T10:00:00"],
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="Local hours no message may arrive in."
+    )
 
 
 class TimingRequest(IdentityKeys, WindowFields):
@@ -67,7 +108,7 @@ class BatchDecisionRequest(WindowFields):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipients: list[IdentityKeys] = Field(min_length=1, max_length=_MAX_BATCH)
+    recipients: list[Recipient] = Field(min_length=1, max_length=_MAX_BATCH)
 
 
 class DecisionOut(BaseModel):
@@ -83,6 +124,11 @@ class DecisionOut(BaseModel):
     explanation_ref: str
     created_at_utc: AwareDatetime
     debug: dict[str, Any]
+    timezone: str = Field(description="The recipient's clock: IANA, UTC±hh:mm (inferred) or UTC.")
+    target_local: AwareDatetime = Field(description="The target minute in local time.")
+    utc_offset: str = Field(description="Offset of target_local, e.g. -05:00.")
+    zone_source: str = Field(description="request | stored | inferred | default")
+    zone_confidence: float
 
 
 class SkippedOut(BaseModel):

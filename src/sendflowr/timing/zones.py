@@ -19,8 +19,9 @@ the same count read on the local clock (local time as if it were UTC), so
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,15 +32,20 @@ from sendflowr.errors import ValidationError
 
 __all__ = [
     "OffsetGuess",
+    "ZoneChoice",
     "ZoneTable",
     "check_zone",
+    "fixed_zone",
     "infer_offset",
     "is_zone",
     "local_slots",
     "local_to_utc",
+    "offset_label",
     "quiet_mask",
     "slot_to_utc",
     "table_for",
+    "to_wall_minutes",
+    "tzinfo_of",
     "utc_to_local",
     "window_mask",
     "window_to_utc",
@@ -132,13 +138,65 @@ def _offset_ms(zone: ZoneInfo, utc_ms: int) -> int:
     return int(delta.total_seconds() * 1000) if delta is not None else 0
 
 
+_FIXED = re.compile(r"^UTC([+-])(\d\d):(\d\d)$")
+
+
+def fixed_zone(offset_minutes: int) -> str:
+    """The name of a fixed-offset clock, e.g. ``"UTC+05:30"`` (an inferred zone; not IANA)."""
+    sign = "+" if offset_minutes >= 0 else "-"
+    hours, minutes = divmod(abs(int(offset_minutes)), 60)
+    return f"UTC{sign}{hours:02d}:{minutes:02d}"
+
+
+def _fixed_offset(name: str) -> int | None:
+    """Offset minutes of a ``fixed_zone`` name, None for anything else."""
+    match = _FIXED.match(name)
+    if match is None:
+        return None
+    value = int(match.group(2)) * 60 + int(match.group(3))
+    return value if match.group(1) == "+" else -value
+
+
+def tzinfo_of(name: str) -> tzinfo:
+    """A ``tzinfo`` for an IANA name or a ``fixed_zone`` name."""
+    fixed = _fixed_offset(name)
+    if fixed is not None:
+        return timezone(timedelta(minutes=fixed))
+    return _zoneinfo(check_zone(name))
+
+
+def offset_label(ts: datetime) -> str:
+    """``"+05:30"`` / ``"-04:00"``: the UTC offset of an aware datetime."""
+    delta = ts.utcoffset() or timedelta(0)
+    minutes = int(delta.total_seconds() // 60)
+    return fixed_zone(minutes)[3:]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneChoice:
+    """The clock a recipient is read on and where it came from.
+
+    ``source`` is ``"request"``, ``"stored"`` (the latest zone on their events),
+    ``"inferred"`` (from their activity pattern, a ``fixed_zone`` name, with
+    ``confidence``) or ``"default"`` (nothing known: UTC).
+    """
+
+    name: str = "UTC"
+    source: str = "default"
+    confidence: float = 1.0
+
+
 @lru_cache(maxsize=512)
 def zone_table(name: str, first_year: int, last_year: int) -> ZoneTable:
     """The offsets of zone ``name`` from ``first_year`` through ``last_year`` (cached).
 
     Offsets are sampled daily and each change is located to the minute by
-    bisection (every real transition falls on a whole minute).
+    bisection (every real transition falls on a whole minute). ``fixed_zone``
+    names give a table without changes.
     """
+    fixed = _fixed_offset(name)
+    if fixed is not None:
+        return ZoneTable(name, np.zeros(0, np.int64), np.array([fixed * MINUTE_MS], np.int64))
     zone = _zoneinfo(check_zone(name))
     lo = int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp() * 1000)
     hi = int(datetime(last_year + 1, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -194,6 +252,15 @@ def window_to_utc(after: datetime, before: datetime, name: str) -> tuple[datetim
     if before <= after:
         raise ValidationError("send_before_local", "must be after send_after_local")
     return local_to_utc(after, name), local_to_utc(before, name)
+
+
+def to_wall_minutes(utc_minutes: npt.ArrayLike, name: str) -> I64:
+    """Each epoch minute (UTC) read on the local clock of ``name`` (minutes as if UTC)."""
+    minutes = np.asarray(utc_minutes, dtype=np.int64)
+    if name == "UTC" or minutes.size == 0:
+        return minutes
+    table = table_for(name, minutes * MINUTE_MS)
+    return np.asarray(table.to_wall(minutes * MINUTE_MS) // MINUTE_MS, dtype=np.int64)
 
 
 def local_slots(utc_minutes: npt.ArrayLike, name: str) -> I64:

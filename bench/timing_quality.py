@@ -32,8 +32,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing_common import load_history
 from sendflowr.generator import expected_click_probability, model_for
-from sendflowr.timing.decisions import Decision, DecisionRequest, decide
+from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute, hourly_projection
+from sendflowr.timing.localtime import decide_by_clock
+from sendflowr.timing.zones import to_wall_minutes, tzinfo_of
 
 WINDOW = timedelta(days=7)
 
@@ -66,14 +68,13 @@ def score(
     ids = [t.universal_id for t in h.truths]
     req = DecisionRequest(ids, send_after=h.now, send_before=h.now + WINDOW)
     contexts = engine.source.contexts(ids, epoch_minute(h.now)) if live_context else {}
-    out = decide(req, curves, engine.latency, contexts, h.now)
+    # Curves live on each recipient's local week: decide each on its own clock.
+    out = decide_by_clock(req, curves, engine.latency, contexts, h.now, engine.source)
     decided = {d.universal_id: d for d in out if isinstance(d, Decision)}
 
     first = epoch_minute(h.now)
     minutes = np.arange(first, first + int(WINDOW.total_seconds() // 60), dtype=np.int64)
     ms = minutes * 60_000
-    hour = (minutes // 60) % 24
-    sendable = (hour >= 6) & (hour <= 22)
     hourly = hourly_projection(curves.curves(curves.rows(ids)))
     personas = {p.name: p for p in h.world.personas}
 
@@ -84,13 +85,16 @@ def score(
         if d is None:
             skipped += 1
             continue
+        # Persona hours, the send window and the hourly STO's hour are all local (issue #15).
+        hour = (to_wall_minutes(minutes, t.timezone) // 60) % 24
+        sendable = (hour >= 6) & (hour <= 22)
         p = expected_click_probability(model, t, ms)
         k = epoch_minute(d.target_minute_utc) - first
         best_hour = int(np.argmax(hourly[i]))
         sto = np.flatnonzero(hour == best_hour)
         sto_k = int(sto[minutes[sto] % 60 == 0][0]) if len(sto) else 0
         persona = personas[t.persona]
-        target = d.target_minute_utc
+        target = d.target_minute_utc.astimezone(tzinfo_of(t.timezone))
         in_peak = target.hour in persona.hours("peak") and target.weekday() in persona.active_days
         # The oracle's hour at a median minute: what knowing the hour (not the minute) is worth.
         best = int(np.argmax(p))

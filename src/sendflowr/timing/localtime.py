@@ -17,7 +17,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sendflowr.errors import ValidationError
-from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
+from sendflowr.timing.context import Context
+from sendflowr.timing.curves import CurveModel
+from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, decide
+from sendflowr.timing.latency import LatencyPredictor
 from sendflowr.timing.zones import (
     ZoneChoice,
     check_zone,
@@ -27,7 +30,7 @@ from sendflowr.timing.zones import (
     window_to_utc,
 )
 
-__all__ = ["LocalDecider", "ZonePlan", "local_fields", "plan_zones"]
+__all__ = ["LocalDecider", "ZonePlan", "decide_by_clock", "local_fields", "plan_zones"]
 
 
 class _Engine(Protocol):
@@ -63,6 +66,33 @@ def plan_zones(source: Any, ids: Sequence[str], requested: Sequence[str | None])
             shown = ZoneChoice()
         plans.append(ZonePlan(shown, learned.name if learned is not None else shown.name))
     return plans
+
+
+def decide_by_clock(
+    req: DecisionRequest,
+    curves: CurveModel,
+    latency: LatencyPredictor,
+    contexts: dict[str, Context],
+    now: datetime,
+    source: Any,
+) -> list[Decision | Skipped]:
+    """``decisions.decide`` for recipients whose curves live on different clocks.
+
+    Curves are learned on each recipient's local week (``source.zone_of``), so a
+    UTC window is evaluated on each recipient's own clock; recipients sharing one
+    are decided together. The answer keeps the order of ``req.universal_ids``.
+    """
+    zone_of = getattr(source, "zone_of", None)
+    groups: dict[str, list[int]] = {}
+    for i, uid in enumerate(req.universal_ids):
+        learned = zone_of(uid) if zone_of is not None else None
+        groups.setdefault(learned.name if learned is not None else "UTC", []).append(i)
+    out: dict[int, Decision | Skipped] = {}
+    for clock, members in groups.items():
+        part = replace(req, universal_ids=[req.universal_ids[i] for i in members], timezone=clock)
+        for i, answer in zip(members, decide(part, curves, latency, contexts, now), strict=True):
+            out[i] = answer
+    return [out[i] for i in range(len(req.universal_ids))]
 
 
 def local_fields(decision: Decision, shown: ZoneChoice) -> dict[str, Any]:

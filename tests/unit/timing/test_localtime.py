@@ -10,10 +10,12 @@ import pytest
 
 from sendflowr.timing.api import create_app
 from sendflowr.timing.curves import CurveConfig, Evidence
+from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import MemoryExplanations
+from sendflowr.timing.localtime import decide_by_clock
 from sendflowr.timing.sources import MemorySource, choose_zones, localise
-from sendflowr.timing.zones import ZoneChoice, table_for
+from sendflowr.timing.zones import ZoneChoice, table_for, tzinfo_of
 from tests.asgi import AppClient
 from tests.unit.timing.test_decisions import FixedLatency
 
@@ -27,14 +29,14 @@ USERS = {
 
 
 def _evidence(weeks: int = 13) -> Evidence:
-    """Three deliveries a day at random *local* minutes 06:00–22:59; clicks likely at the
+    """Six deliveries a day at random *local* minutes 06:00–22:59; clicks likely at the
     user's local peak hour on weekdays; browsing (activity) at local 08:00–21:59. Stored in
     UTC, as the events table holds them."""
     rng = np.random.default_rng(5)
     users, minutes, clicked, act_users, act_minutes = [], [], [], [], []
     start_wall = int(START.timestamp() // 60)
     for u, (zone, peak) in enumerate(USERS.values()):
-        days = np.repeat(np.arange(weeks * 7), 3)
+        days = np.repeat(np.arange(weeks * 7), 6)
         local = start_wall + days * 1440 + rng.integers(6 * 60, 23 * 60, days.size)
         hour, weekday = (local % 1440) // 60, days % 7
         p = np.where((hour == peak) & (weekday < 5), 0.7, 0.02)
@@ -181,3 +183,21 @@ def test_zones_are_stored_else_inferred_with_a_confidence_else_utc() -> None:
     rows = evidence.user_index == k
     assert np.all(moved.delivered_minute[rows] - evidence.delivered_minute[rows] == 330)
     assert np.array_equal(moved.delivered_minute[~rows], evidence.delivered_minute[~rows])
+
+
+def test_decide_by_clock_reads_each_curve_on_its_own_clock() -> None:
+    evidence = _evidence()
+    stored = {uid: zone for uid, (zone, _) in USERS.items() if zone != "UTC"}
+    source = MemorySource(evidence, zones=stored)
+    now = datetime(2025, 11, 30, 23, tzinfo=UTC)  # a Sunday: the next weekdays are ahead
+    engine = TimingEngine(source, MemoryExplanations(), FixedLatency(12.0),
+                          config=CurveConfig(segments=3), clock=lambda: now)  # fmt: skip
+    ids = ["ny9", "kol13", "utc8"]
+    out = decide_by_clock(DecisionRequest(ids), engine.curves(), engine.latency, {}, now, source)
+    assert [d.universal_id for d in out] == ids
+    local = {
+        d.universal_id: d.target_minute_utc.astimezone(tzinfo_of(USERS[d.universal_id][0])).hour
+        for d in out
+        if isinstance(d, Decision)
+    }
+    assert local == {"ny9": 9, "kol13": 13, "utc8": 8}

@@ -4,7 +4,8 @@ Which clock a recipient is read on: the request's ``timezone`` (per recipient,
 else per batch), else the zone stored with their events, else one inferred from
 their activity pattern (with a confidence), else UTC — the answer says which
 (``zone_source``, ``zone_confidence``). Their curve is always evaluated on the
-clock it was learned on (``EventSource.zone_of``); local windows and quiet hours
+clock it was learned on (``EventSource.zone_of``, ``ZoneChoice.curve_clock``: a stored
+zone, never an inferred offset); local windows and quiet hours
 are read on the answer's clock. Recipients sharing both clocks are decided in
 one call.
 """
@@ -64,7 +65,7 @@ def plan_zones(source: Any, ids: Sequence[str], requested: Sequence[str | None])
             shown = learned
         else:
             shown = ZoneChoice()
-        plans.append(ZonePlan(shown, learned.name if learned is not None else shown.name))
+        plans.append(ZonePlan(shown, learned.curve_clock if learned is not None else shown.name))
     return plans
 
 
@@ -86,7 +87,7 @@ def decide_by_clock(
     groups: dict[str, list[int]] = {}
     for i, uid in enumerate(req.universal_ids):
         learned = zone_of(uid) if zone_of is not None else None
-        groups.setdefault(learned.name if learned is not None else "UTC", []).append(i)
+        groups.setdefault(learned.curve_clock if learned is not None else "UTC", []).append(i)
     out: dict[int, Decision | Skipped] = {}
     for clock, members in groups.items():
         part = replace(req, universal_ids=[req.universal_ids[i] for i in members], timezone=clock)

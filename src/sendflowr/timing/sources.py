@@ -128,8 +128,9 @@ def choose_zones(
 
 def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
     """``evidence`` with every minute read on its user's local clock, so that curves are
-    learned in each recipient's local week (a DST change does not smear them)."""
-    names = [zones.get(uid, ZoneChoice()).name for uid in evidence.universal_ids]
+    learned in each recipient's local week (a DST change does not smear them). Only
+    known zones move evidence (``ZoneChoice.curve_clock``): inferred ones stay on UTC."""
+    names = [zones.get(uid, ZoneChoice()).curve_clock for uid in evidence.universal_ids]
     distinct = sorted(set(names) - {"UTC"})
     if not distinct:
         return evidence

@@ -185,6 +185,16 @@ class ZoneChoice:
     source: str = "default"
     confidence: float = 1.0
 
+    @property
+    def curve_clock(self) -> str:
+        """The clock curves are learned on: a known zone only (``request`` or ``stored``).
+
+        An inferred offset is a guess without DST: shifting evidence by it only
+        scatters users of one habit across the week (it cost the engine a quarter
+        of its peak-hour hits on an all-UTC history), so it is shown, not learned on.
+        """
+        return self.name if self.source in ("request", "stored") else "UTC"
+
 
 @lru_cache(maxsize=512)
 def zone_table(name: str, first_year: int, last_year: int) -> ZoneTable:

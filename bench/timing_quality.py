@@ -35,7 +35,8 @@ from sendflowr.generator import expected_click_probability, model_for
 from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute, hourly_projection
 from sendflowr.timing.localtime import decide_by_clock
-from sendflowr.timing.zones import to_wall_minutes, tzinfo_of
+from sendflowr.timing.sources import StoreSource, choose_zones
+from sendflowr.timing.zones import table_for, to_wall_minutes, tzinfo_of
 
 WINDOW = timedelta(days=7)
 
@@ -53,6 +54,32 @@ def main() -> None:
     print(f"with live context (fatigue from the last 24 h, hot paths, suppressions; "
           f"{live_skipped} suppressed): engine {eng:.4f} = {eng / rnd:.2f}× random, "
           f"{eng / orc:.1%} of oracle")  # fmt: skip
+    inferred_offsets(h)
+
+
+def inferred_offsets(h: Any) -> None:
+    """How often the engine's zone inference (used when no zone is known) gets the offset
+    right, for users with at least 10 engagements, ignoring the zones the events carry."""
+    evidence = StoreSource(h.store).utc_evidence(epoch_minute(h.now))
+    engaged = np.bincount(
+        evidence.user_index[evidence.clicked | evidence.opened],
+        minlength=len(evidence.universal_ids),
+    )
+    guesses = choose_zones(evidence, {})
+    truth = {t.universal_id: t.timezone for t in h.truths}
+    now_ms = int(h.now.timestamp() * 1000)
+    exact = near = n = 0
+    for uid, count in zip(evidence.universal_ids, engaged.tolist(), strict=True):
+        if count < 10 or uid not in truth:
+            continue
+        n += 1
+        actual = int(table_for(truth[uid], [now_ms]).offset_at([now_ms])[0]) // 60_000
+        guess = guesses[uid]
+        got = int(table_for(guess.name, [now_ms]).offset_at([now_ms])[0]) // 60_000
+        exact += int(guess.source == "inferred" and got == actual)
+        near += int(guess.source == "inferred" and abs(got - actual) <= 60)
+    print(f"zone inference, users with >= 10 engagements (n={n}): offset right "
+          f"{exact / max(n, 1):.1%}, within an hour {near / max(n, 1):.1%}")  # fmt: skip
 
 
 def score(

@@ -188,6 +188,18 @@ class StoreSource:
 
     def evidence(self, now_minute: int) -> Evidence:
         """One query over every user's deliveries and engagement, on each user's local clock."""
+        evidence = self.utc_evidence(now_minute)
+        now_ms = (now_minute + 1) * 60_000 - 1
+        query = _ZONES.replace("{table}", self._store.events_table)
+        stored = self._store.query(query, {"now_ms": now_ms})
+        zones = choose_zones(
+            evidence, {str(r[0]): str(r[1]) for r in stored.rows}, infer=self._infer
+        )
+        self._zones = zones
+        return localise(evidence, zones)
+
+    def utc_evidence(self, now_minute: int) -> Evidence:
+        """The same evidence with every minute in UTC (what zone inference reads)."""
         table = self._store.events_table
         now_ms = (now_minute + 1) * 60_000 - 1
         sql = _EVIDENCE.replace("{table}", table).replace("{human}", _HUMAN_OPEN)
@@ -195,16 +207,10 @@ class StoreSource:
         activity = self._store.query(
             _ACTIVITY.replace("{table}", table), {"now_ms": now_ms, "hot": list(HOT_PATH_TYPES)}
         )
-        evidence = evidence_from_rows(
+        return evidence_from_rows(
             [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in result.rows],
             [(str(r[0]), int(r[1])) for r in activity.rows],
         )
-        stored = self._store.query(_ZONES.replace("{table}", table), {"now_ms": now_ms})
-        zones = choose_zones(
-            evidence, {str(r[0]): str(r[1]) for r in stored.rows}, infer=self._infer
-        )
-        self._zones = zones
-        return localise(evidence, zones)
 
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The clock the last evidence read this recipient on (None: not in the evidence)."""

@@ -15,7 +15,7 @@ that have specific peak hours), and expected clicks. The generator scores a
 rested user, so the table's decisions use the base curves alone; a last line
 gives the result with live context (fatigue, hot paths, suppressions) applied.
 
-    python bench/timing_quality.py [--seed 42]
+    python bench/timing_quality.py [--seed 42] [--now 2025-10-22]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,17 @@ WINDOW = timedelta(days=7)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--now",
+        type=date.fromisoformat,
+        default=None,
+        help="decide as of this day (UTC midnight; evidence up to it) instead of the end of the "
+        "history, e.g. 2025-10-22 for a window across Europe's DST change (Oct 26)",
+    )
     args = parser.parse_args()
     h = load_history(args.seed)
+    if args.now is not None:
+        h.now = datetime(args.now.year, args.now.month, args.now.day, tzinfo=UTC)
     rows, skipped = score(h, h.engine(), live_context=False)
     report(h, rows, skipped)
     live, live_skipped = score(h, h.engine(), live_context=True)

@@ -15,7 +15,7 @@ that have specific peak hours), and expected clicks. The generator scores a
 rested user, so the table's decisions use the base curves alone; a last line
 gives the result with live context (fatigue, hot paths, suppressions) applied.
 
-    python bench/timing_quality.py [--seed 42]
+    python bench/timing_quality.py [--seed 42] [--now 2025-10-22]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing_common import load_history
 from sendflowr.generator import expected_click_probability, model_for
-from sendflowr.timing.decisions import Decision, DecisionRequest, decide
+from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute, hourly_projection
+from sendflowr.timing.localtime import decide_by_clock
+from sendflowr.timing.sources import StoreSource, choose_zones
+from sendflowr.timing.zones import table_for, to_wall_minutes, tzinfo_of
 
 WINDOW = timedelta(days=7)
 
@@ -41,8 +44,17 @@ WINDOW = timedelta(days=7)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--now",
+        type=date.fromisoformat,
+        default=None,
+        help="decide as of this day (UTC midnight; evidence up to it) instead of the end of the "
+        "history, e.g. 2025-10-22 for a window across Europe's DST change (Oct 26)",
+    )
     args = parser.parse_args()
     h = load_history(args.seed)
+    if args.now is not None:
+        h.now = datetime(args.now.year, args.now.month, args.now.day, tzinfo=UTC)
     rows, skipped = score(h, h.engine(), live_context=False)
     report(h, rows, skipped)
     live, live_skipped = score(h, h.engine(), live_context=True)
@@ -51,6 +63,32 @@ def main() -> None:
     print(f"with live context (fatigue from the last 24 h, hot paths, suppressions; "
           f"{live_skipped} suppressed): engine {eng:.4f} = {eng / rnd:.2f}× random, "
           f"{eng / orc:.1%} of oracle")  # fmt: skip
+    inferred_offsets(h)
+
+
+def inferred_offsets(h: Any) -> None:
+    """How often the engine's zone inference (used when no zone is known) gets the offset
+    right, for users with at least 10 engagements, ignoring the zones the events carry."""
+    evidence = StoreSource(h.store).utc_evidence(epoch_minute(h.now))
+    engaged = np.bincount(
+        evidence.user_index[evidence.clicked | evidence.opened],
+        minlength=len(evidence.universal_ids),
+    )
+    guesses = choose_zones(evidence, {})
+    truth = {t.universal_id: t.timezone for t in h.truths}
+    now_ms = int(h.now.timestamp() * 1000)
+    exact = near = n = 0
+    for uid, count in zip(evidence.universal_ids, engaged.tolist(), strict=True):
+        if count < 10 or uid not in truth:
+            continue
+        n += 1
+        actual = int(table_for(truth[uid], [now_ms]).offset_at([now_ms])[0]) // 60_000
+        guess = guesses[uid]
+        got = int(table_for(guess.name, [now_ms]).offset_at([now_ms])[0]) // 60_000
+        exact += int(guess.source == "inferred" and got == actual)
+        near += int(guess.source == "inferred" and abs(got - actual) <= 60)
+    print(f"zone inference, users with >= 10 engagements (n={n}): offset right "
+          f"{exact / max(n, 1):.1%}, within an hour {near / max(n, 1):.1%}")  # fmt: skip
 
 
 def score(
@@ -66,14 +104,13 @@ def score(
     ids = [t.universal_id for t in h.truths]
     req = DecisionRequest(ids, send_after=h.now, send_before=h.now + WINDOW)
     contexts = engine.source.contexts(ids, epoch_minute(h.now)) if live_context else {}
-    out = decide(req, curves, engine.latency, contexts, h.now)
+    # Curves live on each recipient's local week: decide each on its own clock.
+    out = decide_by_clock(req, curves, engine.latency, contexts, h.now, engine.source)
     decided = {d.universal_id: d for d in out if isinstance(d, Decision)}
 
     first = epoch_minute(h.now)
     minutes = np.arange(first, first + int(WINDOW.total_seconds() // 60), dtype=np.int64)
     ms = minutes * 60_000
-    hour = (minutes // 60) % 24
-    sendable = (hour >= 6) & (hour <= 22)
     hourly = hourly_projection(curves.curves(curves.rows(ids)))
     personas = {p.name: p for p in h.world.personas}
 
@@ -84,13 +121,16 @@ def score(
         if d is None:
             skipped += 1
             continue
+        # Persona hours, the send window and the hourly STO's hour are all local (issue #15).
+        hour = (to_wall_minutes(minutes, t.timezone) // 60) % 24
+        sendable = (hour >= 6) & (hour <= 22)
         p = expected_click_probability(model, t, ms)
         k = epoch_minute(d.target_minute_utc) - first
         best_hour = int(np.argmax(hourly[i]))
         sto = np.flatnonzero(hour == best_hour)
         sto_k = int(sto[minutes[sto] % 60 == 0][0]) if len(sto) else 0
         persona = personas[t.persona]
-        target = d.target_minute_utc
+        target = d.target_minute_utc.astimezone(tzinfo_of(t.timezone))
         in_peak = target.hour in persona.hours("peak") and target.weekday() in persona.active_days
         # The oracle's hour at a median minute: what knowing the hour (not the minute) is worth.
         best = int(np.argmax(p))

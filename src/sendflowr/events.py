@@ -86,6 +86,8 @@ class _Common(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     payload_size_bytes: _Count | None = None
     queue_depth_estimate: _Count | None = None
     channel: _Short = "email"
+    #: the recipient's IANA time zone, when known ("" = unknown, read as UTC).
+    timezone: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 class IncomingEvent(_Common, kw_only=True, omit_defaults=True):

@@ -20,6 +20,7 @@ import pytest
 
 from sendflowr.kafka import ensure_topics
 from sendflowr.settings import Settings
+from sendflowr.timing.zones import is_zone
 from tests.conftest import free_port, unique_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -129,6 +130,17 @@ def test_count_2000_lands_exactly_2000_rows(serve_env: dict[str, str]) -> None:
     assert recent.returncode == 0, recent.stderr
     lines = recent.stdout.splitlines()
     assert len(lines) == 11 and all(line.startswith("sf_") for line in lines[1:])
+
+    # Recipients' zones went the whole way: generator → connector → Kafka → sink → column.
+    zones = _cli(
+        ["sql", "--format", "csv",
+         "SELECT timezone, count() FROM sendflowr.email_events WHERE timezone != '' "
+         "GROUP BY timezone ORDER BY timezone"],
+        serve_env,
+    )  # fmt: skip
+    assert zones.returncode == 0, zones.stderr
+    names = {line.split(",")[0].strip('"') for line in zones.stdout.splitlines()[1:]}
+    assert len(names) >= 2 and all(is_zone(n) for n in names), names  # quick mode: a few users
 
     # Sending the same seed again (a retry of every batch) adds no rows.
     again = _cli(args, serve_env)

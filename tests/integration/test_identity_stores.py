@@ -108,3 +108,28 @@ def test_rules_hold_on_each_store(target: str) -> None:
         assert linked.universal_id == b.universal_id
     finally:
         resolver.stop()
+
+
+def test_latest_known_zone_per_identity(target: str) -> None:
+    store = make_store(target)
+    store.start()
+    try:
+        assert store.zone_of("sf_0000000000000001") is None
+        store.record_zones(
+            [
+                ("sf_0000000000000001", "Europe/Berlin", "2025-10-02T10:00:00.000+00:00"),
+                ("sf_0000000000000001", "Asia/Tokyo", "2025-10-01T10:00:00.000+00:00"),
+                ("sf_0000000000000002", "Asia/Kolkata", "2025-10-01T10:00:00.000+00:00"),
+            ]
+        )
+        assert store.zone_of("sf_0000000000000001") == "Europe/Berlin"
+        # an older observation in a later batch does not replace a newer one
+        store.record_zones([("sf_0000000000000001", "Asia/Tokyo", "2025-09-01T00:00:00.000+00:00")])
+        assert store.zone_of("sf_0000000000000001") == "Europe/Berlin"
+        store.record_zones(
+            [("sf_0000000000000001", "America/New_York", "2025-11-01T00:00:00.000+00:00")]
+        )
+        assert store.zone_of("sf_0000000000000001") == "America/New_York"
+        assert store.zone_of("sf_0000000000000002") == "Asia/Kolkata"
+    finally:
+        store.stop()

@@ -88,6 +88,23 @@ def test_full_history_passes_every_judged_expectation(
     assert results["sends inside the truth's suppression windows"].status == "pass"
 
 
+def test_time_zone_sections_judge_local_hours_and_the_dst_shift(
+    history_report: tuple[Path, list[Section]],
+) -> None:
+    _, sections = history_report
+    by_key = {s.key: s for s in sections}
+    local = by_key["local_hours"]
+    judged = {e.name: e.status for e in local.expectations}
+    assert len(judged) == 7 and set(judged.values()) == {"pass"}  # personas with quiet hours
+    dst = by_key["dst"]
+    assert dst.title.startswith("America/New_York across its DST change (2025-11-02)")
+    shifts = dict(zip(dst.table["zone"], dst.table["UTC shift (h)"], strict=True))
+    assert abs(shifts["America/New_York"] - 1.0) <= 0.5
+    control = next(z for z in shifts if z != "America/New_York")
+    assert control in ("Asia/Tokyo", "Asia/Kolkata") and abs(shifts[control]) <= 0.5
+    assert [e.status for e in dst.expectations] == ["pass", "pass"]
+
+
 def test_report_is_self_contained(history_report: tuple[Path, list[Section]]) -> None:
     path, sections = history_report
     page = path.read_text()

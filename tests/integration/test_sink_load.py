@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import orjson
 
 from sendflowr.clock import ManualClock
@@ -169,3 +170,11 @@ def test_the_id_memory_holds_the_whole_table_while_it_fits(store: ClickHouseStor
     assert shared_recent_ids(store, capacity=100) is memory  # one per table in a process
     small = shared_recent_ids(store, capacity=10)
     assert not small.complete  # the table outgrew it: the store lookup stays on
+
+
+def test_the_recipients_zone_is_stored_and_absent_is_empty(store: ClickHouseStore) -> None:
+    zoned, plain = make_events(2, seed=8)
+    zoned = msgspec.structs.replace(zoned, timezone="Asia/Kolkata")
+    assert _write(store, [encode_event(zoned), encode_event(plain)]).stored == 2
+    assert _row(store, zoned.event_id)["timezone"] == "Asia/Kolkata"
+    assert _row(store, plain.event_id)["timezone"] == ""

@@ -34,6 +34,20 @@ def test_migrations_are_idempotent_and_create_every_column(store: ClickHouseStor
     assert tuple(r[0] for r in columns.rows) == EVENT_COLUMN_NAMES
 
 
+def test_a_table_made_before_time_zones_gains_the_timezone_column(store: ClickHouseStore) -> None:
+    store.migrate()
+    store.command(f"ALTER TABLE {store.events_table} DROP COLUMN timezone")
+    store.insert_columns("email_events", _rows(3))
+    store.migrate()
+    got = store.query(f"SELECT count(), countIf(timezone = '') FROM {store.events_table}")  # noqa: S608
+    assert got.rows == [(3, 3)]
+    rows = _rows(1)
+    rows["timezone"] = ["Asia/Kolkata"]
+    store.insert_columns("email_events", rows)
+    got = store.query(f"SELECT timezone FROM {store.events_table} WHERE timezone != ''")  # noqa: S608
+    assert got.rows == [("Asia/Kolkata",)]
+
+
 def test_replayed_insert_with_same_token_adds_no_rows(store: ClickHouseStore) -> None:
     rows = _rows(500)
     store.insert_columns("email_events", rows, dedup_token="email-events:0:0-499")

@@ -72,6 +72,29 @@ def test_evidence_joins_deliveries_to_clicks_and_human_opens(store: ClickHouseSt
     }
 
 
+def test_evidence_is_read_on_each_users_latest_stored_zone(store: ClickHouseStore) -> None:
+    t = NOW - timedelta(days=3)
+    events = [
+        _event("delivered", "sf_k", t - timedelta(days=1), message_id="k0", timezone="Asia/Tokyo"),
+        _event("delivered", "sf_k", t, message_id="k1", timezone="Asia/Kolkata"),
+        _event("clicked", "sf_k", t + timedelta(minutes=3), message_id="k1"),
+        _event("delivered", "sf_u", t, message_id="u1"),
+    ]
+    _load(store, events)
+    source = StoreSource(store)
+    ev = source.evidence(epoch_minute(NOW))
+    got = {
+        (ev.universal_ids[u], int(m))
+        for u, m in zip(ev.user_index, ev.delivered_minute, strict=True)
+    }
+    assert ("sf_k", epoch_minute(t) + 330) in got  # Kolkata's local clock, +05:30
+    assert ("sf_u", epoch_minute(t)) in got  # nothing known: UTC
+    zone = source.zone_of("sf_k")
+    assert zone is not None and (zone.name, zone.source) == ("Asia/Kolkata", "stored")
+    other = source.zone_of("sf_u")
+    assert other is not None and (other.name, other.source) == ("UTC", "default")
+
+
 def test_contexts_find_hot_paths_sends_and_breakers(store: ClickHouseStore) -> None:
     _load(store, [
         _event("site_visit", "sf_a", NOW - timedelta(minutes=10)),

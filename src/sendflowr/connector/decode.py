@@ -22,6 +22,7 @@ from sendflowr.connector.privacy import refuse_addresses
 from sendflowr.contract import check_event, too_deep
 from sendflowr.errors import BadBody, TooLarge, UnsupportedMediaType, ValidationError
 from sendflowr.events import IncomingEvent
+from sendflowr.timing.zones import check_zone
 
 __all__ = [
     "DecodedBody",
@@ -101,6 +102,8 @@ def check_incoming(event: IncomingEvent) -> None:
     an id or enum field, and has an identity key."""
     check_event(event)
     refuse_addresses(event)
+    if event.timezone:
+        check_zone(event.timezone)  # an IANA name; an unknown one is rejected by name
     first = (
         event.recipient_email
         or event.phone

@@ -146,4 +146,11 @@ class Ingestor:
         self.metrics.publish_latency.observe(time.perf_counter() - started)
         self.metrics.published.inc(len(records))
         result.published = canonical
+        zones = [
+            (c.universal_id, c.timezone, c.timestamp.isoformat(timespec="milliseconds"))
+            for c in canonical
+            if c.timezone
+        ]
+        if zones:  # the identity's latest known zone (issue #15)
+            await asyncio.to_thread(self.resolver.record_zones, zones)
         return result

@@ -44,6 +44,7 @@ from sendflowr.connector.decode import (
 from sendflowr.contract import too_deep
 from sendflowr.errors import BadBody, SignatureInvalid, ValidationError
 from sendflowr.events import IncomingEvent
+from sendflowr.timing.zones import is_zone
 
 __all__ = ["KLAVIYO_METRICS", "SENDGRID_EVENTS", "Mapped", "map_klaviyo", "map_sendgrid"]
 
@@ -221,6 +222,12 @@ def _included(sources: list[Any], kind: str, wanted: str | None = None) -> dict[
     return fallback or {}
 
 
+def _location_zone(profile: dict[str, Any]) -> Any:
+    """A Klaviyo profile's ``location.timezone`` (an IANA name), when it has one."""
+    location = profile.get("location")
+    return location.get("timezone") if isinstance(location, dict) else None
+
+
 def _related_id(event: dict[str, Any], kind: str) -> str | None:
     related = _obj(_obj(event.get("relationships")).get(kind))
     return _text(_obj(related.get("data")).get("id"))
@@ -248,6 +255,7 @@ def _klaviyo_system(out: Mapped, index: int, item: dict[str, Any], document: Any
         email=email,
         phone=profile.get("phone_number"),
         profile_id=profile_id,
+        zone=_location_zone(profile),
         properties=properties,
     )
 
@@ -263,6 +271,7 @@ def _klaviyo_event(
     phone: Any,
     profile_id: Any,
     properties: dict[str, Any],
+    zone: Any = None,
 ) -> None:
     event_type = KLAVIYO_METRICS.get(metric.strip().lower())
     if event_type is None:
@@ -277,6 +286,8 @@ def _klaviyo_event(
         "phone": phone,
         "klaviyo_id": profile_id,
     }
+    if isinstance(zone, str) and is_zone(zone):  # the profile's location time zone
+        fields["timezone"] = zone
     for prop, name in _KLAVIYO_PROPS.items():
         if prop in properties:
             value = _text(properties.pop(prop))
@@ -300,6 +311,7 @@ def _klaviyo_flow(out: Mapped, index: int, item: Any) -> None:
         email=item.get("email") or item.get("$email") or person.get("email"),
         phone=item.get("phone_number") or person.get("phone_number"),
         profile_id=_text(item.get("profile_id")) or _text(person.get("id")),
+        zone=item.get("timezone") or _location_zone(person or item),
         properties=dict(props) if isinstance(props, dict) else {},
     )
 

@@ -104,5 +104,6 @@ def arrow_table(model: Model, block: EventBlock) -> pa.Table:
         "payload_size_bytes": _nullable(block.payload, block.etype <= 1, pa.uint32()),
         "queue_depth_estimate": _nullable(block.queue, delivered, pa.uint32()),
         "channel": _dict(block.channel, list(CHANNEL_NAMES)),
+        "timezone": _dict(inverse, ["" if p.zone == "UTC" else p.zone for p in people]),
     }
     return pa.table(columns)

@@ -14,9 +14,10 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from sendflowr.generator.model import MINUTE_MS, Model, week_slot
+from sendflowr.generator.model import DAY_MS, MINUTE_MS, Model, week_slot
 from sendflowr.generator.truth import UserTruth
 from sendflowr.generator.world import World
+from sendflowr.timing.zones import table_for
 
 __all__ = [
     "affinity_at",
@@ -27,6 +28,7 @@ __all__ = [
     "fatigue_multiplier",
     "hot_path_boost",
     "open_probability",
+    "wake_open_delay",
 ]
 
 F64 = npt.NDArray[np.float64]
@@ -35,6 +37,36 @@ F64 = npt.NDArray[np.float64]
 def affinity_at(model: Model, persona: int, ms: npt.ArrayLike) -> F64:
     """Persona time affinity (0 on inactive weekdays) at epoch-ms times, before noise."""
     return np.asarray(model.affinity[persona, week_slot(ms)], dtype=np.float64)
+
+
+def wake_open_delay(
+    model: Model,
+    persona: int,
+    arrive_wall: npt.ArrayLike,
+    activity_ms: npt.ArrayLike,
+    cap_ms: float,
+) -> npt.NDArray[np.int64]:
+    """Wall-clock ms from delivery to open when the delay runs on the persona's activity clock.
+
+    ``activity_ms`` is the drawn delay (exponential) measured in "activity ms";
+    the clock runs at the persona's local rate (``Model.wake_rate``): stopped
+    while asleep, faster in active hours. ``arrive_wall`` is the delivery on
+    the recipient's local clock (ms read as if UTC). At most ``cap_ms``.
+    """
+    cum, rate = model.wake_cum[persona], model.wake_rate[persona]
+    per_day = float(cum[-1])
+    wall = np.asarray(arrive_wall, dtype=np.int64)
+    day, into = np.divmod(wall, DAY_MS)
+    minute, frac = np.divmod(into, MINUTE_MS)
+    start = day * per_day + cum[minute] + rate[minute] * frac
+    target = start + np.asarray(activity_ms, dtype=np.float64)
+    t_day = np.floor(target / per_day)
+    rest = target - t_day * per_day
+    k = np.clip(np.searchsorted(cum, rest, side="right") - 1, 0, 1439)
+    speed = np.where(rate[k] > 0, rate[k], 1.0)
+    opened = t_day * DAY_MS + k * MINUTE_MS + (rest - cum[k]) / speed
+    delay = np.clip(np.round(opened - wall), 0, cap_ms)
+    return np.asarray(delay, dtype=np.int64)
 
 
 def fatigue_multiplier(model: Model, prior_sends: npt.ArrayLike) -> F64:
@@ -95,7 +127,8 @@ def expected_click_probability(
     """The generator's own P(click) for a message delivered to ``truth``'s user.
 
     ``delivered_at`` is an aware datetime, a sequence of them, an array of
-    ``datetime64`` (UTC) or an array of epoch milliseconds; the result has one
+    ``datetime64`` (UTC) or an array of epoch milliseconds, judged on the
+    user's local clock (``truth.timezone``); the result has one
     probability per time. No hot path and no fatigue (a rested user); the
     drifted rates in force at each time; the noise enters at its mean (1.0).
     The model is channel-independent, ``channel`` is accepted for the caller's
@@ -105,7 +138,8 @@ def expected_click_probability(
     ms = _to_ms(delivered_at)
     ms = ms - ms % MINUTE_MS
     click, open_ = truth.rates_at(ms)
-    affinity = affinity_at(model, truth.persona_index, ms)
+    local = ms if truth.timezone == "UTC" else table_for(truth.timezone, ms).to_wall(ms)
+    affinity = affinity_at(model, truth.persona_index, local)
     p_open = open_probability(model.world, affinity, open_, 1.0)
     return np.asarray(p_open * click_given_open(click, open_, 1.0), dtype=np.float64)
 

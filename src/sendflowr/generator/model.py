@@ -77,6 +77,16 @@ class Model:
     sends_per_day: float
     fatigue: F64
     layout: npt.NDArray[np.int64]
+    #: IANA zones of the world's mix, and the zone of user i (mod its length).
+    zone_names: tuple[str, ...]
+    zone_layout: npt.NDArray[np.int64]
+    #: per campaign: True when its send window is read on the recipient's clock.
+    campaign_local: npt.NDArray[np.bool_]
+    #: (personas, 1441): cumulative "activity ms" over a local day at each minute
+    #: boundary; the open delay runs on this clock (see ``Wakefulness``).
+    wake_cum: F64
+    #: (personas, 1440): activity ms per wall ms in each minute of the local day.
+    wake_rate: F64
 
     def persona_index(self, name: str) -> int:
         """Index of the persona called ``name``."""
@@ -120,6 +130,47 @@ def _layout(world: World) -> npt.NDArray[np.int64]:
     return out
 
 
+def _zone_layout(world: World) -> npt.NDArray[np.int64]:
+    """Zone of user i (mod the world's user count): the mix's exact shares, shuffled.
+
+    A fixed shuffle (not the run's seed), so like the persona a user's zone
+    depends only on the index; independent of the persona layout.
+    """
+    weights = np.array(list(world.timezones.mix.values()), dtype=np.float64)
+    total = world.history.users
+    counts = np.floor(weights / weights.sum() * total).astype(np.int64)
+    rest = weights / weights.sum() * total - counts
+    for k in np.argsort(-rest, kind="stable")[: total - int(counts.sum())]:
+        counts[k] += 1
+    layout = np.repeat(np.arange(len(weights), dtype=np.int64), counts)
+    if len(weights) == 1:
+        return layout
+    return np.asarray(np.random.default_rng(15).permutation(layout), dtype=np.int64)
+
+
+def _wakefulness(world: World) -> tuple[F64, F64]:
+    """Per persona and local minute of day: how fast the open-delay clock runs.
+
+    Asleep → 0 (nobody opens); awake → the persona's hour factor (peak,
+    secondary, other), scaled so the awake minutes average 1 (an awake day
+    keeps the exponential mean). No sleep hours and flat factors → exactly 1.
+    """
+    eng = world.engagement
+    rate = np.ones((len(world.personas), 1440))
+    for i, persona in enumerate(world.personas):
+        hour = np.full(24, eng.other)
+        hour[persona.hours("secondary")] = eng.secondary
+        hour[persona.hours("peak")] = eng.peak
+        awake = np.ones(24, dtype=bool)
+        awake[list(persona.sleep_hours)] = False
+        hour = np.where(awake, hour, 0.0)
+        mean = float(hour[awake].mean()) if awake.any() else 0.0
+        rate[i] = np.repeat(hour / mean if mean > 0 else awake.astype(np.float64), 60)
+    cum = np.zeros((len(world.personas), 1441))
+    cum[:, 1:] = np.cumsum(rate * MINUTE_MS, axis=1)
+    return cum, rate
+
+
 def compile_world(world: World) -> Model:
     """Build the lookup tables of ``world``."""
     providers = world.providers
@@ -138,6 +189,7 @@ def compile_world(world: World) -> Model:
     for persona in world.personas:
         hours = sorted(set(persona.hours("peak")) | set(persona.hours("secondary")))
         active.append(np.array(hours or list(range(24)), dtype=np.int64))
+    wake_cum, wake_rate = _wakefulness(world)
     return Model(
         world=world,
         persona_names=tuple(p.name for p in world.personas),
@@ -156,4 +208,9 @@ def compile_world(world: World) -> Model:
         sends_per_day=float(freq.sum()) / 7.0,
         fatigue=np.array(world.fatigue.multipliers),
         layout=_layout(world),
+        zone_names=tuple(world.timezones.mix),
+        zone_layout=_zone_layout(world),
+        campaign_local=np.array([c.send_in == "recipient" for c in world.campaigns]),
+        wake_cum=wake_cum,
+        wake_rate=wake_rate,
     )

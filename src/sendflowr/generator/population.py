@@ -24,6 +24,8 @@ class User:
     recipient_id: str
     email_hash: str
     universal_id: str
+    #: IANA time zone the user lives in (the world's mix; "UTC" before time zones).
+    zone: str = "UTC"
 
 
 @lru_cache(maxsize=65_536)
@@ -34,14 +36,15 @@ def _identity(index: int) -> tuple[str, str, str, str]:
 
 
 def user(model: Model, index: int) -> User:
-    """User ``index``: persona from the world's interleaved layout (repeating past its size).
+    """User ``index``: persona and zone from the world's layouts (repeating past their size).
 
     ``universal_id`` is exactly what the connector's identity store assigns to
     a new email, so in-process and connector runs agree.
     """
     email, rid, digest, uid = _identity(index)
     persona = int(model.layout[index % len(model.layout)])
-    return User(index, persona, email, rid, digest, uid)
+    zone = model.zone_names[int(model.zone_layout[index % len(model.zone_layout)])]
+    return User(index, persona, email, rid, digest, uid, zone)
 
 
 def user_rng(seed: int, index: int) -> np.random.Generator:

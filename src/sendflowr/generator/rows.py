@@ -117,6 +117,8 @@ def _rows(
         etype = EVENT_CODES[code]
         row: dict[str, Any] = {"event_id": ids[i], "event_type": etype, "timestamp": times[i]}
         row.update(ident)
+        if who.zone != "UTC":  # absent means UTC
+            row["timezone"] = who.zone
         if code < _MESSAGE_TYPES:
             name = model.campaign_names[camp]
             row["esp"] = model.provider_names[prov]

@@ -21,11 +21,13 @@ from sendflowr.generator.engagement import (
     draw_engagement,
     fatigue_multiplier,
     hot_path_boost,
+    wake_open_delay,
 )
 from sendflowr.generator.esp_latency import queue_depth, sample_latency
 from sendflowr.generator.model import DAY_MS, HOUR_MS, MINUTE_MS, Model, date_ms
 from sendflowr.generator.population import User, user_rng
 from sendflowr.generator.truth import UserTruth
+from sendflowr.timing.zones import ZoneTable, table_for
 
 __all__ = ["month_starts", "simulate_user"]
 
@@ -90,8 +92,10 @@ class _Signals:
     cb_end: I64
 
 
-def _signals(model: Model, persona: int, rng: np.random.Generator, day_ms: I64) -> _Signals:
-    """Hot paths (~5% of user-days, at an hour the persona is active) and circuit
+def _signals(
+    model: Model, persona: int, rng: np.random.Generator, day_ms: I64, clock: ZoneTable
+) -> _Signals:
+    """Hot paths (~5% of user-days, at a local hour the persona is active) and circuit
     breakers (~1% of user-days, any time of day) with their suppression ends."""
     days = len(day_ms)
     hp = model.world.hot_paths
@@ -102,6 +106,7 @@ def _signals(model: Model, persona: int, rng: np.random.Generator, day_ms: I64) 
         + hours[rng.integers(0, len(hours), len(hot_days))] * HOUR_MS
         + rng.integers(0, HOUR_MS, len(hot_days))
     )
+    hot_ms = clock.to_utc(hot_ms)  # drawn on the local clock
     hot_type = rng.integers(0, len(hp.types), len(hot_days))
     cb = model.world.circuit_breakers
     names = list(cb.hours)
@@ -124,7 +129,11 @@ def simulate_user(
     months = month_starts(start, end)
     click_rates, open_rates = _drift(model, who.persona, rng, len(months))
 
-    sig = _signals(model, who.persona, rng, day_ms)
+    span = (start_ms - 2 * DAY_MS, start_ms + (days + 3) * DAY_MS)
+    clock = table_for(who.zone, span)
+    sender = table_for(world.timezones.sender_zone, span)
+
+    sig = _signals(model, who.persona, rng, day_ms, clock)
     hot_ms, hot_type, cb_ms, cb_type, cb_end = (
         sig.hot_ms,
         sig.hot_type,
@@ -146,6 +155,12 @@ def simulate_user(
     campaign = np.minimum(campaign, len(model.campaign_ids) - 1)
     cdf = model.campaign_provider_cdf[campaign]
     provider = np.minimum((cdf < rng.random(n)[:, None]).sum(axis=1), cdf.shape[1] - 1)
+    # The window was drawn on a wall clock: the recipient's or the sender's, per campaign.
+    send_ms = np.where(
+        model.campaign_local[campaign], clock.to_utc(send_ms), sender.to_utc(send_ms)
+    )
+    order = np.argsort(send_ms, kind="stable")
+    send_ms, campaign, provider = send_ms[order], campaign[order], provider[order]
     kept = np.ones(n, dtype=bool)
     for s, e in zip(cb_ms, cb_end, strict=True):
         kept &= ~((send_ms >= s) & (send_ms < e))
@@ -174,14 +189,20 @@ def simulate_user(
     drawn = draw_engagement(
         world,
         rng,
-        affinity_at(model, who.persona, arrive_ms),
+        affinity_at(model, who.persona, clock.to_wall(arrive_ms)),
         open_rate,
         click_rate,
         hot_path_boost(world, since) * fatigue,
     )
     opened = delivered & drawn.opened
     clicked = delivered & drawn.clicked
-    open_ms = arrive_ms + drawn.open_delay_ms
+    if world.timezones.open_delay == "wakefulness":
+        arrive_wall = clock.to_wall(arrive_ms)
+        cap = world.engagement.open_delay_cap_minutes * MINUTE_MS
+        delay = wake_open_delay(model, who.persona, arrive_wall, drawn.open_delay_ms, cap)
+        open_ms = np.maximum(clock.to_utc(arrive_wall + delay), arrive_ms)
+    else:
+        open_ms = arrive_ms + drawn.open_delay_ms
     click_ms = open_ms + drawn.click_delay_ms
 
     # Assemble: message events share the send's columns, signals get their own.
@@ -246,6 +267,7 @@ def simulate_user(
             (cb_names[t], int(s), int(e)) for t, s, e in zip(cb_type, cb_ms, cb_end, strict=True)
         ],
         hot_paths=[(hp.types[t], int(m)) for t, m in zip(hot_type, hot_ms, strict=True)],
+        timezone=who.zone,
     )
     return block, truth
 

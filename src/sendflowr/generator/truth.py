@@ -46,6 +46,8 @@ class UserTruth:
     suppressions: list[tuple[str, int, int]] = field(default_factory=list)
     #: (event_type, at_ms) of each hot-path signal.
     hot_paths: list[tuple[str, int]] = field(default_factory=list)
+    #: IANA zone the user lives in (persona hours are read on its clock).
+    timezone: str = "UTC"
 
     def rates_at(self, ms: npt.ArrayLike) -> tuple[npt.NDArray[np.float64], ...]:
         """(click_rate, open_rate) in force at each epoch-ms time."""
@@ -60,7 +62,7 @@ class UserTruth:
 
 def truth_record(truth: UserTruth, persona_params: dict[str, Any]) -> dict[str, Any]:
     """The JSON-ready record of one user (``persona_params`` from the world)."""
-    return {
+    record: dict[str, Any] = {
         "user_index": truth.index,
         "recipient_id": truth.recipient_id,
         "recipient_email_hash": truth.email_hash,
@@ -79,6 +81,9 @@ def truth_record(truth: UserTruth, persona_params: dict[str, Any]) -> dict[str, 
         ],
         "hot_paths": [{"event_type": t, "at": ms_to_iso(at)} for t, at in truth.hot_paths],
     }
+    if truth.timezone != "UTC":  # absent means UTC, as on events
+        record["timezone"] = truth.timezone
+    return record
 
 
 def write_truth(path: Path, records: Iterable[dict[str, Any]]) -> int:

@@ -8,6 +8,7 @@ the first bad value, so a broken file gives a one-line error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,7 @@ __all__ = [
     "Campaign",
     "Persona",
     "Provider",
+    "TimeZones",
     "World",
     "default_world",
     "load_world",
@@ -54,6 +56,8 @@ class Persona(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     click_rate: _Prob
     open_rate: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)]
     drift: _Prob
+    #: local hours the persona sleeps through (opens wait for them to wake); none by default.
+    sleep_hours: list[_Hour] = msgspec.field(default_factory=list)
 
     def hours(self, which: Literal["peak", "secondary"]) -> list[int]:
         """Peak or secondary hours with ``"all"`` expanded."""
@@ -79,6 +83,8 @@ class Campaign(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     type: _Name
     avg_kb: _Pos
     channels: Annotated[list[_Channel], msgspec.Meta(min_length=1)]
+    #: whose clock the send window (``sends``) is read on: the sender's zone or the recipient's.
+    send_in: Literal["sender", "recipient"] = "sender"
 
 
 class History(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -176,6 +182,22 @@ class Drift(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     open_bounds: _Range
 
 
+class TimeZones(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where recipients live and whose clock governs sends and opens.
+
+    ``mix`` maps IANA zones to weights (recipients are assigned in those
+    shares); ``sender_zone`` is the clock of campaigns with ``send_in:
+    "sender"``; ``open_delay`` is ``"wakefulness"`` (the delay runs on the
+    person's local activity clock: stopped while asleep, faster in active
+    hours) or ``"exponential"`` (independent of the clock). The defaults are
+    the world before time zones: everyone in UTC, exponential delay.
+    """
+
+    mix: dict[str, _Pos] = msgspec.field(default_factory=lambda: {"UTC": 1.0})
+    sender_zone: str = "UTC"
+    open_delay: Literal["exponential", "wakefulness"] = "exponential"
+
+
 class World(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything the simulation needs, validated (see ``world.json``)."""
 
@@ -195,6 +217,7 @@ class World(_Strict, frozen=True, kw_only=True, forbid_unknown_fields=True):
     hot_paths: HotPaths
     circuit_breakers: CircuitBreakers
     drift: Drift
+    timezones: TimeZones = msgspec.field(default_factory=TimeZones)
     sources: dict[str, str] = msgspec.field(default_factory=dict)
 
 
@@ -229,6 +252,7 @@ def _check(world: World) -> None:
             fail("latency.caps", f"missing channel {ch!r}")
         if ch not in world.queue.base:
             fail("queue.base", f"missing channel {ch!r}")
+    _check_zones(world, fail)
     for name in ("click_bounds", "open_bounds"):
         lo, hi = getattr(world.drift, name)
         if lo > hi or hi > 1:
@@ -241,6 +265,25 @@ def _check(world: World) -> None:
     for where, (lo, hi) in ranges:
         if lo > hi:
             fail(where, "low end above high end")
+
+
+def _check_zones(world: World, fail: Callable[[str, str], None]) -> None:
+    # Imported here: the timing package reads its parameters from this module.
+    from sendflowr.timing.zones import is_zone
+
+    tz = world.timezones
+    if not tz.mix:
+        fail("timezones.mix", "needs at least one zone")
+    for name in [*tz.mix, tz.sender_zone]:
+        if not is_zone(name):
+            where = "timezones.sender_zone" if name == tz.sender_zone else "timezones.mix"
+            fail(where, f"unknown time zone {name!r}")
+    for i, p in enumerate(world.personas):
+        if len(set(p.sleep_hours)) >= 24:
+            fail(f"personas[{i}].sleep_hours", "a persona must be awake some hour")
+        clash = set(p.sleep_hours) & set(p.hours("peak"))
+        if clash:
+            fail(f"personas[{i}].sleep_hours", f"overlaps peak hours {sorted(clash)}")
 
 
 def parse_world(data: bytes, *, origin: str = "world") -> World:

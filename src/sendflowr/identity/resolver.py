@@ -123,6 +123,14 @@ class IdentityResolver:
         """Audit trail of one identity."""
         return self.store.audit(universal_id)
 
+    def record_zones(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Remember identities' latest zones: ``(universal_id, timezone, observed_at ISO)``."""
+        self.store.record_zones(rows)
+
+    def zone_of(self, universal_id: str) -> str | None:
+        """The latest known IANA zone of an identity, None when none was ever seen."""
+        return self.store.zone_of(universal_id)
+
 
 def _existing(res: Resolution) -> Resolution:
     return replace(res, created=False) if res.created else res

@@ -32,6 +32,9 @@ _DDL = (
     " id INTEGER PRIMARY KEY AUTOINCREMENT, universal_id TEXT NOT NULL, keys TEXT NOT NULL,"
     " steps TEXT NOT NULL, confidence REAL NOT NULL, created_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS identity_audit_uid ON identity_audit (universal_id)",
+    "CREATE TABLE IF NOT EXISTS identity_zones ("
+    " universal_id TEXT PRIMARY KEY, timezone TEXT NOT NULL, observed_at TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL)",
 )
 _CHUNK = 400  # pairs per SELECT (2 parameters each)
 
@@ -141,3 +144,18 @@ class SqliteIdentityStore(SqlIdentityStore):
             (universal_id,),
         )
         return list(cur.fetchall())
+
+    def _upsert_zones(self, cur: Any, rows: Sequence[tuple[str, str, str]], now: str) -> None:
+        cur.executemany(
+            "INSERT INTO identity_zones (universal_id, timezone, observed_at, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (universal_id) DO UPDATE"
+            " SET timezone = excluded.timezone, observed_at = excluded.observed_at,"
+            " updated_at = excluded.updated_at"
+            " WHERE excluded.observed_at >= identity_zones.observed_at",
+            [(*row, now) for row in rows],
+        )
+
+    def _select_zone(self, cur: Any, universal_id: str) -> str | None:
+        cur.execute("SELECT timezone FROM identity_zones WHERE universal_id = ?", (universal_id,))
+        row = cur.fetchone()
+        return str(row[0]) if row is not None else None

@@ -7,6 +7,9 @@ Three tables (same DDL on SQLite and PostgreSQL):
   primary key ``(key_type, key_value)``: a key links to exactly one identity, for good.
 - ``identity_audit(id, universal_id, keys, steps, confidence, created_at)``: one row
   per resolution the store performs.
+- ``identity_zones(universal_id PRIMARY KEY, timezone, observed_at, updated_at)``: the
+  identity's latest known IANA time zone, from the newest event (by its own time)
+  that carried one.
 
 Resolution of a key set, inside ONE transaction for a whole batch of sets:
 look every key up; link each unknown key (``INSERT … ON CONFLICT DO NOTHING``, so
@@ -62,6 +65,8 @@ class IdentityStore(Protocol):
     def lookup(self, keys: Sequence[IdentityKey]) -> dict[IdentityKey, Link]: ...
     def audit(self, universal_id: str) -> list[AuditRecord]: ...
     def link(self, universal_id: str, keys: Sequence[IdentityKey]) -> Resolution: ...
+    def record_zones(self, rows: Sequence[tuple[str, str, str]]) -> None: ...
+    def zone_of(self, universal_id: str) -> str | None: ...
 
 
 class SqlIdentityStore(ABC):
@@ -110,6 +115,37 @@ class SqlIdentityStore(ABC):
     @abstractmethod
     def _select_audit(self, cur: Any, universal_id: str) -> list[tuple[Any, ...]]:
         """``(universal_id, keys, steps, confidence, created_at)`` rows of one identity."""
+
+    @abstractmethod
+    def _upsert_zones(self, cur: Any, rows: Sequence[tuple[str, str, str]], now: str) -> None:
+        """Store ``(universal_id, timezone, observed_at)`` unless a newer observation exists."""
+
+    @abstractmethod
+    def _select_zone(self, cur: Any, universal_id: str) -> str | None:
+        """The stored zone of one identity."""
+
+    # --- time zones ------------------------------------------------------------
+    def record_zones(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Remember each identity's latest zone: ``(universal_id, timezone, observed_at)``.
+
+        ``observed_at`` is the event's own time as ISO-8601 UTC with milliseconds
+        (text that sorts as time); an older observation never replaces a newer one.
+        """
+        latest: dict[str, tuple[str, str]] = {}
+        for uid, zone, at in rows:
+            if uid not in latest or at >= latest[uid][1]:
+                latest[uid] = (zone, at)
+        if not latest:
+            return
+        now = self.clock.now().isoformat()
+        ordered = [(uid, zone, at) for uid, (zone, at) in sorted(latest.items())]
+        with self._begin(write=True) as cur:
+            self._upsert_zones(cur, ordered, now)
+
+    def zone_of(self, universal_id: str) -> str | None:
+        """The latest known IANA zone of ``universal_id`` (None when never seen)."""
+        with self._begin(write=False) as cur:
+            return self._select_zone(cur, universal_id)
 
     # --- the algorithm ---------------------------------------------------------
     def lookup(self, keys: Sequence[IdentityKey]) -> dict[IdentityKey, Link]:

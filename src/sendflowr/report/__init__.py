@@ -10,6 +10,7 @@ import msgspec
 from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.generator.world import load_world
 from sendflowr.report.checks import Expectation, Section, build_sections
+from sendflowr.report.local import zone_sections
 from sendflowr.report.page import render_page
 from sendflowr.report.truth_checks import load_truth, truth_section
 from sendflowr.store.access import Queryable
@@ -40,7 +41,9 @@ def write_report(
 
     With ``truth`` (the generator's ``--truth`` file) a ground-truth section is added.
     """
-    sections = build_sections(store, database, world or load_world_dict())
+    world = world or load_world_dict()
+    sections = build_sections(store, database, world)
+    sections.extend(zone_sections(store, database, world))
     if truth is not None:
         sections.append(truth_section(store, database, load_truth(truth)))
     path = render_page(sections, database=database, created=clock.now(), out=out)

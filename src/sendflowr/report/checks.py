@@ -161,9 +161,10 @@ def _heatmap(store: Queryable, db: str, world: dict[str, Any]) -> Section:
         )
     return Section(
         "heatmap",
-        "Engagement by delivery hour × weekday, per persona",
-        "Opens per delivered message by the UTC hour and weekday of delivery. Boxes mark each "
-        "persona's configured peak hours on its active days.",
+        "Engagement by local delivery hour × weekday, per persona",
+        "Opens per delivered message by the hour and weekday of delivery on the recipient's own "
+        "clock (its IANA zone; none = UTC). Boxes mark each persona's configured peak hours on "
+        "its active days.",
         plots.heatmaps(frame, personas),
         pd.DataFrame(rows),
         expectations,

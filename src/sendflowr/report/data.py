@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from sendflowr.store.access import Queryable
+from sendflowr.timing.zones import is_zone
 
 __all__ = [
     "breaker_violations",
@@ -22,7 +23,10 @@ __all__ = [
     "hot_path_lift",
     "latency_by_minute",
     "latency_summary",
+    "opens_by_local_hour",
     "sends_around_breakers",
+    "zone_opens_by_day",
+    "zones",
 ]
 
 _E = "{db:Identifier}.email_events"
@@ -73,15 +77,84 @@ def latency_summary(store: Queryable, database: str) -> pd.DataFrame:
     )
 
 
-def heatmap(store: Queryable, database: str) -> pd.DataFrame:
-    """Deliveries and opened ones by persona, delivery weekday (0=Mon) and UTC hour."""
+def zones(store: Queryable, database: str) -> list[str]:
+    """The recipients' zones in the data ("" = unknown, read as UTC), most events first."""
+    result = store.query(
+        f"SELECT timezone FROM {_E} GROUP BY timezone ORDER BY count() DESC", {"db": database}
+    )
+    return [str(r[0]) for r in result.rows]
+
+
+def _local(known: list[str]) -> tuple[str, str, dict[str, Any]]:
+    """SQL for the local hour and weekday (0 = Monday) of ``timestamp`` in each row's zone.
+
+    ClickHouse takes a time zone only as a constant, so each zone in the data is a
+    branch of ``multiIf`` with the zone bound as a parameter; "" is UTC.
+    """
+    names = [z for z in known if z and z != "UTC" and is_zone(z)]
+    params = {f"z{i}": z for i, z in enumerate(names)}
+    hour = ", ".join(
+        f"timezone = {{z{i}:String}}, toHour(timestamp, {{z{i}:String}})" for i in range(len(names))
+    )
+    dow = ", ".join(
+        f"timezone = {{z{i}:String}}, toDayOfWeek(timestamp, 0, {{z{i}:String}})"
+        for i in range(len(names))
+    )
+    hour_sql = f"multiIf({hour}, toHour(timestamp))" if names else "toHour(timestamp)"
+    dow_sql = (
+        f"multiIf({dow}, toDayOfWeek(timestamp)) - 1" if names else "toDayOfWeek(timestamp) - 1"
+    )
+    return hour_sql, dow_sql, params
+
+
+def heatmap(store: Queryable, database: str, known: list[str] | None = None) -> pd.DataFrame:
+    """Deliveries and opened ones by persona, *local* delivery weekday (0=Mon) and hour.
+
+    ``known`` are the zones in the data (``zones``); each row is read in its own zone.
+    """
+    hour, dow, params = _local(known if known is not None else zones(store, database))
     return _frame(
         store,
-        "SELECT JSONExtractString(metadata, 'persona') AS persona, "
-        "toDayOfWeek(timestamp) - 1 AS dow, toHour(timestamp) AS hour, count() AS delivered, "
+        f"SELECT JSONExtractString(metadata, 'persona') AS persona, {dow} AS dow, "
+        f"{hour} AS hour, count() AS delivered, "
         f"countIf(message_id IN {_OPENED}) AS opened FROM {_E} "
         "WHERE event_type = 'delivered' GROUP BY persona, dow, hour",
         database,
+        **params,
+    )
+
+
+def opens_by_local_hour(store: Queryable, database: str, known: list[str]) -> pd.DataFrame:
+    """Opens by persona and the *local* hour they happened at (the recipient's zone)."""
+    hour, _, params = _local(known)
+    return _frame(
+        store,
+        f"SELECT JSONExtractString(metadata, 'persona') AS persona, {hour} AS hour, "
+        f"count() AS opens FROM {_E} WHERE event_type = 'opened' GROUP BY persona, hour",
+        database,
+        **params,
+    )
+
+
+def zone_opens_by_day(
+    store: Queryable, database: str, zone: str, campaigns: list[str]
+) -> pd.DataFrame:
+    """Habit events of one zone's recipients by persona, UTC day and UTC quarter-hour (0–95).
+
+    Habit events: opens and clicks of sends in ``campaigns`` (those sent on the
+    recipient's clock) and hot-path signals.
+    """
+    return _frame(
+        store,
+        "SELECT JSONExtractString(metadata, 'persona') AS persona, "
+        "toString(toDate(timestamp)) AS day, "
+        "intDiv(toHour(timestamp) * 60 + toMinute(timestamp), 15) AS quarter, count() AS events "
+        f"FROM {_E} WHERE timezone = {{zone:String}} AND ("
+        f"(event_type IN ('opened', 'clicked') AND campaign_id IN {{campaigns:Array(String)}}) "
+        f"OR event_type IN {_HOT}) GROUP BY persona, day, quarter ORDER BY day, quarter",
+        database,
+        zone=zone,
+        campaigns=campaigns,
     )
 
 

@@ -17,11 +17,13 @@ from matplotlib.patches import Rectangle
 
 __all__ = [
     "breakers",
+    "dst_shift",
     "event_mix",
     "fatigue",
     "heatmaps",
     "hot_paths",
     "latency_by_minute",
+    "local_hours",
     "truth_scatter",
 ]
 
@@ -166,4 +168,63 @@ def truth_scatter(frame: pd.DataFrame) -> bytes:
     ax.set_ylabel("stored: opens per delivered")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def local_hours(frame: pd.DataFrame, active: dict[str, set[int]]) -> bytes:
+    """Opens by local hour, one small bar chart per persona, active hours in colour."""
+    names = list(active) or sorted(frame["persona"].unique())
+    cols = 3
+    rows = max(1, int(np.ceil(len(names) / cols)))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(12, 2.5 * rows), squeeze=False, layout="constrained"
+    )
+    for ax, name in zip(axes.flat, names, strict=False):
+        sub = frame[frame["persona"] == name]
+        counts = np.zeros(24)
+        counts[sub["hour"].to_numpy(int)] = sub["opens"].to_numpy(float)
+        hot = active.get(name, set())
+        colors = ["#3b6fb6" if h in hot else "#bbb" for h in range(24)]
+        ax.bar(range(24), counts, width=0.9, color=colors)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(0, 24, 3), [str(h) for h in range(0, 24, 3)], fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.supxlabel("local hour of the open (blue: the persona's active hours)", fontsize=9)
+    return _png(fig)
+
+
+def dst_shift(frames: dict[str, tuple[pd.DataFrame, Any, Any]], zone: str, change: str) -> bytes:
+    """Left: ``zone``'s habit events per UTC day × hour, change marked. Right: the
+    time-of-day profile two weeks before and after, per zone, peaks marked."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), width_ratios=[1.1, 1])
+    frame = frames[zone][0]
+    days = sorted(frame["day"].unique())
+    grid = np.zeros((len(days), 24))
+    index = {d: i for i, d in enumerate(days)}
+    for day, quarter, n in zip(frame["day"], frame["quarter"], frame["events"], strict=True):
+        grid[index[day], int(quarter) // 4] += float(n)
+    left.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
+    if change in index:
+        left.axhline(index[change] - 0.5, color="#ff4d4d", lw=1.2, label=f"DST change {change}")
+        left.legend(fontsize=8, loc="lower right")
+    ticks = list(range(0, len(days), max(1, len(days) // 8)))
+    left.set_yticks(ticks, [days[i] for i in ticks], fontsize=7)
+    left.set_xticks(range(0, 24, 3), [str(h) for h in range(0, 24, 3)], fontsize=7)
+    left.set_xlabel("UTC hour")
+    left.set_title(f"{zone}: habit events per day", fontsize=9)
+    x = np.arange(96) / 4
+    styles = {0: "-", 1: "--"}
+    for k, (name, (_, before, after)) in enumerate(frames.items()):
+        for profile, label, color in ((before, "before", "#3b6fb6"), (after, "after", "#e07b39")):
+            ax_color = color if k == 0 else ("#7fa7d9" if label == "before" else "#f0b79a")
+            right.plot(x, profile, ls=styles.get(k, ":"), color=ax_color, label=f"{name} {label}")
+            peak = float(x[int(np.argmax(profile))])
+            right.axvline(peak, color=ax_color, lw=0.7, ls=":")
+    right.set_xlabel("UTC time of day (h); dotted lines: each profile's peak")
+    right.set_ylabel("share of events (smoothed)")
+    right.set_xlim(0, 24)
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3)
     return _png(fig)

@@ -61,6 +61,7 @@ LINE_STRUCTURE: Final = ", ".join(
         ("payload_size_bytes", "Nullable(UInt32)"),
         ("queue_depth_estimate", "Nullable(UInt32)"),
         ("channel", "String"),
+        ("timezone", "String"),
     )
 )
 

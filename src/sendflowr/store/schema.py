@@ -73,6 +73,7 @@ EVENT_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("payload_size_bytes", "Nullable(UInt32)"),
     ("queue_depth_estimate", "Nullable(UInt32)"),
     ("channel", "LowCardinality(String)"),
+    ("timezone", "LowCardinality(String)"),  # the recipient's IANA zone, "" = unknown
 )
 EVENT_COLUMN_NAMES: Final = tuple(name for name, _ in EVENT_COLUMNS)
 
@@ -222,6 +223,13 @@ def migrations(
     return [
         f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}",
         *(_table_ddl(database, spec) for spec in tables),
+        # tables made before time zones gained the column; a no-op on new ones
+        *(
+            f"ALTER TABLE {quote_identifier(database)}.{EVENTS_TABLE} "
+            "ADD COLUMN IF NOT EXISTS `timezone` LowCardinality(String) DEFAULT ''"
+            for spec in tables
+            if spec.name == EVENTS_TABLE
+        ),
         *(_view_ddl(database, view, "", "") for view in views),
     ]
 

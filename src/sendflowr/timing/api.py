@@ -37,6 +37,7 @@ from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
 from sendflowr.timing.grid import epoch_minute, from_epoch_minute, slot_of
+from sendflowr.timing.localtime import LocalDecider, local_fields
 from sendflowr.timing.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -189,9 +190,29 @@ def create_app(
             payload_size_bytes=body.payload_size_bytes,
             queue_depth=body.queue_depth,
             capacity=_capacity(capacity, known),
+            capacity_used={} if capacity is not None else None,
             explore_share=explore_share if body.explore_share is None else body.explore_share,
             explore_seed=explore_seed,
         )
+
+    def decide_local(
+        body: WindowFields,
+        ids: list[str],
+        zones: list[str | None],
+        *,
+        single: bool,
+        capacity: CapacityIn | None = None,
+    ) -> list[tuple[Decision | Skipped, Any]]:
+        quiet = (body.quiet_hours.start, body.quiet_hours.end) if body.quiet_hours else None
+        inputs = inputs_of(body, len(ids))
+        if capacity is not None:
+            inputs["capacity"] = capacity.model_dump(mode="json")
+        # Recipients on different clocks are decided in several calls; capacity_used
+        # carries the minutes each call took, so the capacity holds for the whole batch.
+        return LocalDecider(engine()).decide(
+            request_of(body, ids, capacity), zones, after_local=body.send_after_local,
+            before_local=body.send_before_local, quiet=quiet, single=single, inputs=inputs,
+        )  # fmt: skip
 
     def inputs_of(body: WindowFields, recipients: int) -> dict[str, Any]:
         # Only the window and send fields: identity keys (a raw email!) are never stored.
@@ -204,16 +225,15 @@ def create_app(
         """The best delivery minute for one recipient and when to trigger the send."""
         with metrics.seconds.labels("timing-decision").time():
             ids = resolve_ids([body])
-            inputs = inputs_of(body, 1)
             try:
-                out = engine().decide(request_of(body, ids), single=True, inputs=inputs)
+                out = decide_local(body, ids, [body.timezone], single=True)
             except SuppressedError:
                 metrics.decisions.labels("suppressed").inc()
                 raise
             metrics.decisions.labels("decided").inc()
-            first = out[0]
+            first, shown = out[0]
             assert isinstance(first, Decision)
-            return _json(decision_body(first))
+            return _json(decision_body(first) | local_fields(first, shown))
 
     @app.post(
         "/timing-decisions",
@@ -224,13 +244,12 @@ def create_app(
     def timing_decisions(body: BatchDecisionRequest) -> Response:
         """Decisions for a whole audience (≤ 100,000) in one call: one feature query, numpy."""
         with metrics.seconds.labels("timing-decisions").time():
-            ids = resolve_ids(body.recipients)
-            inputs = inputs_of(body, len(ids))
-            if body.capacity is not None:
-                inputs["capacity"] = body.capacity.model_dump(mode="json")
-            out = engine().decide(request_of(body, ids, body.capacity), inputs=inputs)
-            decisions = [decision_body(d) for d in out if isinstance(d, Decision)]
-            skipped = [_skipped_body(s) for s in out if isinstance(s, Skipped)]
+            ids = resolve_ids(list(body.recipients))
+            zones = [r.timezone or body.timezone for r in body.recipients]
+            out = decide_local(body, ids, zones, single=False, capacity=body.capacity)
+            decisions = [decision_body(d) | local_fields(d, z) for d, z in out
+                         if isinstance(d, Decision)]  # fmt: skip
+            skipped = [_skipped_body(s) for s, _ in out if isinstance(s, Skipped)]
             metrics.decisions.labels("decided").inc(len(decisions))
             metrics.decisions.labels("suppressed").inc(len(skipped))
             return _json({"count": len(decisions), "decisions": decisions, "skipped": skipped})

@@ -87,16 +87,24 @@ def spread(
     values: Callable[[int], FloatArray],
     n_minutes: int,
     limit: int | None,
+    room: npt.NDArray[np.int64] | None = None,
 ) -> list[list[Placement]]:
     """Place every unit's members on candidate minutes within ``limit`` sends per minute.
 
     ``values(u)`` is unit ``u``'s value at each of the ``n_minutes`` candidates
     (0 = not allowed, e.g. suppressed); it is called only for units that cannot
-    all stay on their preferred minute. Raises ValidationError (field
-    ``capacity``) when the window cannot hold the audience at ``limit``.
+    all stay on their preferred minute. ``room``: what is left of ``limit`` at each
+    candidate when earlier parts of the same audience (other clocks) already took
+    some. Raises ValidationError (field ``capacity``) when the window cannot hold the
+    audience at ``limit``.
     """
     total = sum(u.size for u in units)
-    if limit is not None and limit * n_minutes < total:
+    free = (
+        room.clip(min=0)
+        if room is not None
+        else np.full(n_minutes, limit if limit is not None else total, dtype=np.int64)
+    )
+    if limit is not None and int(free.sum()) < total:
         raise ValidationError(
             "capacity",
             f"{total:,} recipients need more than {n_minutes:,} minutes at {limit:,} per minute",
@@ -105,9 +113,9 @@ def spread(
     size = np.fromiter((u.size for u in units), np.int64, len(units))
     own_cap = np.fromiter((u.cap or u.size for u in units), np.int64, len(units))
     load = np.bincount(pref, weights=size, minlength=n_minutes)
-    crowded = load > limit if limit is not None else np.zeros(n_minutes, dtype=bool)
+    crowded = load > free if limit is not None else np.zeros(n_minutes, dtype=bool)
     conflicted = (size > own_cap) | crowded[pref]
-    room = np.full(n_minutes, limit if limit is not None else total, dtype=np.int64)
+    room = free.astype(np.int64).copy()
     room -= np.bincount(pref[~conflicted], weights=size[~conflicted], minlength=n_minutes).astype(
         np.int64
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -35,6 +35,7 @@ from sendflowr.timing.grid import (
     weekday,
 )
 from sendflowr.timing.latency import DEFAULT_PROVIDER, LatencyInputs, LatencyPredictor
+from sendflowr.timing.zones import local_slots, quiet_mask
 
 __all__ = ["AIM_SECONDS", "Decision", "DecisionRequest", "Skipped", "decide"]
 
@@ -63,6 +64,13 @@ class DecisionRequest:
     explore_seed: int = 0
     #: Most of a cold audience on one minute.
     cold_share: float = COLD_SHARE
+    #: Sends already placed per epoch minute by other parts of the same audience (a batch
+    #: decided in several calls, e.g. one per clock); updated in place. None = no sharing.
+    capacity_used: dict[int, int] | None = None
+    #: the clock the recipients' curves are read on (their local week; issue #15)
+    timezone: str = "UTC"
+    #: local quiet hours (start, end, zone): no delivery minute inside them
+    quiet_hours: tuple[time, time, str] | None = None
 
 
 @dataclass
@@ -159,9 +167,16 @@ def decide(
     feasible = cand * 60.0 + AIM_SECONDS - lat_slot[slots] >= now.timestamp()
     if not feasible.any():
         raise ValidationError("send_before", "the window closes before a message could arrive")
+    if req.quiet_hours is not None:
+        feasible &= quiet_mask(cand, req.quiet_hours[2], req.quiet_hours[0], req.quiet_hours[1])
+        if not feasible.any():
+            raise ValidationError("quiet_hours", "every minute of the window is in quiet hours")
     cand, slots = cand[feasible], slots[feasible]
+    lat = lat_slot[slots]
+    if req.timezone != "UTC":  # latency runs on UTC; the curves on the recipient's week
+        slots = local_slots(cand, req.timezone)
     version = f"{curves.version}+{latency.version}"
-    batch = _Batch(cand, slots, lat_slot[slots], curves, latency, version, now, req)
+    batch = _Batch(cand, slots, lat, curves, latency, version, now, req)
     ids = req.universal_ids
     rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)
@@ -222,7 +237,17 @@ def decide(
     explored = _explore(batch, picks, rows)
     units, members, unit_values = _units(batch, picks, explored, group_of, unique, rows)
     limit = req.capacity.limit(_provider(req)) if req.capacity is not None else None
-    placements = spread(units, unit_values, cand.shape[0], limit)
+    used = req.capacity_used
+    room = None
+    if limit is not None and used:
+        taken = np.fromiter((used.get(int(m), 0) for m in cand), np.int64, cand.shape[0])
+        room = limit - taken
+    placements = spread(units, unit_values, cand.shape[0], limit, room)
+    if limit is not None and used is not None:
+        for placed in placements:
+            for p in placed:
+                minute = int(cand[p.index])
+                used[minute] = used.get(minute, 0) + p.count
     for u, (unit, who, placed) in enumerate(zip(units, members, placements, strict=True)):
         at = iter(who)
         for p in placed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    NaiveDatetime,
     field_validator,
 )
 
@@ -23,6 +24,8 @@ __all__ = [
     "HourlyPrediction",
     "IdentityKeys",
     "LinkRequest",
+    "QuietHours",
+    "Recipient",
     "ResolutionOut",
     "SkippedOut",
     "TimingRequest",
@@ -68,6 +71,23 @@ class IdentityKeys(BaseModel):
         return {k: v for k, v in values.items() if isinstance(v, str) and v.strip()}
 
 
+class Recipient(IdentityKeys):
+    """A batch recipient: who, and optionally the IANA zone they live in."""
+
+    timezone: str | None = Field(
+        default=None, max_length=64, description="Overrides the batch's timezone for this one."
+    )
+
+
+class QuietHours(BaseModel):
+    """Local hours no message may arrive in; ``start > end`` wraps midnight (21:00–08:00)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: time = Field(examples=["21:00"])
+    end: time = Field(examples=["08:00"])
+
+
 class WindowFields(BaseModel):
     """When and how the message will go out."""
 
@@ -96,6 +116,27 @@ class WindowFields(BaseModel):
         le=3600,
         description="Accepted for the reference contract and ignored: latency is predicted "
         "for the chosen minute from channel, provider, time, payload and queue.",
+    )
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA zone of the recipient(s); without it the stored zone, else one "
+        "inferred from activity, else UTC (the answer says which).",
+        examples=["America/New_York"],
+    )
+    send_after_local: NaiveDatetime | None = Field(
+        default=None,
+        description="Earliest delivery as a local wall-clock time (no offset), read in each "
+        "recipient's zone; instead of send_after.",
+        examples=["2025-10-27T08:00:00"],
+    )
+    send_before_local: NaiveDatetime | None = Field(
+        default=None,
+        description="Latest delivery as a local wall-clock time; instead of send_before.",
+        examples=["2025-10-27T10:00:00"],
+    )
+    quiet_hours: QuietHours | None = Field(
+        default=None, description="Local hours no message may arrive in."
     )
     explore_share: float | None = Field(
         default=None,
@@ -131,7 +172,7 @@ class BatchDecisionRequest(WindowFields):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipients: list[IdentityKeys] = Field(min_length=1, max_length=_MAX_BATCH)
+    recipients: list[Recipient] = Field(min_length=1, max_length=_MAX_BATCH)
     capacity: CapacityIn | None = Field(
         default=None, description="Spread the audience within this many sends per minute."
     )
@@ -153,6 +194,11 @@ class DecisionOut(BaseModel):
     explanation_ref: str
     created_at_utc: AwareDatetime
     debug: dict[str, Any]
+    timezone: str = Field(description="The recipient's clock: IANA, UTC±hh:mm (inferred) or UTC.")
+    target_local: AwareDatetime = Field(description="The target minute in local time.")
+    utc_offset: str = Field(description="Offset of target_local, e.g. -05:00.")
+    zone_source: str = Field(description="request | stored | inferred | default")
+    zone_confidence: float
 
 
 class SkippedOut(BaseModel):

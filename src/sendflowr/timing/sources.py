@@ -9,6 +9,7 @@ can still be active (permanent ones whenever they happened).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Final, Protocol
 
 import numpy as np
@@ -27,8 +28,16 @@ from sendflowr.timing.context import (
 )
 from sendflowr.timing.curves import Evidence
 from sendflowr.timing.params import DEFAULT_PARAMS
+from sendflowr.timing.zones import ZoneChoice, fixed_zone, infer_offset, is_zone, to_wall_minutes
 
-__all__ = ["EventSource", "MemorySource", "StoreSource", "evidence_from_rows"]
+__all__ = [
+    "EventSource",
+    "MemorySource",
+    "StoreSource",
+    "choose_zones",
+    "evidence_from_rows",
+    "localise",
+]
 
 #: An open counts as machine traffic (Apple MPP, image proxies) when flagged in
 #: metadata or when its user agent names a proxy.
@@ -80,6 +89,69 @@ WHERE universal_id IN {ids:Array(String)}
 """
 
 
+_ZONES: Final = """
+SELECT universal_id, argMax(timezone, timestamp) AS zone
+FROM {table}
+WHERE timezone != '' AND universal_id != ''
+  AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
+GROUP BY universal_id
+"""
+
+#: engagements + activity signals a user needs before a zone is inferred for them, and
+#: the confidence below which an inferred offset is not used (UTC is, and says so).
+MIN_INFER_EVENTS: Final = 10
+MIN_INFER_CONFIDENCE: Final = 0.6
+
+
+def choose_zones(
+    evidence: Evidence, stored: dict[str, str], *, infer: bool = True
+) -> dict[str, ZoneChoice]:
+    """Each evidence user's clock: the stored zone (latest on their events), else one
+    inferred from when they engage and browse, else UTC (``ZoneChoice.source`` says which)."""
+    engaged = evidence.clicked | evidence.opened
+    idx = np.concatenate([evidence.user_index[engaged], evidence.activity_index])
+    minutes = np.concatenate([evidence.delivered_minute[engaged], evidence.activity_minute])
+    order = np.argsort(idx, kind="stable")
+    idx, minutes = idx[order], minutes[order]
+    bounds = np.searchsorted(idx, np.arange(len(evidence.universal_ids) + 1))
+    out: dict[str, ZoneChoice] = {}
+    for u, uid in enumerate(evidence.universal_ids):
+        zone = stored.get(uid, "")
+        if zone and is_zone(zone):
+            out[uid] = ZoneChoice(zone, "stored", 1.0)
+            continue
+        mine = minutes[bounds[u] : bounds[u + 1]]
+        if infer and mine.size >= MIN_INFER_EVENTS:
+            guess = infer_offset(mine * 60_000)
+            if guess.confidence >= MIN_INFER_CONFIDENCE:
+                name = fixed_zone(guess.offset_minutes)
+                out[uid] = ZoneChoice(name, "inferred", round(guess.confidence, 3))
+                continue
+        out[uid] = ZoneChoice()
+    return out
+
+
+def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
+    """``evidence`` with every minute read on its user's local clock, so that curves are
+    learned in each recipient's local week (a DST change does not smear them). Only
+    known zones move evidence (``ZoneChoice.curve_clock``): inferred ones stay on UTC."""
+    names = [zones.get(uid, ZoneChoice()).curve_clock for uid in evidence.universal_ids]
+    distinct = sorted(set(names) - {"UTC"})
+    if not distinct:
+        return evidence
+    code = np.array([distinct.index(n) if n != "UTC" else -1 for n in names], dtype=np.int64)
+    delivered = evidence.delivered_minute.copy()
+    activity = evidence.activity_minute.copy()
+    d_zone = code[evidence.user_index] if evidence.size else np.zeros(0, np.int64)
+    a_zone = code[evidence.activity_index] if evidence.activity_index.size else d_zone[:0]
+    for k, name in enumerate(distinct):
+        rows = d_zone == k
+        delivered[rows] = to_wall_minutes(delivered[rows], name)
+        rows = a_zone == k
+        activity[rows] = to_wall_minutes(activity[rows], name)
+    return replace(evidence, delivered_minute=delivered, activity_minute=activity)
+
+
 class EventSource(Protocol):
     """What the engine reads: learning evidence and live context."""
 
@@ -114,11 +186,25 @@ def evidence_from_rows(
 class StoreSource:
     """EventSource over the ClickHouse events table."""
 
-    def __init__(self, store: ClickHouseStore) -> None:
+    def __init__(self, store: ClickHouseStore, *, infer_zones: bool = True) -> None:
         self._store = store
+        self._infer = infer_zones
+        self._zones: dict[str, ZoneChoice] = {}
 
     def evidence(self, now_minute: int) -> Evidence:
-        """One query over every user's deliveries and engagement."""
+        """One query over every user's deliveries and engagement, on each user's local clock."""
+        evidence = self.utc_evidence(now_minute)
+        now_ms = (now_minute + 1) * 60_000 - 1
+        query = _ZONES.replace("{table}", self._store.events_table)
+        stored = self._store.query(query, {"now_ms": now_ms})
+        zones = choose_zones(
+            evidence, {str(r[0]): str(r[1]) for r in stored.rows}, infer=self._infer
+        )
+        self._zones = zones
+        return localise(evidence, zones)
+
+    def utc_evidence(self, now_minute: int) -> Evidence:
+        """The same evidence with every minute in UTC (what zone inference reads)."""
         table = self._store.events_table
         now_ms = (now_minute + 1) * 60_000 - 1
         sql = _EVIDENCE.replace("{table}", table).replace("{human}", _HUMAN_OPEN)
@@ -130,6 +216,10 @@ class StoreSource:
             [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in result.rows],
             [(str(r[0]), int(r[1])) for r in activity.rows],
         )
+
+    def zone_of(self, universal_id: str) -> ZoneChoice | None:
+        """The clock the last evidence read this recipient on (None: not in the evidence)."""
+        return self._zones.get(universal_id)
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
         """One query for the whole audience's live context."""
@@ -166,13 +256,24 @@ class StoreSource:
 class MemorySource:
     """EventSource over fixed evidence and contexts (unit tests, benchmarks)."""
 
-    def __init__(self, evidence: Evidence, contexts: dict[str, Context] | None = None) -> None:
+    def __init__(
+        self,
+        evidence: Evidence,
+        contexts: dict[str, Context] | None = None,
+        zones: dict[str, str] | None = None,
+    ) -> None:
         self._evidence = evidence
         self._contexts = contexts or {}
+        # Only users given a zone are moved to their local clock (no inference here).
+        self._zones = choose_zones(evidence, zones or {}, infer=False) if zones else {}
 
     def evidence(self, now_minute: int) -> Evidence:
-        """The evidence given at construction (``now_minute`` is not applied)."""
-        return self._evidence
+        """The evidence given at construction on its users' clocks (``now_minute`` unused)."""
+        return localise(self._evidence, self._zones) if self._zones else self._evidence
+
+    def zone_of(self, universal_id: str) -> ZoneChoice | None:
+        """The clock this recipient's evidence is read on (None: no zone was given)."""
+        return self._zones.get(universal_id)
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
         """The given contexts of these recipients."""

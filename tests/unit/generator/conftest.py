@@ -11,6 +11,7 @@ import pytest
 from sendflowr.generator import EVENT_CODES, EventBlock, Model, UserTruth, model_for
 from sendflowr.generator.block import concat_blocks
 from sendflowr.generator.run import Plan, generate_blocks
+from sendflowr.timing.zones import table_for
 
 SEED = 20251001
 CODE = {name: i for i, name in enumerate(EVENT_CODES)}
@@ -26,6 +27,15 @@ class History:
 
     def of(self, etype: str) -> EventBlock:
         return self.block.take(self.block.etype == CODE[etype])
+
+    def local_ms(self, block: EventBlock) -> npt.NDArray[np.int64]:
+        """Each event's time on its recipient's local clock (ms read as if UTC)."""
+        zones = {t.index: t.timezone for t in self.truths}
+        out = block.ts.copy()
+        for zone in set(zones.values()):
+            rows = np.isin(block.user, [i for i, z in zones.items() if z == zone])
+            out[rows] = table_for(zone, block.ts[rows]).to_wall(block.ts[rows])
+        return out
 
     def message_key(self, block: EventBlock) -> npt.NDArray[np.int64]:
         """One key per (user, send): joins sent/delivered/opened/clicked rows."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from sendflowr.generator.model import DAY_MS, HOUR_MS, hour_minute_weekday
+from sendflowr.timing.zones import table_for
 from tests.unit.generator.conftest import CODE, History
 
 
@@ -52,7 +53,7 @@ def _open_rates(history: History, persona: int) -> tuple[float, float, int]:
     d = history.of("delivered")
     d = d.take(model.layout[d.user % len(model.layout)] == persona)
     opened = np.isin(history.message_key(d), history.message_key(history.of("opened")))
-    hour, _, weekday = hour_minute_weekday(d.ts)
+    hour, _, weekday = hour_minute_weekday(history.local_ms(d))  # persona hours are local
     p = model.world.personas[persona]
     inside = np.isin(hour, p.hours("peak")) & np.isin(weekday, p.active_days)
     return float(opened[inside].mean()), float(opened[~inside].mean()), int(inside.sum())
@@ -121,8 +122,9 @@ def test_hot_paths_happen_at_active_hours(history: History) -> None:
     model = history.model
     for truth in history.truths:
         hours = set(model.active_hours[truth.persona_index].tolist())
-        for _, at in truth.hot_paths:
-            assert int(hour_minute_weekday(at)[0]) in hours
+        for _, at in truth.hot_paths:  # at a local hour the persona is active
+            wall = table_for(truth.timezone, [at]).to_wall([at])
+            assert int(hour_minute_weekday(wall)[0][0]) in hours
 
 
 def test_delivery_rate_and_engagement_order(history: History) -> None:
@@ -138,9 +140,14 @@ def test_delivery_rate_and_engagement_order(history: History) -> None:
     assert gaps.min() >= 60_000 and gaps.max() <= 3_600_000
 
 
-def test_sends_are_between_six_and_twenty_three(history: History) -> None:
-    hour, _, _ = hour_minute_weekday(history.of("sent").ts)
+def test_sends_are_between_six_and_twenty_three_on_the_campaigns_clock(history: History) -> None:
+    model, sent = history.model, history.of("sent")
+    local = model.campaign_local[sent.campaign]
+    sender = model.world.timezones.sender_zone
+    wall = np.where(local, history.local_ms(sent), table_for(sender, sent.ts).to_wall(sent.ts))
+    hour, _, _ = hour_minute_weekday(wall)
     assert hour.min() >= 6 and hour.max() <= 22
+    assert local.any() and (~local).any()
 
 
 def test_drift_moves_rates_monthly_within_bounds(history: History) -> None:

@@ -17,7 +17,7 @@ from sendflowr.kafka import LocalKafka, ensure_topics, topic_offsets, wait_ready
 from sendflowr.serve.daemon import ServeProcess
 from sendflowr.settings import Settings
 from sendflowr.store.access import read_access
-from sendflowr.verify import verification_checks
+from sendflowr.store.verify import verification_checks
 
 __all__ = ["up", "wait_until_stored"]
 

@@ -38,31 +38,35 @@ _YIELD_SECONDS: Final = 0.005
 class Delivery:
     """Delivery reports of a group of records: counted, with the first errors kept.
 
-    ``expected`` records are awaited; once that many reports arrived ``on_done``
-    is called (in the thread that polls the producer). Used as the producer's
-    ``on_delivery`` callback.
+    ``report`` is the producer's ``on_delivery`` callback. Once ``expected``
+    reports arrived, ``on_done`` is called (in the thread that polls the producer).
     """
 
-    __slots__ = ("acknowledged", "errors", "expected", "failed", "on_done", "unconfirmed")
+    __slots__ = ("errors", "expected", "failed", "on_done", "reported", "unconfirmed")
 
     def __init__(
         self, expected: int = 0, on_done: Callable[[Delivery], None] | None = None
     ) -> None:
         self.expected = expected
         self.on_done = on_done
-        self.acknowledged = 0
+        self.reported = 0
         self.failed = 0
         self.unconfirmed = 0  # still without a report when ``confirm`` gave up
         self.errors: list[KafkaError] = []
 
-    def __call__(self, err: KafkaError | None, _msg: Any) -> None:
-        if err is None:
-            self.acknowledged += 1
-        else:
+    @property
+    def acknowledged(self) -> int:
+        """Records Kafka acknowledged."""
+        return self.reported - self.failed
+
+    def report(self, err: KafkaError | None, _msg: Any) -> None:
+        """The delivery callback: count one report (kept lean: it runs once per record)."""
+        self.reported += 1
+        if err is not None:
             self.failed += 1
             if len(self.errors) < _KEPT_ERRORS:
                 self.errors.append(err)
-        if self.on_done is not None and self.acknowledged + self.failed == self.expected:
+        if self.reported == self.expected and self.on_done is not None:
             self.on_done(self)
 
     def describe(self) -> str:
@@ -118,12 +122,12 @@ class KafkaProducer:
         ``KafkaUnavailable`` (those queued before it still report to ``delivery``).
         """
         producer = self.client
-        produce, sent = producer.produce, 0
+        produce, callback, sent = producer.produce, delivery.report, 0
         try:
             for key, value in records:
                 while True:
                     try:
-                        produce(topic, value, key, on_delivery=delivery, headers=headers)
+                        produce(topic, value, key, on_delivery=callback, headers=headers)
                         break
                     except BufferError:
                         producer.poll(_POLL_SECONDS)
@@ -140,12 +144,12 @@ class KafkaProducer:
         On a refused record, ``delivery.expected`` drops by the records never
         queued (they will never report) and ``KafkaUnavailable`` is raised.
         """
-        produce, sent = self.client.produce, 0
+        produce, callback, sent = self.client.produce, delivery.report, 0
         try:
             for key, value in records:
                 while True:
                     try:
-                        produce(topic, value, key, on_delivery=delivery)
+                        produce(topic, value, key, on_delivery=callback)
                         break
                     except BufferError:
                         await asyncio.sleep(_YIELD_SECONDS)  # let the poll thread drain reports

@@ -10,10 +10,10 @@ from sendflowr.kafka.publish import Delivery
 def test_reports_are_counted_and_the_last_expected_one_signals() -> None:
     done: list[Delivery] = []
     delivery = Delivery(3, done.append)
-    delivery(None, None)
-    delivery(KafkaError(KafkaError._MSG_TIMED_OUT), None)
+    delivery.report(None, None)
+    delivery.report(KafkaError(KafkaError._MSG_TIMED_OUT), None)
     assert not done
-    delivery(None, None)
+    delivery.report(None, None)
     assert done == [delivery]
     assert (delivery.acknowledged, delivery.failed) == (2, 1)
     assert "timed out" in delivery.describe().lower()
@@ -22,7 +22,7 @@ def test_reports_are_counted_and_the_last_expected_one_signals() -> None:
 def test_only_the_first_errors_are_kept() -> None:
     delivery = Delivery()
     for _ in range(8):
-        delivery(KafkaError(KafkaError._MSG_TIMED_OUT), None)
+        delivery.report(KafkaError(KafkaError._MSG_TIMED_OUT), None)
     assert delivery.failed == 8
     assert len(delivery.errors) == 5
     assert Delivery().describe() == ""

@@ -108,6 +108,10 @@ def canonicalise(
     fields["event_id"] = event_id
     if event.recipient_id:
         fields["recipient_id"] = _id_value(event.recipient_id)
+    if event.message_id:
+        # An RFC 5322 Message-ID (<local@host>) looks like an address: its hash keeps the
+        # joins between a message's events without storing it.
+        fields["message_id"] = _id_value(event.message_id)
     return CanonicalEvent(
         **fields,
         universal_id=resolution.universal_id,

@@ -3,12 +3,14 @@
 - **Free text** (``subject``, ``click_url``, ``user_agent``, ``campaign_name`` and every
   string of ``metadata``, keys included) is scrubbed: whatever looks like an address is
   replaced by ``[redacted-email]``.
-- **Ids and enums** (``event_id``, ``message_id``, ``campaign_id``, ``esp``,
-  ``bounce_type``, ``campaign_type``, ``ip_address``, ``channel``, ``event_type``) that
-  hold an address are refused (``ValidationError`` naming the field): such a value is
-  a sender's mistake that no scrubbing can make meaningful, and it is never stored.
-- **Identity ids** (``recipient_id``, ``esp_user_id``, …) holding an address are
-  replaced by its hash by the caller (``canonical``).
+- **Ids and enums** (``event_id``, ``campaign_id``, ``esp``, ``bounce_type``,
+  ``campaign_type``, ``ip_address``, ``channel``, ``event_type``) that hold an address
+  are refused (``ValidationError`` naming the field): such a value is a sender's mistake
+  that no scrubbing can make meaningful, and it is never stored.
+- **Identity ids and message ids** (``recipient_id``, ``esp_user_id``, …, and
+  ``message_id``, whose RFC 5322 form ``<local@host>`` looks like an address) holding an
+  address are replaced by its hash by the caller (``canonical``): deterministic, so a
+  message's events still join.
 
 "Looks like an address" is one Unicode-aware rule: a local part of any non-space
 characters except delimiters (so ``josé``, ``ñame``, decomposed accents), an ``@``
@@ -40,7 +42,6 @@ REDACTED: Final = "[redacted-email]"
 #: Id and enum fields where an address is refused rather than stored.
 REFUSED_FIELDS: Final = (
     "event_id",
-    "message_id",
     "campaign_id",
     "esp",
     "bounce_type",

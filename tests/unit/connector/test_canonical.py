@@ -57,6 +57,19 @@ def test_an_id_field_holding_an_address_is_hashed() -> None:
     assert canonical.recipient_id == sha("ann@example.com")
 
 
+def test_an_rfc_message_id_is_hashed_so_a_message_still_joins() -> None:
+    def published(message_id: str, event_type: str) -> str:
+        event = IncomingEvent(
+            event_type=event_type, timestamp=T0, recipient_email="a@b.co", message_id=message_id
+        )
+        keys, email_hash = identity_keys(event)
+        return canonicalise(event, email_hash, RES, T0).message_id
+
+    rfc = "<20251001.abc@mx.example.com>"
+    assert published(rfc, "delivered") == published(rfc, "opened") == sha(rfc.lower())
+    assert published("msg_0123", "delivered") == "msg_0123"  # plain ids are kept
+
+
 def test_keys_cover_phone_and_probabilistic_ids_in_a_stable_order() -> None:
     event = IncomingEvent(
         event_type="sent",

@@ -73,7 +73,6 @@ def test_array_and_ndjson_decode_the_same_events() -> None:
         (event(campaign_type="x ñame@b.io"), "campaign_type", "looks like an email"),
         (event(ip_address="a@b.co"), "ip_address", "looks like an email"),
         (event(event_id="a%40b.co"), "event_id", "looks like an email"),
-        (event(message_id="<a@b.co>"), "message_id", "looks like an email"),
     ],
 )
 def test_each_bad_item_is_rejected_with_its_field(item: Any, field: str, reason_part: str) -> None:

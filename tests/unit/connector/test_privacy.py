@@ -77,7 +77,7 @@ def test_json_precheck_sees_every_at_sign_spelling() -> None:
 def test_ids_and_enums_holding_an_address_are_refused_naming_the_field() -> None:
     base = {"event_type": "opened", "timestamp": "2025-10-01T10:00:00Z", "campaign_id": "spring"}
     refuse_addresses(msgspec.convert(base, IncomingEvent))
-    for field in ("campaign_id", "esp", "bounce_type", "ip_address", "event_id", "message_id"):
+    for field in ("campaign_id", "esp", "bounce_type", "ip_address", "event_id"):
         with pytest.raises(ValidationError) as info:
             refuse_addresses(msgspec.convert({**base, field: "leak@exämple.com"}, IncomingEvent))
         assert info.value.field == field

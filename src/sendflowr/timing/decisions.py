@@ -10,7 +10,6 @@ keeps it inside.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -20,7 +19,17 @@ import numpy.typing as npt
 
 from sendflowr.errors import SuppressedError, ValidationError
 from sendflowr.events import CHANNELS, uuid7
-from sendflowr.timing.audience import COLD_SHARE, Capacity, Placement, Unit, cold_cap, spread
+from sendflowr.timing.audience import (
+    COLD_SHARE,
+    Capacity,
+    Near,
+    Placement,
+    Unit,
+    Values,
+    cold_cap,
+    near_options,
+    spread,
+)
 from sendflowr.timing.context import Context, apply_modifiers, suppression_block
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE, draws, exploration_choices
@@ -174,6 +183,7 @@ def decide(
     u_best = np.empty(unique.shape[0], np.int64)
     u_top = np.empty(unique.shape[0])
     u_sharp = np.empty(unique.shape[0])
+    u_near: list[Near] = []  # each curve's options for the spread, while its values are at hand
     chunk = max(1, _CELLS_PER_CHUNK // cand.shape[0])
     for lo in range(0, unique.shape[0], chunk):
         values = curves.window(unique[lo : lo + chunk], slots)
@@ -182,6 +192,8 @@ def decide(
         u_best[lo : lo + chunk] = best
         u_top[lo : lo + chunk] = top
         u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
+        if req.capacity is not None:
+            u_near.extend(near_options(values))
     plain_at = np.flatnonzero(~live)
     group_of = dict(zip(plain_at.tolist(), inverse.tolist(), strict=True))
     shared: dict[int, _Pick] = {}  # one pick per distinct curve, shared by its recipients
@@ -220,13 +232,13 @@ def decide(
         picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
 
     explored = _explore(batch, picks, rows)
-    units, members, unit_values = _units(batch, picks, explored, group_of, unique, rows)
+    units, members, unit_values, unit_rows = _units(batch, picks, explored, group_of, unique, rows)
     limit = req.capacity.limit(_provider(req)) if req.capacity is not None else None
-    placements = spread(units, unit_values, cand.shape[0], limit)
-    for u, (unit, who, placed) in enumerate(zip(units, members, placements, strict=True)):
+    hints = {u: u_near[j] for u, j in unit_rows.items()} if u_near else None
+    placements = spread(units, unit_values, cand.shape[0], limit, hints)
+    for unit, who, placed in zip(units, members, placements, strict=True):
         at = iter(who)
         for p in placed:
-            vec = unit_values(u) if unit.size > 1 and p.index != unit.preferred else None
             made: Decision | None = None
             for _ in range(p.count):
                 i = next(at)
@@ -235,7 +247,7 @@ def decide(
                     continue
                 pick = explored.get(i, picks[i])
                 if p.index != unit.preferred:
-                    pick = _moved(batch, pick, p, unit, limit, int(rows[i]), vec)
+                    pick = _moved(batch, pick, p, unit, limit, int(rows[i]))
                 answer[i] = made = _decision(batch, pick, ids[i])
     return [answer[i] for i in range(len(ids))]
 
@@ -360,7 +372,7 @@ def _explore(
             "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
             "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
         }
-        out[i] = _at(batch, pick, index, row, values, exploration=note)
+        out[i] = _at(batch, pick, index, row, float(values[index]), exploration=note)
     return out
 
 
@@ -369,15 +381,16 @@ def _at(
     pick: _Pick,
     index: int,
     row: int,
-    values: FloatArray | None = None,
+    value: float | None = None,
     **notes: Any,
 ) -> _Pick:
     """``pick`` moved to candidate ``index`` (values and weights re-read there).
 
-    ``values``: the recipient's curve over the window when already at hand (no context).
+    ``value``: the recipient's curve at ``index`` when already known (no context).
     """
     if pick.ctx is None:
-        value = float((_values(batch, row, None) if values is None else values)[index])
+        if value is None:
+            value = float(_values(batch, row, None)[index])
         return replace(pick, best=index, base_best=value, final_best=value, **notes)
     base, final, weights = _evaluate(batch, row, pick.ctx)
     at = {name: float(w[index]) for name, w in weights.items()}
@@ -398,8 +411,11 @@ def _units(
     group_of: dict[int, int],
     unique: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
-) -> tuple[list[Unit], list[list[int]], Callable[[int], npt.NDArray[np.float64]]]:
-    """Spread units: one per distinct plain curve (explorers apart), one per other recipient."""
+) -> tuple[list[Unit], list[list[int]], Values, dict[int, int]]:
+    """Spread units: one per distinct plain curve (explorers apart), one per other recipient.
+
+    Also which distinct curve (index into ``unique``) each plain unit stands for.
+    """
     groups: dict[int, list[int]] = {}
     singles: list[int] = []
     for i in sorted(picks):
@@ -410,7 +426,9 @@ def _units(
     units: list[Unit] = []
     members: list[list[int]] = []
     sources: list[tuple[int, Context | None]] = []
+    group_units: dict[int, int] = {}
     for j, who in groups.items():
+        group_units[len(units)] = j
         cold = bool(unique[j] < 0)
         cap = cold_cap(len(who), batch.req.cold_share) if cold else None
         units.append(Unit(len(who), picks[who[0]].best, cap))
@@ -422,19 +440,19 @@ def _units(
         members.append([i])
         sources.append((int(rows[i]), pick.ctx))
 
-    shared: dict[int, FloatArray] = {}
+    def values(which: list[int]) -> npt.NDArray[np.floating[Any]]:
+        plain = [k for k, u in enumerate(which) if sources[u][1] is None]
+        out = np.empty((len(which), batch.cand.shape[0]), dtype=np.float32)
+        if plain:
+            rows = np.asarray([sources[which[k]][0] for k in plain], dtype=np.int64)
+            out[plain] = batch.curves.window(rows, batch.slots)
+        for k, u in enumerate(which):
+            row, ctx = sources[u]
+            if ctx is not None:
+                out[k] = _evaluate(batch, row, ctx)[1]
+        return out
 
-    def values(u: int) -> FloatArray:
-        # Kept for units of many recipients (whose members are then moved one by one).
-        if u in shared:
-            return shared[u]
-        row, ctx = sources[u]
-        vec = _values(batch, row, ctx)
-        if units[u].size > 1:
-            shared[u] = vec
-        return vec
-
-    return units, members, values
+    return units, members, values, group_units
 
 
 def _moved(
@@ -444,7 +462,6 @@ def _moved(
     unit: Unit,
     limit: int | None,
     row: int,
-    values: FloatArray | None,
 ) -> _Pick:
     """``pick`` placed elsewhere by the audience spread, saying from where and at what cost."""
     note = {
@@ -455,7 +472,7 @@ def _moved(
         "unit_size": unit.size,
         "unit_per_minute_cap": unit.cap,
     }
-    return _at(batch, pick, placed.index, row, values, spread=note)
+    return _at(batch, pick, placed.index, row, value=placed.value, spread=note)
 
 
 def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
@@ -481,6 +498,7 @@ def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
         "eligible_share": round(pick.eligible_share, 4),
         "exploration": pick.exploration is not None,
         "moved": pick.spread is not None,
+        "move_cost": pick.spread["relative_cost"] if pick.spread is not None else 0.0,
     }
     explanation = {
         "target": {"slot": int(slots[best]), "label": slot_label(int(slots[best])),

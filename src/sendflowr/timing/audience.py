@@ -13,8 +13,9 @@ keep it; the others are placed greedily, largest regret first:
 - a unit's regret is the relative loss of its next-best option: sharp curves
   are placed first and keep their best minutes, flat ones (cold) fill what is
   left;
-- each unit walks its options in decreasing value (its top-K minutes, then the
-  whole window if needed) and takes what capacity is left in each.
+- each unit walks its options in decreasing value (its best minutes, as many
+  as it can need plus spares, then the whole window if those fill up) and
+  takes what capacity is left in each.
 
 Values are read, a chunk of units at a time, for the conflicted units only, so
 an audience that fits its best minutes costs one ``bincount``.
@@ -34,22 +35,17 @@ from sendflowr.errors import ValidationError
 
 __all__ = [
     "COLD_SHARE",
-    "NEAR",
     "Capacity",
-    "Near",
     "Placement",
     "Unit",
     "Values",
     "cold_cap",
-    "near_options",
     "spread",
 ]
 
 #: Most of a cold audience that one minute takes when no capacity says otherwise.
 COLD_SHARE: Final = 0.02
 _SPARE_OPTIONS: Final = 32
-#: Options of a unit: the minutes worth at least this share of its best.
-NEAR: Final = 0.5
 _CELLS_PER_CHUNK: Final = 2_000_000
 
 FloatArray = npt.NDArray[np.float64]
@@ -99,8 +95,6 @@ def cold_cap(size: int, share: float = COLD_SHARE) -> int:
 
 #: ``values(units)``: those units' values over every candidate, ``(len(units), n_minutes)``.
 Values = Callable[[list[int]], npt.NDArray[np.floating[Any]]]
-#: (candidates, their values) of one unit, as ``near_options`` gives them.
-Near = tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.floating[Any]]]
 
 
 @dataclass
@@ -113,20 +107,14 @@ class _Options:
 
 
 def spread(
-    units: Sequence[Unit],
-    values: Values,
-    n_minutes: int,
-    limit: int | None,
-    hints: Mapping[int, Near] | None = None,
+    units: Sequence[Unit], values: Values, n_minutes: int, limit: int | None
 ) -> list[list[Placement]]:
     """Place every unit's members on candidate minutes within ``limit`` sends per minute.
 
     ``values`` gives units' values over the ``n_minutes`` candidates (0 = not
     allowed, e.g. suppressed); it is called, in chunks, only for units that
-    cannot all stay on their preferred minute and have no ``hints`` (their
-    ``near_options``, when the caller already had the values at hand). Raises
-    ValidationError (field ``capacity``) when the window cannot hold the
-    audience at ``limit``.
+    cannot all stay on their preferred minute. Raises ValidationError (field
+    ``capacity``) when the window cannot hold the audience at ``limit``.
     """
     total = sum(u.size for u in units)
     if limit is not None and limit * n_minutes < total:
@@ -147,53 +135,31 @@ def spread(
     for u in np.flatnonzero(~conflicted).tolist():
         out[u] = [Placement(int(pref[u]), int(size[u]), math.nan, 0.0)]
     todo = np.flatnonzero(conflicted).tolist()
-    options = _options(units, todo, values, n_minutes, limit, hints or {})
+    options = _options(units, todo, values, n_minutes, limit)
     todo.sort(key=lambda u: -options[u].regret)
     for u in todo:
         out[u] = _fill(units[u], u, options[u], values, room, limit)
     return out
 
 
-def near_options(vals: npt.NDArray[np.floating[Any]]) -> list[Near]:
-    """Each row's candidates within ``NEAR`` of its best, with their values (unsorted)."""
-    near = vals >= NEAR * vals.max(axis=1, keepdims=True)
-    at_row, at_col = np.nonzero(near)
-    bounds = np.searchsorted(at_row, np.arange(vals.shape[0] + 1))
-    out: list[Near] = []
-    for r in range(vals.shape[0]):
-        cols = at_col[bounds[r] : bounds[r + 1]]
-        out.append((cols, vals[r, cols]))
-    return out
-
-
 def _options(
-    units: Sequence[Unit],
-    todo: list[int],
-    values: Values,
-    n_minutes: int,
-    limit: int | None,
-    hints: Mapping[int, Near],
+    units: Sequence[Unit], todo: list[int], values: Values, n_minutes: int, limit: int | None
 ) -> dict[int, _Options]:
-    """Top options of the conflicted units (from ``hints``, else a chunk of values at a time)."""
+    """Best options of the conflicted units, read a chunk of units at a time."""
     out: dict[int, _Options] = {}
     chunk = max(1, _CELLS_PER_CHUNK // n_minutes)
-    for u in todo:
-        unit = units[u]
-        hint = hints.get(u)  # the preferred minute of a hinted unit is its best
-        if hint is not None and hint[0].shape[0] >= _need(unit, limit) + _SPARE_OPTIONS:
-            out[u] = _ranked(unit, hint[0], hint[1], float(hint[1].max()), limit)
-    rest = [u for u in todo if u not in out]
-    for lo in range(0, len(rest), chunk):
-        part = rest[lo : lo + chunk]
+    for lo in range(0, len(todo), chunk):
+        part = todo[lo : lo + chunk]
         vals = np.asarray(values(part), dtype=np.float64)
-        for r, (u, (cols, near)) in enumerate(zip(part, near_options(vals), strict=True)):
-            unit = units[u]
-            k = _need(unit, limit) + _SPARE_OPTIONS
-            if cols.shape[0] < k:
-                k = min(n_minutes, k)
-                cols = np.argpartition(-vals[r], k - 1)[:k] if k < n_minutes else np.arange(k)
-                near = vals[r, cols]
-            out[u] = _ranked(unit, cols, near, float(vals[r, unit.preferred]), limit)
+        k = min(n_minutes, max(_need(units[u], limit) for u in part) + _SPARE_OPTIONS)
+        if k < n_minutes:
+            top = np.argpartition(-vals, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(n_minutes), vals.shape)
+        top_vals = np.take_along_axis(vals, top, axis=1)
+        for r, u in enumerate(part):
+            preferred = float(vals[r, units[u].preferred])
+            out[u] = _ranked(units[u], top[r], top_vals[r], preferred, limit)
     return out
 
 

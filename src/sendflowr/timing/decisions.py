@@ -22,12 +22,10 @@ from sendflowr.events import CHANNELS, uuid7
 from sendflowr.timing.audience import (
     COLD_SHARE,
     Capacity,
-    Near,
     Placement,
     Unit,
     Values,
     cold_cap,
-    near_options,
     spread,
 )
 from sendflowr.timing.context import Context, apply_modifiers, suppression_block
@@ -183,7 +181,6 @@ def decide(
     u_best = np.empty(unique.shape[0], np.int64)
     u_top = np.empty(unique.shape[0])
     u_sharp = np.empty(unique.shape[0])
-    u_near: list[Near] = []  # each curve's options for the spread, while its values are at hand
     chunk = max(1, _CELLS_PER_CHUNK // cand.shape[0])
     for lo in range(0, unique.shape[0], chunk):
         values = curves.window(unique[lo : lo + chunk], slots)
@@ -192,8 +189,6 @@ def decide(
         u_best[lo : lo + chunk] = best
         u_top[lo : lo + chunk] = top
         u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
-        if req.capacity is not None:
-            u_near.extend(near_options(values))
     plain_at = np.flatnonzero(~live)
     group_of = dict(zip(plain_at.tolist(), inverse.tolist(), strict=True))
     shared: dict[int, _Pick] = {}  # one pick per distinct curve, shared by its recipients
@@ -232,10 +227,9 @@ def decide(
         picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
 
     explored = _explore(batch, picks, rows)
-    units, members, unit_values, unit_rows = _units(batch, picks, explored, group_of, unique, rows)
+    units, members, unit_values = _units(batch, picks, explored, group_of, unique, rows)
     limit = req.capacity.limit(_provider(req)) if req.capacity is not None else None
-    hints = {u: u_near[j] for u, j in unit_rows.items()} if u_near else None
-    placements = spread(units, unit_values, cand.shape[0], limit, hints)
+    placements = spread(units, unit_values, cand.shape[0], limit)
     for unit, who, placed in zip(units, members, placements, strict=True):
         at = iter(who)
         for p in placed:
@@ -411,11 +405,8 @@ def _units(
     group_of: dict[int, int],
     unique: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
-) -> tuple[list[Unit], list[list[int]], Values, dict[int, int]]:
-    """Spread units: one per distinct plain curve (explorers apart), one per other recipient.
-
-    Also which distinct curve (index into ``unique``) each plain unit stands for.
-    """
+) -> tuple[list[Unit], list[list[int]], Values]:
+    """Spread units: one per distinct plain curve (explorers apart), one per other recipient."""
     groups: dict[int, list[int]] = {}
     singles: list[int] = []
     for i in sorted(picks):
@@ -426,9 +417,7 @@ def _units(
     units: list[Unit] = []
     members: list[list[int]] = []
     sources: list[tuple[int, Context | None]] = []
-    group_units: dict[int, int] = {}
     for j, who in groups.items():
-        group_units[len(units)] = j
         cold = bool(unique[j] < 0)
         cap = cold_cap(len(who), batch.req.cold_share) if cold else None
         units.append(Unit(len(who), picks[who[0]].best, cap))
@@ -452,7 +441,7 @@ def _units(
                 out[k] = _evaluate(batch, row, ctx)[1]
         return out
 
-    return units, members, values, group_units
+    return units, members, values
 
 
 def _moved(

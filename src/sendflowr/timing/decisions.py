@@ -105,6 +105,10 @@ class Skipped:
 def _window(req: DecisionRequest, now: datetime) -> tuple[int, int]:
     if req.channel not in CHANNELS:
         raise ValidationError("channel", f"unknown channel {req.channel!r} (one of {CHANNELS})")
+    if not 0.0 <= req.explore_share <= 1.0:
+        raise ValidationError("explore_share", "must be between 0 and 1")
+    if not 0.0 < req.cold_share <= 1.0:
+        raise ValidationError("cold_share", "must be above 0 and at most 1")
     start = max(req.send_after or now, now)
     end = req.send_before or (start + DEFAULT_WINDOW)
     if req.send_after and req.send_before and req.send_before <= req.send_after:

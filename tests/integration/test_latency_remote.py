@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,3 +63,21 @@ def test_deliveries_through_the_admin_api_train_the_same_model(
     model_direct, report_direct = fit_latency(direct, now=now)
     assert report_api.test_rows == report_direct.test_rows
     assert np.allclose(model_api.coefficients, model_direct.coefficients)
+
+
+def test_train_latency_command_while_serve_owns_the_store(
+    store: ClickHouseStore, admin_url: str, tmp_path: Path
+) -> None:
+    # The command finds "serve" on the admin port and reads the events through it.
+    env = dict(os.environ, SENDFLOWR_HOME=str(tmp_path), COLUMNS="120",
+               SENDFLOWR_ADMIN_PORT=admin_url.rsplit(":", 1)[1],
+               SENDFLOWR_CLICKHOUSE_DATABASE=store.database)  # fmt: skip
+    env.pop("CLICKHOUSE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "sendflowr", "train", "latency"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "held-out MAE" in result.stdout
+    assert (tmp_path / "models" / "latency" / "LATEST").is_file()
+    assert not (tmp_path / "clickhouse").exists()  # it never opened the store itself

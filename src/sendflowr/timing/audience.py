@@ -13,30 +13,40 @@ keep it; the others are placed greedily, largest regret first:
 - a unit's regret is the relative loss of its next-best option: sharp curves
   are placed first and keep their best minutes, flat ones (cold) fill what is
   left;
-- each unit walks its options in decreasing value (its top-K minutes, then the
-  whole window if needed) and takes what capacity is left in each.
+- each unit walks its options in decreasing value (its best minutes, as many
+  as it can need plus spares, then the whole window if those fill up) and
+  takes what capacity is left in each.
 
-Placement is a few numpy partitions for the conflicted units only, so an
-audience that fits its best minutes costs one ``bincount``.
+Values are read, a chunk of units at a time, for the conflicted units only, so
+an audience that fits its best minutes costs one ``bincount``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from sendflowr.errors import ValidationError
 
-__all__ = ["COLD_SHARE", "Capacity", "Placement", "Unit", "cold_cap", "spread"]
+__all__ = [
+    "COLD_SHARE",
+    "Capacity",
+    "Placement",
+    "Unit",
+    "Values",
+    "cold_cap",
+    "spread",
+]
 
 #: Most of a cold audience that one minute takes when no capacity says otherwise.
 COLD_SHARE: Final = 0.02
 _SPARE_OPTIONS: Final = 32
+_CELLS_PER_CHUNK: Final = 2_000_000
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -66,14 +76,15 @@ class Unit:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a unit's members go: ``count`` members on candidate ``index``, ``cost`` each.
+    """Where a unit's members go: ``count`` members on candidate ``index``.
 
-    ``cost`` is the relative loss of expected response against the preferred
-    minute (0 = not moved).
+    ``value`` is the unit's value there; ``cost`` the relative loss of expected
+    response against the preferred minute (0 = not moved).
     """
 
     index: int
     count: int
+    value: float
     cost: float
 
 
@@ -82,21 +93,34 @@ def cold_cap(size: int, share: float = COLD_SHARE) -> int:
     return max(1, math.ceil(share * size))
 
 
+#: ``values(units)``: those units' values over every candidate, ``(len(units), n_minutes)``.
+Values = Callable[[list[int]], npt.NDArray[np.floating[Any]]]
+
+
+@dataclass
+class _Options:
+    """A conflicted unit's best candidates (preferred first) and their values."""
+
+    index: npt.NDArray[np.int64]
+    value: npt.NDArray[np.float64]
+    regret: float
+
+
 def spread(
     units: Sequence[Unit],
-    values: Callable[[int], FloatArray],
+    values: Values,
     n_minutes: int,
     limit: int | None,
     room: npt.NDArray[np.int64] | None = None,
 ) -> list[list[Placement]]:
     """Place every unit's members on candidate minutes within ``limit`` sends per minute.
 
-    ``values(u)`` is unit ``u``'s value at each of the ``n_minutes`` candidates
-    (0 = not allowed, e.g. suppressed); it is called only for units that cannot
-    all stay on their preferred minute. ``room``: what is left of ``limit`` at each
-    candidate when earlier parts of the same audience (other clocks) already took
-    some. Raises ValidationError (field ``capacity``) when the window cannot hold the
-    audience at ``limit``.
+    ``values`` gives units' values over the ``n_minutes`` candidates (0 = not
+    allowed, e.g. suppressed); it is called, in chunks, only for units that
+    cannot all stay on their preferred minute. ``room``: what is left of ``limit``
+    at each candidate when earlier parts of the same audience (other clocks)
+    already took some. Raises ValidationError (field ``capacity``) when the window
+    cannot hold the audience at ``limit``.
     """
     total = sum(u.size for u in units)
     free = (
@@ -116,65 +140,104 @@ def spread(
     crowded = load > free if limit is not None else np.zeros(n_minutes, dtype=bool)
     conflicted = (size > own_cap) | crowded[pref]
     room = free.astype(np.int64).copy()
-    room -= np.bincount(pref[~conflicted], weights=size[~conflicted], minlength=n_minutes).astype(
-        np.int64
-    )
-    out: list[list[Placement]] = [
-        [Placement(int(pref[u]), int(size[u]), 0.0)] if not conflicted[u] else []
-        for u in range(len(units))
-    ]
+    settled = np.bincount(pref[~conflicted], weights=size[~conflicted], minlength=n_minutes)
+    room -= settled.astype(np.int64)
+    out: list[list[Placement]] = [[] for _ in units]
+    for u in np.flatnonzero(~conflicted).tolist():
+        out[u] = [Placement(int(pref[u]), int(size[u]), math.nan, 0.0)]
     todo = np.flatnonzero(conflicted).tolist()
-    plans = {u: _options(values(u), units[u], limit) for u in todo}
-    todo.sort(key=lambda u: -plans[u][2])
+    options = _options(units, todo, values, n_minutes, limit)
+    todo.sort(key=lambda u: -options[u].regret)
     for u in todo:
-        vec, order, _ = plans[u]
-        out[u] = _fill(units[u], vec, order, room, limit)
+        out[u] = _fill(units[u], u, options[u], values, room, limit)
     return out
 
 
 def _options(
-    vec: FloatArray, unit: Unit, limit: int | None
-) -> tuple[FloatArray, npt.NDArray[np.int64], float]:
-    """(values, the unit's top options with its preferred minute first, its regret)."""
-    per_minute = min(unit.cap or unit.size, limit or unit.size)
-    need = -(-unit.size // per_minute)
-    k = min(vec.shape[0], need + _SPARE_OPTIONS)
-    top = np.argpartition(-vec, k - 1)[:k] if k < vec.shape[0] else np.arange(vec.shape[0])
-    top = top[np.argsort(-vec[top], kind="stable")]
-    order = np.concatenate([[unit.preferred], top[top != unit.preferred]]).astype(np.int64)
-    best = float(vec[unit.preferred])
-    following = float(vec[order[1]]) if order.shape[0] > 1 else 0.0
-    regret = 1.0 - following / best if best > 0 else 0.0
-    return vec, order, regret
+    units: Sequence[Unit], todo: list[int], values: Values, n_minutes: int, limit: int | None
+) -> dict[int, _Options]:
+    """Best options of the conflicted units, read a chunk of units at a time."""
+    out: dict[int, _Options] = {}
+    chunk = max(1, _CELLS_PER_CHUNK // n_minutes)
+    for lo in range(0, len(todo), chunk):
+        part = todo[lo : lo + chunk]
+        vals = np.asarray(values(part), dtype=np.float64)
+        k = min(n_minutes, max(_need(units[u], limit) for u in part) + _SPARE_OPTIONS)
+        if k < n_minutes:
+            top = np.argpartition(-vals, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(n_minutes), vals.shape)
+        top_vals = np.take_along_axis(vals, top, axis=1)
+        for r, u in enumerate(part):
+            preferred = float(vals[r, units[u].preferred])
+            out[u] = _ranked(units[u], top[r], top_vals[r], preferred, limit)
+    return out
+
+
+def _need(unit: Unit, limit: int | None) -> int:
+    """Minutes the unit needs at most: its size over what one minute may take of it."""
+    return -(-unit.size // min(unit.cap or unit.size, limit or unit.size))
+
+
+def _ranked(
+    unit: Unit,
+    cols: npt.NDArray[np.integer[Any]],
+    vals: npt.NDArray[np.floating[Any]],
+    preferred_value: float,
+    limit: int | None,
+) -> _Options:
+    """The best options in decreasing value, preferred minute first, and the unit's regret.
+
+    Only as many as the unit can need (plus spares) are kept; ``_walk`` goes on
+    through the whole window in the rare case they fill up.
+    """
+    k = _need(unit, limit) + _SPARE_OPTIONS + 1
+    if cols.shape[0] > k:
+        part = np.argpartition(-vals, k - 1)[:k]
+        cols, vals = cols[part], vals[part]
+    order = np.argsort(-vals, kind="stable")
+    cols, vals = cols[order].astype(np.int64), vals[order].astype(np.float64)
+    keep = cols != unit.preferred
+    index = np.concatenate([[unit.preferred], cols[keep]]).astype(np.int64)
+    value = np.concatenate([[preferred_value], vals[keep]])
+    following = float(value[1]) if value.shape[0] > 1 else 0.0
+    regret = 1.0 - following / preferred_value if preferred_value > 0 else 0.0
+    return _Options(index, value, regret)
 
 
 def _fill(
     unit: Unit,
-    vec: FloatArray,
-    order: npt.NDArray[np.int64],
+    u: int,
+    opts: _Options,
+    values: Values,
     room: npt.NDArray[np.int64],
     limit: int | None,
 ) -> list[Placement]:
-    """Take capacity along ``order`` (then the rest of the window) until every member is placed."""
+    """Take capacity along the unit's options (then the whole window) until all are placed."""
     left = unit.size
     cap = unit.cap or unit.size
-    best = float(vec[unit.preferred])
+    best = float(opts.value[0])
     placed: list[Placement] = []
-    for candidates in (order, None):
-        if candidates is None:
-            seen = np.zeros(vec.shape[0], dtype=bool)
-            seen[order] = True
-            rest = np.argsort(-vec, kind="stable")
-            candidates = rest[~seen[rest]]
-        for i in candidates.tolist():
-            if vec[i] <= 0 or room[i] <= 0:
-                continue
-            take = min(left, cap, int(room[i]))
-            room[i] -= take
-            left -= take
-            cost = 1.0 - float(vec[i]) / best if best > 0 else 0.0
-            placed.append(Placement(i, take, max(cost, 0.0)))
-            if left == 0:
-                return placed
+    for index, value in _walk(u, opts, values):
+        if value <= 0 or room[index] <= 0:
+            continue
+        take = min(left, cap, int(room[index]))
+        room[index] -= take
+        left -= take
+        cost = 1.0 - value / best if best > 0 else 0.0
+        placed.append(Placement(index, take, value, max(cost, 0.0)))
+        if left == 0:
+            return placed
     where = f"at {limit:,} per minute" if limit is not None else "outside its suppressions"
     raise ValidationError("capacity", f"the window cannot hold {unit.size:,} more sends {where}")
+
+
+def _walk(u: int, opts: _Options, values: Values) -> Iterator[tuple[int, float]]:
+    """The unit's options in order, then (rarely needed) the rest of the window by value."""
+    yield from zip(opts.index.tolist(), opts.value.tolist(), strict=True)
+    vec = np.asarray(values([u])[0], dtype=np.float64)
+    seen = np.zeros(vec.shape[0], dtype=bool)
+    seen[opts.index] = True
+    rest = np.argsort(-vec, kind="stable")
+    rest = rest[~seen[rest]]
+    yield from zip(rest.tolist(), vec[rest].tolist(), strict=True)

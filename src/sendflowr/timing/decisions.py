@@ -10,7 +10,6 @@ keeps it inside.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Final
@@ -20,7 +19,15 @@ import numpy.typing as npt
 
 from sendflowr.errors import SuppressedError, ValidationError
 from sendflowr.events import CHANNELS, uuid7
-from sendflowr.timing.audience import COLD_SHARE, Capacity, Placement, Unit, cold_cap, spread
+from sendflowr.timing.audience import (
+    COLD_SHARE,
+    Capacity,
+    Placement,
+    Unit,
+    Values,
+    cold_cap,
+    spread,
+)
 from sendflowr.timing.context import Context, apply_modifiers, suppression_block
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE, draws, exploration_choices
@@ -106,6 +113,10 @@ class Skipped:
 def _window(req: DecisionRequest, now: datetime) -> tuple[int, int]:
     if req.channel not in CHANNELS:
         raise ValidationError("channel", f"unknown channel {req.channel!r} (one of {CHANNELS})")
+    if not 0.0 <= req.explore_share <= 1.0:
+        raise ValidationError("explore_share", "must be between 0 and 1")
+    if not 0.0 < req.cold_share <= 1.0:
+        raise ValidationError("cold_share", "must be above 0 and at most 1")
     start = max(req.send_after or now, now)
     end = req.send_before or (start + DEFAULT_WINDOW)
     if req.send_after and req.send_before and req.send_before <= req.send_after:
@@ -248,10 +259,9 @@ def decide(
             for p in placed:
                 minute = int(cand[p.index])
                 used[minute] = used.get(minute, 0) + p.count
-    for u, (unit, who, placed) in enumerate(zip(units, members, placements, strict=True)):
+    for unit, who, placed in zip(units, members, placements, strict=True):
         at = iter(who)
         for p in placed:
-            vec = unit_values(u) if unit.size > 1 and p.index != unit.preferred else None
             made: Decision | None = None
             for _ in range(p.count):
                 i = next(at)
@@ -260,7 +270,7 @@ def decide(
                     continue
                 pick = explored.get(i, picks[i])
                 if p.index != unit.preferred:
-                    pick = _moved(batch, pick, p, unit, limit, int(rows[i]), vec)
+                    pick = _moved(batch, pick, p, unit, limit, int(rows[i]))
                 answer[i] = made = _decision(batch, pick, ids[i])
     return [answer[i] for i in range(len(ids))]
 
@@ -385,7 +395,7 @@ def _explore(
             "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
             "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
         }
-        out[i] = _at(batch, pick, index, row, values, exploration=note)
+        out[i] = _at(batch, pick, index, row, float(values[index]), exploration=note)
     return out
 
 
@@ -394,15 +404,16 @@ def _at(
     pick: _Pick,
     index: int,
     row: int,
-    values: FloatArray | None = None,
+    value: float | None = None,
     **notes: Any,
 ) -> _Pick:
     """``pick`` moved to candidate ``index`` (values and weights re-read there).
 
-    ``values``: the recipient's curve over the window when already at hand (no context).
+    ``value``: the recipient's curve at ``index`` when already known (no context).
     """
     if pick.ctx is None:
-        value = float((_values(batch, row, None) if values is None else values)[index])
+        if value is None:
+            value = float(_values(batch, row, None)[index])
         return replace(pick, best=index, base_best=value, final_best=value, **notes)
     base, final, weights = _evaluate(batch, row, pick.ctx)
     at = {name: float(w[index]) for name, w in weights.items()}
@@ -423,7 +434,7 @@ def _units(
     group_of: dict[int, int],
     unique: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
-) -> tuple[list[Unit], list[list[int]], Callable[[int], npt.NDArray[np.float64]]]:
+) -> tuple[list[Unit], list[list[int]], Values]:
     """Spread units: one per distinct plain curve (explorers apart), one per other recipient."""
     groups: dict[int, list[int]] = {}
     singles: list[int] = []
@@ -447,17 +458,17 @@ def _units(
         members.append([i])
         sources.append((int(rows[i]), pick.ctx))
 
-    shared: dict[int, FloatArray] = {}
-
-    def values(u: int) -> FloatArray:
-        # Kept for units of many recipients (whose members are then moved one by one).
-        if u in shared:
-            return shared[u]
-        row, ctx = sources[u]
-        vec = _values(batch, row, ctx)
-        if units[u].size > 1:
-            shared[u] = vec
-        return vec
+    def values(which: list[int]) -> npt.NDArray[np.floating[Any]]:
+        plain = [k for k, u in enumerate(which) if sources[u][1] is None]
+        out = np.empty((len(which), batch.cand.shape[0]), dtype=np.float32)
+        if plain:
+            rows = np.asarray([sources[which[k]][0] for k in plain], dtype=np.int64)
+            out[plain] = batch.curves.window(rows, batch.slots)
+        for k, u in enumerate(which):
+            row, ctx = sources[u]
+            if ctx is not None:
+                out[k] = _evaluate(batch, row, ctx)[1]
+        return out
 
     return units, members, values
 
@@ -469,7 +480,6 @@ def _moved(
     unit: Unit,
     limit: int | None,
     row: int,
-    values: FloatArray | None,
 ) -> _Pick:
     """``pick`` placed elsewhere by the audience spread, saying from where and at what cost."""
     note = {
@@ -480,7 +490,7 @@ def _moved(
         "unit_size": unit.size,
         "unit_per_minute_cap": unit.cap,
     }
-    return _at(batch, pick, placed.index, row, values, spread=note)
+    return _at(batch, pick, placed.index, row, value=placed.value, spread=note)
 
 
 def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
@@ -506,6 +516,7 @@ def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
         "eligible_share": round(pick.eligible_share, 4),
         "exploration": pick.exploration is not None,
         "moved": pick.spread is not None,
+        "move_cost": pick.spread["relative_cost"] if pick.spread is not None else 0.0,
     }
     explanation = {
         "target": {"slot": int(slots[best]), "label": slot_label(int(slots[best])),

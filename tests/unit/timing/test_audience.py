@@ -55,6 +55,7 @@ def test_ten_thousand_cold_within_200_per_minute(model: CurveModel) -> None:
     assert sum(load.values()) == 10_000
     moved = [d for d in out if d.debug["moved"]]
     assert moved and all(d.explanation["spread"]["relative_cost"] >= 0 for d in moved)
+    assert all(d.debug["move_cost"] == d.explanation["spread"]["relative_cost"] for d in out)
     stay = [d for d in out if not d.debug["moved"]]
     assert all(d.explanation["spread"]["relative_cost"] == 0 for d in stay)
     # Spread over the prior's best minutes: nobody loses more than a fifth of the best value.
@@ -125,7 +126,7 @@ def test_spread_never_uses_a_suppressed_minute(model: CurveModel) -> None:
 def test_spread_places_sharp_units_first() -> None:
     # Unit 0 (sharp) and unit 1 (flat, 5 members) both prefer minute 0; capacity 2 per minute.
     vec = [np.array([1.0, 0.2, 0.2, 0.2]), np.array([1.0, 0.99, 0.98, 0.97])]
-    sharp, flat = spread([Unit(1, 0), Unit(5, 0)], lambda u: vec[u], 4, 2)
+    sharp, flat = spread([Unit(1, 0), Unit(5, 0)], lambda us: np.stack([vec[u] for u in us]), 4, 2)
     assert [(p.index, p.count) for p in sharp] == [(0, 1)]
     assert sum(p.count for p in flat) == 5
     assert all(p.index != 0 or p.count <= 1 for p in flat)

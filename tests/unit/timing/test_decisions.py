@@ -130,6 +130,8 @@ def test_permanent_unsubscribe_skips_forever(model: CurveModel) -> None:
          "send_before"),
         ({"send_before": NOW - timedelta(hours=1)}, "send_before"),
         ({"send_before": NOW + timedelta(days=40)}, "send_before"),
+        ({"explore_share": 1.5}, "explore_share"),
+        ({"cold_share": 0.0}, "cold_share"),
     ],
 )  # fmt: skip
 def test_bad_requests_name_the_field(model: CurveModel, kw: dict[str, object], field: str) -> None:

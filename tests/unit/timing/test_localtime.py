@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -149,6 +150,29 @@ def test_quiet_hours_and_per_recipient_zones_in_a_batch(
     assert abs(datetime.fromisoformat(tyo["target_local"]).hour - 20) <= 1  # its local peak
     assert (got["utc8"]["timezone"], got["utc8"]["zone_source"]) == ("UTC", "default")
     assert got["cold-one"]["utc_offset"] == "+05:30"
+
+
+def test_capacity_holds_for_a_batch_spread_over_several_clocks(
+    client: AppClient, clock: ManualClock
+) -> None:
+    # Recipients on different clocks are decided in several calls; the cap is the batch's.
+    clock.set(datetime(2025, 10, 22, 12, tzinfo=UTC))
+    recipients = [{"universal_id": f"cold-{z}-{i}", "timezone": z}
+                  for z in (NY, KOL, TYO, "UTC") for i in range(30)]  # fmt: skip
+    recipients += [{"universal_id": u} for u in USERS]
+    body = {
+        "recipients": recipients,
+        "send_after": "2025-10-23T00:00:00Z",
+        "send_before": "2025-10-23T02:00:00Z",  # 120 minutes for 126 recipients
+        "capacity": {"per_minute": 2},
+    }
+    r = client.post("/timing-decisions", json=body)
+    assert r.status_code == 200, r.text
+    per_minute = Counter(d["target_time_utc"] for d in r.json()["decisions"])
+    assert len(r.json()["decisions"]) == len(recipients)
+    assert max(per_minute.values()) <= 2
+    body["capacity"] = {"per_minute": 1}  # 120 places for 126 recipients: refused, not piled
+    assert client.post("/timing-decisions", json=body).json()["field"] == "capacity"
 
 
 def test_bad_zone_and_mixed_window_fields_are_422(client: AppClient) -> None:

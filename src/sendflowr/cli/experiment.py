@@ -108,7 +108,7 @@ def print_results(results: dict[str, Any]) -> None:
 @click.option(
     "--step-minutes",
     type=click.IntRange(1, 60),
-    default=15,
+    default=60,
     show_default=True,
     help="Simulated step: the sendflowr arm's sends are re-decided at the step before they fire.",
 )

@@ -1,4 +1,4 @@
-"""The closed loop: simulated days in 15-minute steps, each arm sending its own way.
+"""The closed loop: simulated days in steps (default an hour), each arm sending its own way.
 
 Day by day (00:00 UTC): every event before now is released into the ``Feed``
 (in production order: connector → Kafka → sink → ClickHouse, so the engine
@@ -125,7 +125,7 @@ def run_loop(
     feed: Feed,
     *,
     clock: ManualClock | None = None,
-    step_minutes: int = 15,
+    step_minutes: int = 60,
     on_day: Callable[[int, int], None] | None = None,
 ) -> Run:
     """Run the experiment over ``design``; ``strategies`` has one entry per name in ARMS.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from sendflowr.experiment import (
 )
 from sendflowr.generator import model_for
 from sendflowr.generator.live import ManualClock
+from sendflowr.report.experiment import write_page
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +106,11 @@ def test_the_engine_clock_follows_the_simulation(design: Design) -> None:
     feed = MemoryFeed(design.universal_ids())
     run_loop(design, _strategies(design, feed, Watching(1, "sendflowr")), feed, clock=clock)
     assert seen and set(seen) == {0}
+
+
+def test_the_page_shows_every_arm_and_both_plots(design: Design, tmp_path: Path) -> None:
+    results = _run(design)
+    page = write_page(results, tmp_path).read_text()
+    assert page.count("data:image/png;base64,") == 2
+    for arm in ARMS:
+        assert f"<td>{arm}</td>" in page

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sendflowr.auth import read_token
 from sendflowr.cli.up import wait_until_stored
 from sendflowr.kafka import LocalKafka
 from sendflowr.serve.daemon import ServeProcess
@@ -100,7 +101,7 @@ def main() -> None:
     try:
         broker.start()
         serve.start()
-        admin = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}")
+        admin = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}", read_token(settings.home))
         url = f"http://127.0.0.1:{settings.connector_port}"
         common = ["--connector-url", url, "--rate", "1000000", "--no-progress"]
         full = _run(

@@ -111,9 +111,7 @@ def simulate(
 
         key = settings.api_key.get_secret_value() if settings.api_key else None
         # One request in flight: the connector receives the events in time order.
-        target = ConnectorSink(
-            model, url, batch_size=2000, concurrency=1, rate=1000.0, api_key=key
-        )
+        target = ConnectorSink(model, url, batch_size=2000, concurrency=1, rate=1000.0, api_key=key)
     source = LiveSource(model, seed, begin, users=users)
     # At max speed each release covers six simulated hours (fewer, larger requests).
     live = LiveRun(source, target, start=begin, speed=rate, until=end, step_ms=6 * 3_600_000)

@@ -7,7 +7,9 @@ broker and a background `sendflowr serve`, then
    measures wall time until the sink has stored the last row (consumer lag 0
    and `count()` equal to the events acknowledged);
 2. as the baseline, in the same run, sends a sample with ONE event per request
-   (the seed script's way, without its 100 req/s limit) and measures the same.
+   (the seed script's way, without its 100 req/s limit) and measures the same;
+3. runs the live mode (`sendflowr simulate --speed max`) over 4 simulated weeks and
+   measures its sustained rate the same way.
 
 Prints wall times, events/s and the ratio. Usage:
 
@@ -25,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from sendflowr.auth import read_token
 from sendflowr.cli.up import wait_until_stored
 from sendflowr.kafka import LocalKafka
 from sendflowr.serve.daemon import ServeProcess
@@ -43,17 +46,24 @@ def _stored(admin: RemoteQuery, database: str) -> int:
     return int(rows[0][0])
 
 
-def _run(label: str, args: list[str], admin: RemoteQuery, settings: Settings, before: int) -> dict:
+def _run(
+    label: str,
+    args: list[str],
+    admin: RemoteQuery,
+    settings: Settings,
+    before: int,
+    command: str = "generate",
+) -> dict:
     began = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "sendflowr", "generate", *args],
+        [sys.executable, "-m", "sendflowr", command, *args],
         capture_output=True,
         text=True,
         check=False,
     )
     sent_at = time.perf_counter()
     if proc.returncode != 0:
-        sys.exit(f"{label}: generate failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        sys.exit(f"{label}: {command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     # Offsets are committed only after ClickHouse acknowledged the rows: lag 0 = all stored.
     wait_until_stored(settings, timeout=900)
     wall = time.perf_counter() - began
@@ -91,7 +101,7 @@ def main() -> None:
     try:
         broker.start()
         serve.start()
-        admin = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}")
+        admin = RemoteQuery(f"http://127.0.0.1:{settings.admin_port}", read_token(settings.home))
         url = f"http://127.0.0.1:{settings.connector_port}"
         common = ["--connector-url", url, "--rate", "1000000", "--no-progress"]
         full = _run(
@@ -116,15 +126,28 @@ def main() -> None:
             settings,
             full["events"],
         )
+        # Live mode at --speed max: the world run forward on its clock (4 simulated weeks).
+        live = _run(
+            "live mode --speed max, 4 weeks",
+            [
+                "--connector-url", url, "--no-progress", "--seed", str(opts.seed),
+                "--speed", "max", "--start", "2026-01-10", "--until", "2026-02-07",
+            ],
+            admin,
+            settings,
+            full["events"] + single["events"],
+            command="simulate",
+        )  # fmt: skip
     finally:
         serve.stop()
         broker.stop()
     print(f"{'run':<36} {'events':>8} {'generate s':>11} {'wall s':>8} {'events/s':>10}")
-    for r in (full, single):
+    for r in (full, single, live):
         print(
             f"{r['label']:<36} {r['events']:>8} {r['generate_s']:>11.2f} "
             f"{r['wall_s']:>8.2f} {r['events_per_s']:>10.0f}"
         )
+    print(f"live mode sustained (--speed max, stored): {live['events_per_s']:,.0f} events/s")
     ratio = full["events_per_s"] / single["events_per_s"]
     print(f"ratio batched / one-per-request: {ratio:.1f}x")
     seed_minutes = full["events"] / 100 / 60

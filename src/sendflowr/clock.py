@@ -8,6 +8,7 @@ their choosing (``ManualClock``). ``serve`` hands one clock to every role
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
@@ -37,22 +38,36 @@ SYSTEM_CLOCK: Final = SystemClock()
 
 
 class ManualClock:
-    """A clock that moves only when told: fixed for tests, stepped by simulations."""
+    """A clock that moves only when told: fixed for tests, stepped by simulations.
+    Thread-safe: a simulation steps it while the roles' threads read it."""
 
     def __init__(self, at: datetime) -> None:
+        self._lock = threading.Lock()
         self.set(at)
+
+    @classmethod
+    def at_ms(cls, ms: int) -> ManualClock:
+        """A clock set to epoch milliseconds ``ms``."""
+        return cls(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
     def now(self) -> datetime:
         """The time last set."""
-        return self._at
+        with self._lock:
+            return self._at
 
     def set(self, at: datetime) -> None:
         """Move to ``at`` (timezone-aware; converted to UTC)."""
         if at.tzinfo is None:
             raise ValidationError("at", "a manual clock needs a timezone-aware time")
-        self._at = at.astimezone(UTC)
+        with self._lock:
+            self._at = at.astimezone(UTC)
+
+    def set_ms(self, ms: int) -> None:
+        """Move to epoch milliseconds ``ms``."""
+        self.set(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
     def advance(self, delta: timedelta) -> datetime:
         """Move forward by ``delta``; return the new time."""
-        self._at += delta
-        return self._at
+        with self._lock:
+            self._at += delta
+            return self._at

@@ -151,7 +151,9 @@ async def _load(
                 body = msgspec.json.encode(batch)
                 while True:
                     sent_at = time.monotonic()
-                    response = await c.post("/api/events", content=body)
+                    response = await c.post(
+                        "/api/events", content=body, headers={"content-type": "application/json"}
+                    )
                     took = time.monotonic() - sent_at
                     story["slowest_s"] = max(story.get("slowest_s", 0.0), took)
                     statuses.append(response.status_code)

@@ -19,10 +19,12 @@ __all__ = ["COMMANDS", "main"]
 #: command name → "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {
     "down": "sendflowr.cli.down:down",
+    "experiment": "sendflowr.cli.experiment:experiment",
     "generate": "sendflowr.cli.generate:generate",
     "kafka": "sendflowr.cli.kafka:kafka",
     "report": "sendflowr.cli.report:report",
     "serve": "sendflowr.cli.serve:serve",
+    "simulate": "sendflowr.cli.simulate:simulate",
     "sql": "sendflowr.cli.sql:sql",
     "status": "sendflowr.cli.status:status",
     "store": "sendflowr.cli.store:store",

@@ -47,3 +47,23 @@ def test_a_new_events_table_is_refilled_from_the_topic(kafka_settings: Settings)
     finally:
         first.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
         first.stop()
+
+
+def test_an_empty_events_table_made_by_someone_else_is_refilled_too(
+    kafka_settings: Settings,
+) -> None:
+    settings = kafka_settings.model_copy(update={"sink_batch_size": 300})
+    produce(settings, event_records(make_events(600, seed=43)))
+    store = ClickHouseStore(settings)
+    store.start()
+    try:
+        _drain(settings, store)
+        store.command(f"TRUNCATE TABLE {store.events_table}")  # e.g. a CLI made it anew
+        again = ClickHouseStore(settings)
+        again.start()
+        assert not again.created_events_table
+        _drain(settings, again)
+        assert _count(again) == 600
+    finally:
+        store.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse_database}`")
+        store.stop()

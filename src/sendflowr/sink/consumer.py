@@ -111,8 +111,9 @@ class SinkConsumer:
         """Connect, subscribe and start the loop thread."""
         if self._folder is not None:
             self._folder.arm()
-        if self._store.created_events_table:
-            self._store.created_events_table = False  # once: a later sink finds rows there
+        created, self._store.created_events_table = self._store.created_events_table, False
+        if created or self._store.count_events() == 0:
+            # A new or empty table (e.g. made by a CLI command after the folder was lost).
             forget_recent_ids(self._store)
             self._replay_into_new_table()
         self._round_writer_made = self._round_writer()
@@ -150,10 +151,11 @@ class SinkConsumer:
         )
 
     def _replay_into_new_table(self) -> None:
-        """The events table was created just now, yet the group may have committed offsets:
-        what they cover was stored in a table that is gone (its folder deleted, its database
-        dropped). Move the group back to the earliest offsets, so Kafka's copy is stored again
-        (duplicates are dropped as usual). Runs before this consumer joins the group."""
+        """The events table was created just now (or is empty), yet the group may have
+        committed offsets: what they cover was stored in a table that is gone (its folder
+        deleted, its database dropped). Move the group back to the earliest offsets, so
+        Kafka's copy is stored again (duplicates are dropped as usual). Runs before this
+        consumer joins the group."""
         settings = self._settings
         try:
             parts = topic_offsets(
@@ -167,7 +169,7 @@ class SinkConsumer:
             return
         lost = sum(p.committed - p.low for p in behind if p.committed is not None)
         _log.error(
-            "the events table %s is new, but group %s had committed %d records of %s: "
+            "the events table %s is new or empty, but group %s had committed %d records of %s: "
             "they are replayed from the earliest offsets",
             self._store.events_table,
             settings.consumer_group,

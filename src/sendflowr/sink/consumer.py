@@ -24,10 +24,10 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.errors import Abandoned, KafkaUnavailable, StoreError
-from sendflowr.kafka import consumer_config, ensure_topics, producer_config
+from sendflowr.kafka import consumer_config, ensure_topics, producer_config, topic_offsets
 from sendflowr.settings import Settings
 from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
-from sendflowr.sink.dedup import StoreLookup, shared_recent_ids
+from sendflowr.sink.dedup import StoreLookup, forget_recent_ids, shared_recent_ids
 from sendflowr.sink.dlq import DeadLetterPublisher
 from sendflowr.sink.faults import FaultHook
 from sendflowr.sink.metrics import SinkMetrics
@@ -114,6 +114,11 @@ class SinkConsumer:
         """Connect, subscribe and start the loop thread."""
         if self._folder is not None:
             self._folder.arm()
+        created, self._store.created_events_table = self._store.created_events_table, False
+        if created or self._store.count_events() == 0:
+            # A new or empty table (e.g. made by a CLI command after the folder was lost).
+            forget_recent_ids(self._store)
+            self._replay_into_new_table()
         self._round_writer_made = self._round_writer()
         # Prefetch deeply: with librdkafka's default (100k queued messages) a busy
         # machine's consumer waits on fetches; the byte cap (64 MB) still bounds memory.
@@ -147,6 +152,50 @@ class SinkConsumer:
             self._batch_size,
             self._settings.sink_max_wait_ms,
         )
+
+    def _replay_into_new_table(self) -> None:
+        """The events table was created just now (or is empty), yet the group may have
+        committed offsets: what they cover was stored in a table that is gone (its folder
+        deleted, its database dropped). Move the group back to the earliest offsets, so
+        Kafka's copy is stored again (duplicates are dropped as usual). Runs before this
+        consumer joins the group."""
+        settings = self._settings
+        try:
+            parts = topic_offsets(
+                settings.kafka_bootstrap_servers, settings.topic, settings.consumer_group
+            )
+        except KafkaUnavailable as exc:
+            _log.warning("could not read the group's offsets (%s)", exc)
+            return
+        behind = [p for p in parts if p.committed is not None and p.committed > p.low]
+        if not behind:
+            return
+        lost = sum(p.committed - p.low for p in behind if p.committed is not None)
+        _log.error(
+            "the events table %s is new or empty, but group %s had committed %d records of %s: "
+            "they are replayed from the earliest offsets",
+            self._store.events_table,
+            settings.consumer_group,
+            lost,
+            settings.topic,
+        )
+        rewinder = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                "group.id": settings.consumer_group,
+                "enable.auto.commit": False,
+                "logger": _log,
+            }
+        )
+        try:
+            offsets = [TopicPartition(settings.topic, p.partition, p.low) for p in behind]
+            rewinder.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            _log.error(
+                "could not move group %s back (%s): reset it by hand", settings.consumer_group, exc
+            )
+        finally:
+            rewinder.close()
 
     @property
     def _rounds(self) -> RoundWriter:

@@ -32,7 +32,14 @@ from sendflowr.store.clickhouse import ClickHouseStore
 from sendflowr.store.contract import EventStore
 from sendflowr.store.schema import quote_identifier
 
-__all__ = ["EventLookup", "RecentIds", "StoreLookup", "drop_duplicates", "shared_recent_ids"]
+__all__ = [
+    "EventLookup",
+    "RecentIds",
+    "StoreLookup",
+    "drop_duplicates",
+    "forget_recent_ids",
+    "shared_recent_ids",
+]
 
 _log = logging.getLogger("sendflowr.sink")
 _event_id = attrgetter("event_id")
@@ -174,6 +181,13 @@ def shared_recent_ids(store: ClickHouseStore, capacity: int) -> RecentIds:
         )
         _shared[key] = memory
         return memory
+
+
+def forget_recent_ids(store: ClickHouseStore) -> None:
+    """Drop this process's id memory of ``store``'s events table (the table is new: the ids
+    it remembered were stored in one that is gone)."""
+    with _shared_lock:
+        _shared.pop(f"{store.engine_key}/{store.events_table}", None)
 
 
 def drop_duplicates(

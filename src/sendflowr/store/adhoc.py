@@ -172,7 +172,7 @@ def check_text(sql: str) -> None:
     """Refuse (``ValidationError``) what the words alone show: a statement that is not a
     read, several statements, or a clause that writes, reads files or lifts limits.
     (A trailing ``FORMAT`` clause is split off by ``split_format`` before this runs.)"""
-    found = words(sql)
+    found = [w if w == "FORMAT(" else w.rstrip("(") for w in words(sql)]
     if not found or found[0] not in STATEMENTS:
         first = found[0] if found else "nothing"
         raise refused(f"only SELECT, WITH, DESCRIBE, SHOW and EXPLAIN may run, not {first}")

@@ -89,6 +89,9 @@ class ClickHouseStore:
         self._session = fixed
         self._client: Client | None = None
         self._lock = threading.Lock()
+        #: Whether ``migrate`` found no events table and created it: whatever a consumer
+        #: group committed before was stored elsewhere (or lost with a deleted folder).
+        self.created_events_table = False
 
     @property
     def embedded(self) -> bool:
@@ -163,8 +166,15 @@ class ClickHouseStore:
 
     def migrate(self) -> None:
         """Create the database and tables if missing (idempotent)."""
+        try:
+            with self._lock:
+                existed = self.client.command(f"EXISTS TABLE {self.events_table}")
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
         for statement in migrations(self.database):
             self.command(statement)
+        if str(existed).strip() == "0":
+            self.created_events_table = True
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns no rows."""

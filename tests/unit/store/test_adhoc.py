@@ -28,6 +28,7 @@ def test_words_skip_strings_quoted_names_and_comments() -> None:
         "SELECT 'a;b' ;",
         "SELECT 'SETTINGS FORMAT INTO'",
         "SELECT format('{} {}', 'a', 'b')",
+        "SELECT(1)",
     ],
 )
 def test_reads_pass_the_text_check(sql: str) -> None:
@@ -45,6 +46,8 @@ def test_reads_pass_the_text_check(sql: str) -> None:
         ("SELECT 1 INTO OUTFILE '/tmp/x'", "INTO"),
         ("SELECT 1 SETTINGS readonly = 0", "SETTINGS"),
         ("SELECT 1 FORMAT JSON", "FORMAT"),
+        ("SELECT 1 INTO(OUTFILE '/tmp/x')", "INTO"),
+        ("SELECT 1 SETTINGS(max_threads = 1)", "SETTINGS"),
         ("SET readonly = 0", "not SET"),
     ],
 )

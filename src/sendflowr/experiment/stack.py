@@ -17,7 +17,6 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import numpy as np
@@ -206,10 +205,11 @@ class Stack:
         *,
         refresh_seconds: float = 86_400.0,
     ) -> None:
-        self.settings = settings
+        # The roles run on the simulation's clock; curves refresh when the loop says so.
+        self.settings = settings.model_copy(update={"timing_refresh_seconds": refresh_seconds})
         self.clock = clock
         self.refresh_seconds = refresh_seconds
-        self.resources = Resources(settings)
+        self.resources = Resources(self.settings, clock=clock)
         self._workers: list[RoleHandle] = []
         self._servers: _Servers | None = None
 
@@ -227,32 +227,6 @@ class Stack:
         """The run's store, on a session of the experiment's own."""
         return self.resources.store("experiment")
 
-    def _inference(self) -> RoleHandle:
-        from sendflowr.timing.api import create_app
-        from sendflowr.timing.engine import TimingEngine, load_latency
-        from sendflowr.timing.explanations import StoreExplanations
-        from sendflowr.timing.role import curve_config
-        from sendflowr.timing.sources import StoreSource
-
-        settings, resources = self.settings, self.resources
-
-        def make_engine() -> TimingEngine:
-            store = resources.store("inference")
-            return TimingEngine(
-                StoreSource(store),
-                StoreExplanations(store),
-                load_latency(settings.latency_model_dir),
-                config=curve_config(settings),
-                clock=self.clock,
-                refresh_seconds=self.refresh_seconds,
-            )
-
-        def make_resolver() -> Any:
-            return resources.identity()
-
-        app = create_app(make_engine, make_resolver=make_resolver)
-        return RoleHandle(name="inference", app=app, port=settings.inference_port)
-
     def start(self) -> None:
         """Start the sink, then the connector and inference HTTP servers."""
         from sendflowr.kafka import ensure_topics, wait_ready
@@ -266,7 +240,8 @@ class Stack:
             if consumer.start is not None:
                 consumer.start()
                 self._workers.append(consumer)
-            self._servers = _Servers([connector, self._inference()], "127.0.0.1")
+            inference = build_role("inference", self.resources)
+            self._servers = _Servers([connector, inference], "127.0.0.1")
             self._servers.start()
         except BaseException:
             self.stop()

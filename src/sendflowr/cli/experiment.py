@@ -13,6 +13,7 @@ import orjson
 from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
+from sendflowr.cli.options import users_option, world_option
 from sendflowr.clock import ManualClock
 from sendflowr.errors import ConfigError
 from sendflowr.experiment import (
@@ -82,17 +83,12 @@ def print_results(results: dict[str, Any]) -> None:
 @click.command()
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of world and arms.")
 @click.option("--weeks", type=click.IntRange(1, 52), default=4, show_default=True)
-@click.option("--users", type=click.IntRange(min=1), help="Users (default: the world's, 350).")
+@users_option
 @click.option("--warmup-start", help="First day of the warm-up, YYYY-MM-DD (default: the world's).")
 @click.option(
     "--start", help="First experiment day, YYYY-MM-DD (default: the end of the world's history)."
 )
-@click.option(
-    "--world",
-    "world_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="World file replacing the shipped one.",
-)
+@world_option
 @click.option(
     "--engine",
     type=click.Choice(["api", "random"]),

@@ -11,6 +11,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sendflowr.cli.context import console, err_console, load_settings
+from sendflowr.cli.options import connector_url_option, users_option, world_option
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for, parse_shard
 from sendflowr.generator.model import Model
@@ -74,23 +75,11 @@ def _make_sink(
 )
 @click.option("--summary", is_flag=True, help="Show what would be generated, without generating.")
 @click.option("--seed", type=int, help="Random seed (default: a fresh one, always printed).")
-@click.option(
-    "--users", type=click.IntRange(min=1), help="Number of users (default: the world's, 350)."
-)
+@users_option
 @click.option("--start", help="First day, YYYY-MM-DD (default 2025-10-01).")
 @click.option("--end", help="Day after the last, YYYY-MM-DD (default 2026-01-10).")
-@click.option(
-    "--world",
-    "world_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="World file (personas, campaigns, providers, constants) replacing the shipped one.",
-)
-@click.option(
-    "--connector-url",
-    envvar="SENDFLOWR_CONNECTOR_URL",
-    show_envvar=True,
-    help="Connector base URL (default http://SENDFLOWR_HOST:SENDFLOWR_CONNECTOR_PORT).",
-)
+@world_option
+@connector_url_option
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 10_000),

@@ -11,6 +11,7 @@ from types import FrameType
 import click
 
 from sendflowr.cli.context import console, err_console, load_settings
+from sendflowr.cli.options import connector_url_option, users_option, world_option
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for
 from sendflowr.generator.live import LiveRun, LiveSource, LiveStats
@@ -58,19 +59,9 @@ def parse_speed(text: str) -> float | None:
     show_default=True,
     help="Simulated seconds per wall second, or 'max' (as fast as the pipeline takes).",
 )
-@click.option("--users", type=click.IntRange(min=1), help="Users (default: the world's, 350).")
-@click.option(
-    "--world",
-    "world_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="World file replacing the shipped one.",
-)
-@click.option(
-    "--connector-url",
-    envvar="SENDFLOWR_CONNECTOR_URL",
-    show_envvar=True,
-    help="Connector base URL (default http://SENDFLOWR_HOST:SENDFLOWR_CONNECTOR_PORT).",
-)
+@users_option
+@world_option
+@connector_url_option
 @click.option("--dry-run", is_flag=True, help="Run the clock and count events; publish nothing.")
 @click.option("--progress/--no-progress", default=True, help="Print simulated time and events/s.")
 def simulate(

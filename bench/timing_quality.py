@@ -86,8 +86,9 @@ def main() -> None:
             fresh = summarise(h, fresh_rows, 0)["overall"]
             result["overall"]["fresh_pct_oracle"] = fresh["pct_oracle"]
             result["overall"]["fresh_engine"] = fresh["engine"]
+            # % of the oracle decided late over % of the oracle decided the day after.
             result["overall"]["vs_fresh"] = round(
-                result["overall"]["engine"] / fresh["engine"] * 100, 2
+                result["overall"]["pct_oracle"] / fresh["pct_oracle"] * 100, 2
             )
         if args.live:
             live, live_skipped = score(h, h.engine(), h.now, live_context=True)

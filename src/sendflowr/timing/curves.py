@@ -99,6 +99,10 @@ class CurveModel:
     version: str
     #: each user's newest evidence (epoch minute); empty = all fresh (as of ``fitted_at_minute``)
     newest_minute: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: behaviour segments: hour-of-week rates (K, 168), shares (K,), each user's posterior (n, K)
+    segment_profiles: FloatArray = field(default_factory=lambda: np.ones((1, _HOURS)))
+    segment_weights: FloatArray = field(default_factory=lambda: np.ones(1))
+    segment_resp: FloatArray = field(default_factory=lambda: np.zeros((0, 1)))
     index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -215,11 +219,13 @@ def fit_curves(
                            activity_pseudo=config.activity_pseudo,
                            act_strength=config.activity_prior)  # fmt: skip
         resp = seg.resp
+        profiles, weights = seg.profiles, seg.weights
         cohort_hour = seg.prior()
         main = resp.argmax(axis=1)
         cohort_size = np.rint(resp.sum(axis=0)[main]).astype(np.int64)
     else:
         resp = np.zeros((0, 1))
+        profiles, weights = np.full((1, _HOURS), 1.0), np.ones(1)
         cohort_hour = np.zeros((0, _HOURS))
         cohort_size = np.zeros(0, np.int64)
     day_ex, day_en = ex.reshape(n, 7, 24).sum(axis=2), en.reshape(n, 7, 24).sum(axis=2)
@@ -270,4 +276,7 @@ def fit_curves(
         fitted_at_minute=now_minute,
         version=version,
         newest_minute=newest,
+        segment_profiles=profiles,
+        segment_weights=weights,
+        segment_resp=resp,
     )

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from sendflowr.errors import SuppressedError, ValidationError
 from sendflowr.events import CHANNELS, uuid7
+from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import Context, apply_modifiers, suppression_block
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.grid import (
@@ -168,11 +169,14 @@ def decide(
         u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
     plain_at = np.flatnonzero(~live)
     answer: dict[int, Decision | Skipped] = {}
+    scorer = ConfidenceScorer(curves, slots, epoch_minute(now))
+    u_conf = scorer.batch(unique, slots[u_best])
     for i, j in zip(plain_at.tolist(), inverse.tolist(), strict=True):
         b = int(u_best[j])
         answer[i] = _decision(ids[i], b, b, float(u_sharp[j]), float(u_top[j]), float(u_top[j]),
                               float(u_top[j]), {}, cand, slots, lat, float(weight[i]),
-                              bool(rows[i] < 0), curves, latency, version, now, None)  # fmt: skip
+                              bool(rows[i] < 0), curves, latency, version, now, None,
+                              u_conf[j])  # fmt: skip
 
     # Recipients with context: modifiers, suppression, one by one.
     for i in np.flatnonzero(live).tolist():
@@ -194,7 +198,8 @@ def decide(
         at_best = {name: float(w[best]) for name, w in weights.items()}
         answer[i] = _decision(ids[i], best, peak, sharp, float(base[best]), float(final[best]),
                               float(base[peak]), at_best, cand, slots, lat, float(weight[i]),
-                              bool(rows[i] < 0), curves, latency, version, now, ctx)  # fmt: skip
+                              bool(rows[i] < 0), curves, latency, version, now, ctx,
+                              scorer.score(int(rows[i]), int(slots[best])))  # fmt: skip
     return [answer[i] for i in range(len(ids))]
 
 
@@ -221,12 +226,12 @@ def _decision(
     version: str,
     now: datetime,
     ctx: Context | None,
+    conf: tuple[float, dict[str, float]],
 ) -> Decision:
     target = from_epoch_minute(int(cand[best]))
     latency_s = float(lat[best])
     trigger = max(target + timedelta(seconds=AIM_SECONDS - latency_s), now)
-    support = evidence / (evidence + 10.0)
-    confidence = (0.1 * sharpness) if cold else support * (0.4 + 0.6 * sharpness)
+    confidence = conf[0]
     applied = {name: round(w, 4) for name, w in weights.items()}
     debug = {
         "base_curve_peak": {
@@ -244,7 +249,7 @@ def _decision(
         "cold_start": cold,
         "curve": {"version": curves.version, "evidence_engagements": round(evidence, 3),
                   "fallback": "global prior" if cold else "segment prior + own history"},
-        "confidence": {"evidence_support": round(support, 4), "sharpness": round(sharpness, 4)},
+        "confidence": {**conf[1], "sharpness": round(sharpness, 4)},
         "latency": {"seconds": round(latency_s, 3), "model_version": latency.version,
                     "aim_seconds": AIM_SECONDS},
         "context": {

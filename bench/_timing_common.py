@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sendflowr.clock import ManualClock
-from sendflowr.generator import default_world, generate_arrow, generate_truth
+from sendflowr.generator import default_world, generate_arrow, generate_truth, load_world
 from sendflowr.settings import Settings
 from sendflowr.store import ClickHouseStore
 from sendflowr.store.schema import quote_identifier
@@ -24,22 +25,36 @@ from sendflowr.timing.training import fit_latency, load_deliveries
 
 __all__ = ["History", "load_history"]
 
+_RUNS = itertools.count()
+_HOME: list[Path] = []
+
+
+def _home() -> Path:
+    """The run's temp SENDFLOWR_HOME (created once, removed at exit)."""
+    if not _HOME:
+        _HOME.append(Path(tempfile.mkdtemp(prefix="sendflowr-bench-")))
+        atexit.register(shutil.rmtree, _HOME[0], True)
+    return _HOME[0]
+
 
 class History:
     """A started store holding one generated history, its truth and a trained latency model."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(
+        self, seed: int, world: Path | None = None, decided_after_days: float = 0.0
+    ) -> None:
         self.seed = seed
-        self.home = Path(tempfile.mkdtemp(prefix="sendflowr-bench-"))
-        atexit.register(shutil.rmtree, self.home, True)
-        self.settings = Settings(home=self.home, clickhouse_database="bench")
+        self.home = _home()
+        # One chDB engine per process: every history of a run shares the home, one database each.
+        self.settings = Settings(home=self.home, clickhouse_database=f"bench{seed}_{next(_RUNS)}")
         self.store = ClickHouseStore(self.settings)
-        self.world = default_world()
+        self.world = load_world(world) if world is not None else default_world()
         self.truths: list[Any] = []
         self.latency: LatencyModel | None = None
         end = self.world.history.end
-        #: "now" of every decision: the moment the history ends.
-        self.now = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+        #: "now" of every decision: the day after the history ends, plus ``decided_after_days``.
+        self.ended = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+        self.now = self.ended + timedelta(days=decided_after_days)
 
     def load(self) -> History:
         self.store.start()
@@ -55,21 +70,31 @@ class History:
         self.store.client.insert_arrow(target, plain)
         self.truths = generate_truth(self.world, self.seed)
         frame = load_deliveries(self.store, self.store.database)
-        self.latency, self.report = fit_latency(frame, now=self.now)
+        self.latency, self.report = fit_latency(frame, now=self.ended)
         return self
 
-    def engine(self, config: CurveConfig | None = None) -> TimingEngine:
+    def drop(self) -> None:
+        """Drop this history's database (several seeds in one process)."""
+        self.store.command(f"DROP DATABASE IF EXISTS {quote_identifier(self.store.database)}")
+
+    def engine(
+        self, config: CurveConfig | None = None, now: datetime | None = None
+    ) -> TimingEngine:
+        """An engine over this history whose clock stands at ``now`` (default ``self.now``)."""
         assert self.latency is not None
+        at = now or self.now
         return TimingEngine(
             StoreSource(self.store),
             StoreExplanations(self.store),
             self.latency,
             config=config or curve_config(self.settings),
-            clock=ManualClock(self.now),
+            clock=ManualClock(at),
             refresh_seconds=1e12,
         )
 
 
-def load_history(seed: int) -> History:
-    """Generate the full history with ``seed`` into a fresh temp home and train latency."""
-    return History(seed).load()
+def load_history(seed: int, world: Path | None = None, decided_after_days: float = 0.0) -> History:
+    """Generate the full history of ``world`` (default: the shipped one) with ``seed`` into a
+    fresh temp home and train latency; decisions are made ``decided_after_days`` after the
+    day following the history's end."""
+    return History(seed, world, decided_after_days).load()

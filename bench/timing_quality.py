@@ -1,26 +1,40 @@
 """How good are the timing engine's decisions, scored by the generator's own model?
 
-Loads the full generated history (fixed seed) into an in-process chDB under a
-temp SENDFLOWR_HOME, fits the engine as of the end of the history, decides a
-send for every user in the following 7 days and scores each decision with
-``generator.expected_click_probability`` against:
+For each seed: loads the full generated history into an in-process chDB under a
+temp SENDFLOWR_HOME, fits the engine as of the day after the history ends (or
+``--decided-after`` days later), decides a send for every user in the following
+7 days and scores each decision with ``generator.expected_click_probability``
+against:
 
 - random: a uniformly random minute 06:00–22:59 (as the generator sends), exact mean;
 - hourly: the legacy hourly STO fallback (best hour of day, at the top of the hour);
 - oracle: the best minute of the window by the generator's own model.
 
-Prints, per persona and overall, the share of users whose decision lands in one
-of their persona's peak hours on an active weekday ("with peaks": the personas
-that have specific peak hours), and expected clicks. The generator scores a
-rested user, so the table's decisions use the base curves alone; a last line
-gives the result with live context (fatigue, hot paths, suppressions) applied.
+Per persona: the share of users whose decision lands in one of their persona's
+peak hours on an active weekday ("peak_share", personas with specific peak
+hours only), % of the oracle's expected clicks and × random. Overall: % of the
+oracle and × random, and Spearman(confidence, engine/oracle per user). The
+generator scores a rested user, so decisions use the base curves alone (one
+line per seed with ``--live`` adds the result with live context applied).
 
-    python bench/timing_quality.py [--seed 42] [--now 2025-10-22]
+One seed prints the per-persona table; several print one row per seed and
+min / median / max. ``--decided-after DAYS`` decides that long after the
+history ends and also scores the same seed decided the day after, printing the
+ratio (the staleness target: ≥ 90 %). ``--json FILE`` writes every figure:
+``{"seeds": {"<seed>": {"personas": {name: {"peak_share", "pct_oracle",
+"x_random", ...}}, "overall": {"pct_oracle", "x_random", ...},
+"spearman_confidence": ...}}, "summary": {...}}``.
+
+    python bench/timing_quality.py [--seeds 1-20] [--world FILE] [--json FILE]
+                                   [--decided-after 335]
+                                   [--now 2025-10-22]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +44,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing_common import load_history
+from _timing_common import History, load_history
 from sendflowr.generator import expected_click_probability, model_for
 from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute, hourly_projection
@@ -39,31 +53,87 @@ from sendflowr.timing.sources import StoreSource, choose_zones
 from sendflowr.timing.zones import table_for, to_wall_minutes, tzinfo_of
 
 WINDOW = timedelta(days=7)
+#: Columns of one decided user's row in ``score``.
+IN_PEAK, ENGINE, RANDOM, HOURLY, ORACLE, ORACLE_HOUR, CONFIDENCE = range(7)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1-20"``, ``"1,4,9"`` or ``"1-5,42"`` → the seeds."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", default=None, help="e.g. 1-20 or 1,2,42 (default 42)")
+    parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
+    parser.add_argument("--world", type=Path, default=None, help="generator world file")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument(
+        "--decided-after", type=float, default=0.0, metavar="DAYS",
+        help="decide DAYS after the day following the history's end (11 months ≈ 335)",
+    )  # fmt: skip
+    parser.add_argument("--live", action="store_true", help="also score with live context")
     parser.add_argument(
         "--now",
         type=date.fromisoformat,
         default=None,
-        help="decide as of this day (UTC midnight; evidence up to it) instead of the end of the "
+        help="decide as of this day (UTC midnight; evidence up to it) instead of after the "
         "history, e.g. 2025-10-22 for a window across Europe's DST change (Oct 26)",
     )
     args = parser.parse_args()
-    h = load_history(args.seed)
-    if args.now is not None:
-        h.now = datetime(args.now.year, args.now.month, args.now.day, tzinfo=UTC)
-    rows, skipped = score(h, h.engine(), live_context=False)
-    report(h, rows, skipped)
-    live, live_skipped = score(h, h.engine(), live_context=True)
-    every = np.asarray([v for name in live for v in live[name]])
-    _, eng, rnd, _, orc, _ = every.mean(axis=0)
-    print(f"with live context (fatigue from the last 24 h, hot paths, suppressions; "
-          f"{live_skipped} suppressed): engine {eng:.4f} = {eng / rnd:.2f}× random, "
-          f"{eng / orc:.1%} of oracle")  # fmt: skip
-    inferred_offsets(h)
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed if args.seed else 42]
+
+    results: dict[str, Any] = {}
+    for seed in seeds:
+        h = load_history(seed, args.world, args.decided_after)
+        if args.now is not None:
+            h.now = datetime(args.now.year, args.now.month, args.now.day, tzinfo=UTC)
+        rows, skipped = score(h, h.engine(), h.now, live_context=False)
+        result = summarise(h, rows, skipped)
+        if args.decided_after:
+            fresh_rows, _ = score(h, h.engine(now=h.ended), h.ended, live_context=False)
+            fresh = summarise(h, fresh_rows, 0)["overall"]
+            result["overall"]["fresh_pct_oracle"] = fresh["pct_oracle"]
+            result["overall"]["fresh_engine"] = fresh["engine"]
+            # % of the oracle decided late over % of the oracle decided the day after.
+            result["overall"]["vs_fresh"] = round(
+                result["overall"]["pct_oracle"] / fresh["pct_oracle"] * 100, 2
+            )
+        if args.live:
+            live, live_skipped = score(h, h.engine(), h.now, live_context=True)
+            result["live"] = summarise(h, live, live_skipped)["overall"]
+        results[str(seed)] = result
+        if len(seeds) == 1:
+            report(h, rows, skipped, result)
+            inferred_offsets(h)
+        else:
+            if len(results) == 1:
+                print(f"decided at the history's end + 1 day + {args.decided_after:g} days; "
+                      f"world {h.world.name}; window 7 days")  # fmt: skip
+                print(_header(h))
+            print(_row(h, seed, result), flush=True)
+        h.drop()
+
+    summary = _summary(results)
+    if len(seeds) > 1:
+        _print_summary(results, summary)
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "seeds": results,
+                    "summary": summary,
+                    "world": str(args.world or ""),
+                    "decided_after_days": args.decided_after,
+                },
+                indent=1,
+            )  # fmt: skip
+        )
+        print(f"wrote {args.json}")
 
 
 def inferred_offsets(h: Any) -> None:
@@ -92,9 +162,9 @@ def inferred_offsets(h: Any) -> None:
 
 
 def score(
-    h: Any, engine: Any, *, live_context: bool
+    h: History, engine: Any, now: datetime, *, live_context: bool
 ) -> tuple[dict[str, list[tuple[float, ...]]], int]:
-    """Per persona: (in peak hour, engine, random, hourly, oracle) of each decided user.
+    """Per persona, one row per decided user (see the column constants above).
 
     The generator scores a *rested* user (no fatigue, no hot path), so the main
     table decides on the base curves alone; ``live_context`` applies the modifiers.
@@ -102,13 +172,13 @@ def score(
     model = model_for(h.world)
     curves = engine.curves(refresh=True)
     ids = [t.universal_id for t in h.truths]
-    req = DecisionRequest(ids, send_after=h.now, send_before=h.now + WINDOW)
-    contexts = engine.source.contexts(ids, epoch_minute(h.now)) if live_context else {}
+    req = DecisionRequest(ids, send_after=now, send_before=now + WINDOW)
+    contexts = engine.source.contexts(ids, epoch_minute(now)) if live_context else {}
     # Curves live on each recipient's local week: decide each on its own clock.
-    out = decide_by_clock(req, curves, engine.latency, contexts, h.now, engine.source)
+    out = decide_by_clock(req, curves, engine.latency, contexts, now, engine.source)
     decided = {d.universal_id: d for d in out if isinstance(d, Decision)}
 
-    first = epoch_minute(h.now)
+    first = epoch_minute(now)
     minutes = np.arange(first, first + int(WINDOW.total_seconds() // 60), dtype=np.int64)
     ms = minutes * 60_000
     hourly = hourly_projection(curves.curves(curves.rows(ids)))
@@ -138,18 +208,136 @@ def score(
         oracle_hour = float(np.median(p[hour_start : hour_start + 60]))
         rows[t.persona].append(
             (float(in_peak), float(p[k]), float(p[sendable].mean()), float(p[sto_k]),
-             float(p.max()), oracle_hour)
+             float(p.max()), oracle_hour, float(d.confidence_score))
         )  # fmt: skip
-
     return rows, skipped
 
 
-def report(h: Any, rows: dict[str, list[tuple[float, ...]]], skipped: int) -> None:
-    """Print the table."""
-    personas = {p.name: p for p in h.world.personas}
+def spearman(x: np.ndarray, y: np.ndarray) -> float:  # type: ignore[type-arg]
+    """Spearman's rank correlation (average ranks for ties)."""
+
+    def ranks(v: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=float)
+        for value in np.unique(v):  # average the ranks of ties
+            tie = v == value
+            if tie.sum() > 1:
+                r[tie] = r[tie].mean()
+        return r
+
+    if len(x) < 3:
+        return float("nan")
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _has_peaks(persona: Any) -> bool:
+    return persona.peak_hours not in ("all", [])
+
+
+def summarise(h: History, rows: dict[str, list[tuple[float, ...]]], skipped: int) -> dict[str, Any]:
+    """The figures of one run: per persona and overall (the ``--json`` shape)."""
+    personas: dict[str, Any] = {}
+    for p in h.world.personas:
+        if not rows[p.name]:
+            continue
+        v = np.asarray(rows[p.name])
+        eng, rnd, orc = v[:, ENGINE].mean(), v[:, RANDOM].mean(), v[:, ORACLE].mean()
+        personas[p.name] = {
+            "peak_share": round(float(v[:, IN_PEAK].mean()), 4) if _has_peaks(p) else None,
+            "pct_oracle": round(float(eng / orc * 100), 2),
+            "x_random": round(float(eng / rnd), 3),
+            "users": len(v),
+            "mean_confidence": round(float(v[:, CONFIDENCE].mean()), 4),
+        }
+    every = np.asarray([r for name in rows for r in rows[name]])
+    eng, rnd, orc = every[:, ENGINE].mean(), every[:, RANDOM].mean(), every[:, ORACLE].mean()
+    rho = spearman(every[:, CONFIDENCE], every[:, ENGINE] / every[:, ORACLE])
+    return {
+        "personas": personas,
+        "overall": {
+            "pct_oracle": round(float(eng / orc * 100), 2),
+            "x_random": round(float(eng / rnd), 3),
+            "engine": round(float(eng), 6),
+            "random": round(float(rnd), 6),
+            "hourly": round(float(every[:, HOURLY].mean()), 6),
+            "oracle": round(float(orc), 6),
+            "oracle_hour": round(float(every[:, ORACLE_HOUR].mean()), 6),
+            "users": len(every),
+            "skipped": skipped,
+        },
+        "spearman_confidence": round(rho, 4),
+    }
+
+
+def _short(name: str) -> str:
+    return name[:9]
+
+
+def _header(h: History) -> str:
+    names = [p.name for p in h.world.personas if _has_peaks(p)]
+    return (f"{'seed':>5}" + "".join(f"{_short(n):>10}" for n in names)
+            + f"{'%oracle':>9}{'×random':>9}{'rho(conf)':>10}")  # fmt: skip
+
+
+def _row(h: History, seed: int, r: dict[str, Any]) -> str:
+    names = [p.name for p in h.world.personas if _has_peaks(p)]
+    shares = "".join(f"{r['personas'][n]['peak_share']:>10.0%}" for n in names)
+    o = r["overall"]
+    extra = f"  vs fresh {o['vs_fresh']:.1f}%" if "vs_fresh" in o else ""
+    return (f"{seed:>5}{shares}{o['pct_oracle']:>8.1f}%{o['x_random']:>9.3f}"
+            f"{r['spearman_confidence']:>10.2f}{extra}")  # fmt: skip
+
+
+def _summary(results: dict[str, Any]) -> dict[str, Any]:
+    """min / median / max over seeds of every persona's share and the overall figures."""
+    out: dict[str, Any] = {"personas": {}, "overall": {}}
+    first = next(iter(results.values()))
+    for name, fig in first["personas"].items():
+        if fig["peak_share"] is None:
+            continue
+        shares = [r["personas"][name]["peak_share"] for r in results.values()]
+        out["personas"][name] = {
+            "min": min(shares), "median": statistics.median(shares), "max": max(shares),
+            "seeds_at_least_80pct": sum(s >= 0.8 for s in shares),
+            "seeds_below_50pct": sum(s < 0.5 for s in shares),
+        }  # fmt: skip
+    for key in ("pct_oracle", "x_random", "vs_fresh"):
+        vals = [r["overall"][key] for r in results.values() if key in r["overall"]]
+        if vals:
+            out["overall"][key] = {"min": min(vals), "median": statistics.median(vals),
+                                   "max": max(vals)}  # fmt: skip
+    rhos = [r["spearman_confidence"] for r in results.values()]
+    out["spearman_confidence"] = {"min": min(rhos), "median": statistics.median(rhos),
+                                  "max": max(rhos)}  # fmt: skip
+    return out
+
+
+def _print_summary(results: dict[str, Any], summary: dict[str, Any]) -> None:
+    names = list(summary["personas"])
+    for stat in ("min", "median", "max"):
+        shares = "".join(f"{summary['personas'][n][stat]:>10.0%}" for n in names)
+        o = summary["overall"]
+        extra = f"  vs fresh {o['vs_fresh'][stat]:.1f}%" if "vs_fresh" in o else ""
+        print(f"{stat:>5}{shares}{o['pct_oracle'][stat]:>8.1f}%{o['x_random'][stat]:>9.3f}"
+              f"{summary['spearman_confidence'][stat]:>10.2f}{extra}")  # fmt: skip
+    n = len(results)
+    print("seeds with peak share ≥ 80% (of " + str(n) + "): " + ", ".join(
+        f"{k} {v['seeds_at_least_80pct']}" for k, v in summary["personas"].items()))  # fmt: skip
+    print("seeds with peak share < 50%: " + ", ".join(
+        f"{k} {v['seeds_below_50pct']}" for k, v in summary["personas"].items()))  # fmt: skip
+
+
+def report(
+    h: History, rows: dict[str, list[tuple[float, ...]]], skipped: int, result: dict[str, Any]
+) -> None:
+    """Print one seed's per-persona table."""
     header = (
         f"{'persona':<16}{'n':>4}{'peak-hour':>10}{'engine':>9}{'random':>9}{'hourly':>9}"
-        f"{'oracle':>9}{'eng/rand':>9}{'eng/orac':>9}"
+        f"{'oracle':>9}{'eng/rand':>9}{'eng/orac':>9}{'conf':>7}"
     )
     print(f"seed {h.seed}: {sum(len(v) for v in rows.values())} users decided, "
           f"{skipped} skipped (suppressed); window {h.now:%Y-%m-%d %H:%M} + 7 days")  # fmt: skip
@@ -159,27 +347,38 @@ def report(h: Any, rows: dict[str, list[tuple[float, ...]]], skipped: int) -> No
     print(header)
     print("-" * len(header))
     everything: list[tuple[float, ...]] = []
-    for name in [p.name for p in h.world.personas]:
-        vals = np.asarray(rows[name])
-        everything.extend(rows[name])
-        _line(name, vals, bool(personas[name].peak_hours) and personas[name].peak_hours != "all")
+    for p in h.world.personas:
+        if not rows[p.name]:
+            continue
+        everything.extend(rows[p.name])
+        _line(p.name, np.asarray(rows[p.name]), _has_peaks(p))
     print("-" * len(header))
-    with_peaks = [
-        v for p in h.world.personas if p.peak_hours not in ("all", []) for v in rows[p.name]
-    ]
+    with_peaks = [v for p in h.world.personas if _has_peaks(p) for v in rows[p.name]]
     _line("with peaks", np.asarray(with_peaks), True)
     _line("overall", np.asarray(everything), False)
     every = np.asarray(everything).mean(axis=0)
     print(f"oracle hour at a median minute (the ceiling without knowing each persona's peak "
-          f"minutes): {every[5]:.4f} = {every[5] / every[2]:.2f}× random, "
-          f"{every[5] / every[4]:.1%} of oracle")  # fmt: skip
+          f"minutes): {every[ORACLE_HOUR]:.4f} = {every[ORACLE_HOUR] / every[RANDOM]:.2f}× "
+          f"random, {every[ORACLE_HOUR] / every[ORACLE]:.1%} of oracle")  # fmt: skip
+    print(f"Spearman(confidence, engine/oracle per user) = {result['spearman_confidence']:.3f}")
+    o = result["overall"]
+    if "vs_fresh" in o:
+        print(
+            f"decided the day after the history ends: {o['fresh_pct_oracle']:.1f}% of oracle; "
+            f"now {o['pct_oracle']:.1f}% of oracle, {o['vs_fresh']:.1f}% of the fresh score"
+        )
+    if "live" in result:
+        lv = result["live"]
+        print(f"with live context (fatigue from the last 24 h, hot paths, suppressions; "
+              f"{lv['skipped']} suppressed): {lv['x_random']:.2f}× random, "
+              f"{lv['pct_oracle']:.1f}% of oracle")  # fmt: skip
 
 
 def _line(name: str, vals: np.ndarray, peaks: bool) -> None:  # type: ignore[type-arg]
-    share, eng, rnd, sto, orc, _ = vals.mean(axis=0)
+    share, eng, rnd, sto, orc, _, conf = vals.mean(axis=0)
     peak = f"{share:>10.1%}" if peaks else f"{'-':>10}"
     print(f"{name:<16}{len(vals):>4}{peak}{eng:>9.4f}{rnd:>9.4f}{sto:>9.4f}{orc:>9.4f}"
-          f"{eng / rnd:>9.2f}{eng / orc:>9.1%}")  # fmt: skip
+          f"{eng / rnd:>9.2f}{eng / orc:>9.1%}{conf:>7.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -246,6 +246,10 @@ def _tile(model: CurveModel, n: int) -> CurveModel:
         global_minute_factor=model.global_minute_factor,
         fitted_at_minute=model.fitted_at_minute,
         version=model.version,
+        newest_minute=tile(model.newest_minute),
+        segment_profiles=model.segment_profiles,
+        segment_weights=model.segment_weights,
+        segment_resp=tile(model.segment_resp),
     )
 
 

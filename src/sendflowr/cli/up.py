@@ -7,19 +7,46 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 
 import click
 
 from sendflowr.cli.context import console, load_settings
 from sendflowr.cli.sql import render
-from sendflowr.errors import ServiceError
+from sendflowr.clock import SYSTEM_CLOCK
+from sendflowr.errors import ConfigError, ServiceError
+from sendflowr.generator.world import default_world
 from sendflowr.kafka import LocalKafka, ensure_topics, topic_offsets, wait_ready
 from sendflowr.serve.daemon import ServeProcess
 from sendflowr.settings import Settings
 from sendflowr.store.access import read_access
 from sendflowr.store.verify import verification_checks
 
-__all__ = ["up", "wait_until_stored"]
+__all__ = ["history_period", "up", "wait_until_stored"]
+
+
+def history_period(
+    today: date, start: str | None = None, end: str | None = None, *, pinned: bool = False
+) -> tuple[date, date]:
+    """``[first day, day after the last)`` of the history ``up`` generates.
+
+    By default the world's history length (101 days) ending today, so the engine
+    decides on fresh evidence; ``pinned`` gives the world file's own period
+    (2025-10-01 → 2026-01-10) for reproducible runs; ``start``/``end``
+    (YYYY-MM-DD) override either end.
+    """
+    history = default_world().history
+    length = history.end - history.start
+    try:
+        last = date.fromisoformat(end) if end else (history.end if pinned else today)
+        first = date.fromisoformat(start) if start else (
+            history.start if pinned and not end else last - length
+        )  # fmt: skip
+    except ValueError as exc:
+        raise ConfigError(f"expected a date YYYY-MM-DD: {exc}", option="--start/--end") from None
+    if last <= first:
+        raise ConfigError("must be after --start", option="--end")
+    return first, last
 
 
 def _start_kafka(settings: Settings) -> None:
@@ -67,7 +94,21 @@ def wait_until_stored(settings: Settings, timeout: float = 300.0) -> int:
 @click.option(
     "--regenerate", is_flag=True, help="Generate even if this seed's history is already stored."
 )
-def up(seed: int, count: int | None, regenerate: bool) -> None:
+@click.option("--start", help="First day of the history, YYYY-MM-DD (default: --end − 101 days).")
+@click.option("--end", help="Day after the history's last, YYYY-MM-DD (default: today, UTC).")
+@click.option(
+    "--pinned",
+    is_flag=True,
+    help="The world's fixed period 2025-10-01 → 2026-01-10 (reproducible).",
+)
+def up(
+    seed: int,
+    count: int | None,
+    regenerate: bool,
+    start: str | None,
+    end: str | None,
+    pinned: bool,
+) -> None:
     """Bring up Kafka and every role, generate the full history through the connector,
     wait until the sink stored every acknowledged event, and show the seed's checks.
 
@@ -76,10 +117,16 @@ def up(seed: int, count: int | None, regenerate: bool) -> None:
     ids keep the rows unique).
 
     \b
+    The history ends today by default (its last day is yesterday), so decisions use
+    fresh evidence; --pinned (or --start/--end) fixes the period for reproducible runs.
+
+    \b
     Example:
-      sendflowr up                 # full history, ~90K events
+      sendflowr up                 # full history ending today, ~90K events
+      sendflowr up --pinned        # the same events every day: 2025-10-01 → 2026-01-10
       sendflowr up --count 2000    # quick
     """
+    first, last = history_period(SYSTEM_CLOCK.now().date(), start, end, pinned=pinned)
     settings = load_settings()
     began = time.monotonic()
     _start_kafka(settings)
@@ -96,15 +143,24 @@ def up(seed: int, count: int | None, regenerate: bool) -> None:
 
     marker = settings.home / f"generated-seed{seed}-{count or 'history'}.json"
     if marker.exists() and not regenerate:
-        console.print(f"seed {seed} already generated ({marker.name}); use --regenerate to resend")
+        stored = json.loads(marker.read_text())
+        period = f"{stored.get('start', '2025-10-01')} → {stored.get('end', '2026-01-10')}"
+        console.print(
+            f"seed {seed} already generated ({marker.name}, {period}); use --regenerate to resend"
+        )
     else:
         args = [sys.executable, "-m", "sendflowr", "generate", "--seed", str(seed)]
+        args += ["--start", first.isoformat(), "--end", last.isoformat()]
         args += ["--connector-url", f"http://127.0.0.1:{settings.connector_port}"]
         if count is not None:
             args += ["--count", str(count)]
         if subprocess.run(args, check=False).returncode != 0:
             raise ServiceError("generation failed (see above)")
-        marker.write_text(json.dumps({"seed": seed, "count": count}))
+        marker.write_text(
+            json.dumps(
+                {"seed": seed, "count": count, "start": first.isoformat(), "end": last.isoformat()}
+            )
+        )
 
     with console.status("waiting for the sink to store every acknowledged event…"):
         produced = wait_until_stored(settings)

@@ -52,9 +52,10 @@ class CurveConfig:
     minute_strength: float = 40.0
     unexplored_factor: float = 0.5
     uniform_prior: float = 0.02
-    hour_kernel: tuple[float, float, float] = (0.2, 0.6, 0.2)
+    hour_kernel: tuple[float, float, float] = (0.25, 0.5, 0.25)
     activity_weight: float = 2.0
     activity_pseudo: float = 0.1
+    activity_prior: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ class CurveModel:
     global_minute_factor: FloatArray
     fitted_at_minute: int
     version: str
+    #: each user's newest evidence (epoch minute); empty = all fresh (as of ``fitted_at_minute``)
+    newest_minute: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: behaviour segments: hour-of-week rates (K, 168), shares (K,), each user's posterior (n, K)
+    segment_profiles: FloatArray = field(default_factory=lambda: np.ones((1, _HOURS)))
+    segment_weights: FloatArray = field(default_factory=lambda: np.ones(1))
+    segment_resp: FloatArray = field(default_factory=lambda: np.zeros((0, 1)))
     index: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -158,6 +165,15 @@ def _bins(index: npt.NDArray[np.int64], weights: FloatArray, n_rows: int, width:
     return out
 
 
+def _newest(evidence: Evidence, n: int, now_minute: int) -> npt.NDArray[np.int64]:
+    """Each user's newest delivery or activity minute (not after ``now_minute``)."""
+    newest = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)
+    np.maximum.at(newest, evidence.user_index, evidence.delivered_minute)
+    np.maximum.at(newest, evidence.activity_index, evidence.activity_minute)
+    out: npt.NDArray[np.int64] = np.minimum(newest, now_minute)
+    return out
+
+
 def fit_curves(
     evidence: Evidence, now_minute: int, config: CurveConfig, version: str
 ) -> CurveModel:
@@ -166,18 +182,23 @@ def fit_curves(
     slot = (evidence.delivered_minute + 3 * 1440) % SLOTS_PER_WEEK
     how = slot // 60
     moh = slot % 60
-    age_h = np.clip(now_minute - evidence.delivered_minute, 0, None) / 60.0
-    w_long = 0.5 ** (age_h / config.long_half_life_hours)
-    w_recent = 0.5 ** (age_h / config.half_life_hours)
-    score = np.where(evidence.clicked, 1.0, np.where(evidence.opened, config.open_weight, 0.0))
     u = evidence.user_index
+    # The long run is weighted by age relative to the user's newest evidence, so a
+    # history that stopped months ago keeps its shape instead of fading into the prior;
+    # "recent" is relative to now (old evidence is never recent).
+    newest = _newest(evidence, n, now_minute)
+    age_h = np.clip(newest[u] - evidence.delivered_minute, 0, None) / 60.0
+    w_long = 0.5 ** (age_h / config.long_half_life_hours)
+    now_age_h = np.clip(now_minute - evidence.delivered_minute, 0, None) / 60.0
+    w_recent = 0.5 ** (now_age_h / config.half_life_hours)
+    score = np.where(evidence.clicked, 1.0, np.where(evidence.opened, config.open_weight, 0.0))
     k = config.hour_kernel
 
     ex_raw = _bins(u * _HOURS + how, w_long, n, _HOURS)
     en_raw = _bins(u * _HOURS + how, w_long * score, n, _HOURS)
     # Activity signals by hour of day: they tell segments apart, they are not rates.
     a_hod = (evidence.activity_minute % 1440) // 60
-    a_age = np.clip(now_minute - evidence.activity_minute, 0, None) / 60.0
+    a_age = np.clip(newest[evidence.activity_index] - evidence.activity_minute, 0, None) / 60.0
     a_w = config.activity_weight * 0.5 ** (a_age / config.long_half_life_hours)
     activity = _bins(evidence.activity_index * 24 + a_hod, a_w, n, 24)
     ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
@@ -195,13 +216,16 @@ def fit_curves(
     if n:
         seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
                            kernel=k, seed=config.seed, activity=activity,
-                           activity_pseudo=config.activity_pseudo)  # fmt: skip
+                           activity_pseudo=config.activity_pseudo,
+                           act_strength=config.activity_prior)  # fmt: skip
         resp = seg.resp
+        profiles, weights = seg.profiles, seg.weights
         cohort_hour = seg.prior()
         main = resp.argmax(axis=1)
         cohort_size = np.rint(resp.sum(axis=0)[main]).astype(np.int64)
     else:
         resp = np.zeros((0, 1))
+        profiles, weights = np.full((1, _HOURS), 1.0), np.ones(1)
         cohort_hour = np.zeros((0, _HOURS))
         cohort_size = np.zeros(0, np.int64)
     day_ex, day_en = ex.reshape(n, 7, 24).sum(axis=2), en.reshape(n, 7, 24).sum(axis=2)
@@ -251,4 +275,8 @@ def fit_curves(
         global_minute_factor=g_min,
         fitted_at_minute=now_minute,
         version=version,
+        newest_minute=newest,
+        segment_profiles=profiles,
+        segment_weights=weights,
+        segment_resp=resp,
     )

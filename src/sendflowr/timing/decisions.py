@@ -28,6 +28,7 @@ from sendflowr.timing.audience import (
     cold_cap,
     spread,
 )
+from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import Context, apply_modifiers, suppression_block
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE, draws, exploration_choices
@@ -187,7 +188,8 @@ def decide(
     if req.timezone != "UTC":  # latency runs on UTC; the curves on the recipient's week
         slots = local_slots(cand, req.timezone)
     version = f"{curves.version}+{latency.version}"
-    batch = _Batch(cand, slots, lat, curves, latency, version, now, req)
+    scorer = ConfidenceScorer(curves, slots, epoch_minute(now))
+    batch = _Batch(cand, slots, lat, curves, latency, version, now, req, scorer)
     ids = req.universal_ids
     rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)
@@ -271,7 +273,7 @@ def decide(
                 pick = explored.get(i, picks[i])
                 if p.index != unit.preferred:
                     pick = _moved(batch, pick, p, unit, limit, int(rows[i]))
-                answer[i] = made = _decision(batch, pick, ids[i])
+                answer[i] = made = _decision(batch, pick, ids[i], int(rows[i]))
     return [answer[i] for i in range(len(ids))]
 
 
@@ -300,6 +302,7 @@ class _Batch:
     version: str
     now: datetime
     req: DecisionRequest
+    scorer: ConfidenceScorer
 
 
 @dataclass(frozen=True)
@@ -493,15 +496,15 @@ def _moved(
     return _at(batch, pick, placed.index, row, value=placed.value, spread=note)
 
 
-def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
+def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
     cand, slots, now = batch.cand, batch.slots, batch.now
     best, peak, weights = pick.best, pick.peak, pick.weights
     sharpness, evidence, cold, ctx = pick.sharpness, pick.evidence, pick.cold, pick.ctx
+    conf = batch.scorer.score(row, int(slots[best]))
     target = from_epoch_minute(int(cand[best]))
     latency_s = float(batch.lat[best])
     trigger = max(target + timedelta(seconds=AIM_SECONDS - latency_s), now)
-    support = evidence / (evidence + 10.0)
-    confidence = (0.1 * sharpness) if cold else support * (0.4 + 0.6 * sharpness)
+    confidence = conf[0]
     applied = {name: round(w, 4) for name, w in weights.items()}
     suppressed = bool(ctx is not None and ctx.suppressions and "circuit_breaker" in weights)
     debug = {
@@ -525,7 +528,7 @@ def _decision(batch: _Batch, pick: _Pick, uid: str) -> Decision:
         "cold_start": cold,
         "curve": {"version": batch.curves.version, "evidence_engagements": round(evidence, 3),
                   "fallback": "global prior" if cold else "segment prior + own history"},
-        "confidence": {"evidence_support": round(support, 4), "sharpness": round(sharpness, 4)},
+        "confidence": {**conf[1], "sharpness": round(sharpness, 4)},
         "latency": {"seconds": round(latency_s, 3), "model_version": batch.latency.version,
                     "aim_seconds": AIM_SECONDS},
         "exploration": pick.exploration or {"explored": False, "share": batch.req.explore_share},

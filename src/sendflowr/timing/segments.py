@@ -51,9 +51,10 @@ def _profiles(
     resp: FloatArray,
     en: FloatArray,
     ex: FloatArray,
-    prior: FloatArray,
     strength: float,
     kernel: tuple[float, float, float],
+    act: FloatArray | None = None,
+    act_strength: float = 0.0,
     rounds: int = 6,
 ) -> FloatArray:
     """Segment profiles ``rate(day, hour) = base + day[d] · hour[h]`` (day, hour ≥ 0).
@@ -61,33 +62,67 @@ def _profiles(
     A baseline plus a rank-one day × hour lift: 32 parameters per segment instead
     of 168 (a free hour-of-week profile fits noise: its likelihood beats the true
     segmentation's), yet it can say "10–15 h, but only at weekends", which a
-    plain day-rate × hour-rate product cannot. Fitted by weighted alternating
-    least squares on the shrunk cell rates; ``hour`` is smoothed circularly.
+    plain day-rate × hour-rate product cannot. Fitted by alternating least
+    squares on the cell rates, each weighted by the segment's exposures there:
+    cells nothing was ever sent in carry no weight (filling them with a prior
+    made "sent hours vs never-sent hours" the dominant lift and drowned the
+    weekday pattern). Cell rates are shrunk toward the segment's own mean rate
+    with ``strength`` pseudo-exposures; ``day`` is scaled to a maximum of 1 and
+    ``hour`` is smoothed circularly.
+
+    ``act`` (K, 24) is each segment's distribution of activity signals over the
+    hours of the day. It is a prior on the hour lift, ``c · act[h]`` (``c``: the
+    least-squares slope of lift on activity share over the hours that have
+    exposures, pooled over segments), weighing ``act_strength`` × the segment's
+    mean exposure per hour; hours without any exposure take it alone, so hours
+    in which nothing was ever sent are learned from when the segment's users
+    are active.
     """
     k = resp.shape[1]
     k_en = (resp.T @ en).reshape(k, 7, 24)
     k_ex = (resp.T @ ex).reshape(k, 7, 24)
-    g = prior.reshape(1, 7, 24)
-    rate = (k_en + strength * g) / (k_ex + strength)
-    w = k_ex + strength
+    mean = k_en.sum(axis=(1, 2)) / k_ex.sum(axis=(1, 2)).clip(1e-9)
+    rate = (k_en + strength * mean[:, None, None]) / (k_ex + strength)
+    w = k_ex + 1e-9
+    seen = k_ex.sum(axis=1) > 0.5  # (k, 24): hours with exposures
     base = (w * rate).sum(axis=(1, 2)) / w.sum(axis=(1, 2))
     day = np.ones((k, 7))
-    hour = np.clip((w * (rate - base[:, None, None])).sum(axis=1) / w.sum(axis=1), 0.0, None)
+    hour = _hour_step(rate - base[:, None, None], w, day, seen, act, act_strength, kernel)
     for _ in range(rounds):
         lift = rate - base[:, None, None]
         day = (w * lift * hour[:, None, :]).sum(axis=2) / (
             (w * hour[:, None, :] ** 2).sum(axis=2) + 1e-12
         )
         day = np.clip(day, 0.0, None)
-        hour = (w * lift * day[:, :, None]).sum(axis=1) / (
-            (w * day[:, :, None] ** 2).sum(axis=1) + 1e-12
-        )
-        hour = np.clip(_smooth(hour, kernel), 0.0, None)
+        day /= day.max(axis=1, keepdims=True).clip(1e-12)
+        hour = _hour_step(lift, w, day, seen, act, act_strength, kernel)
         fitted = day[:, :, None] * hour[:, None, :]
         base = (w * (rate - fitted)).sum(axis=(1, 2)) / w.sum(axis=(1, 2))
     out: FloatArray = np.clip(
         (base[:, None, None] + day[:, :, None] * hour[:, None, :]).reshape(k, 168), _EPS, 1 - _EPS
     )
+    return out
+
+
+def _hour_step(
+    lift: FloatArray,
+    w: FloatArray,
+    day: FloatArray,
+    seen: npt.NDArray[np.bool_],
+    act: FloatArray | None,
+    act_strength: float,
+    kernel: tuple[float, float, float],
+) -> FloatArray:
+    """Least-squares hour lift given ``day``, with the activity prior (see ``_profiles``)."""
+    num = (w * lift * day[:, :, None]).sum(axis=1)
+    den = (w * day[:, :, None] ** 2).sum(axis=1)
+    hour = np.clip(num / (den + 1e-12), 0.0, None)
+    if act is not None:
+        sq = float((act**2 * seen).sum())
+        c = max(float((hour * act * seen).sum()) / sq, 0.0) if sq > 0 else 0.0
+        lam = act_strength * den.mean(axis=1, keepdims=True)
+        hour = np.where(seen, (num + lam * c * act) / (den + lam + 1e-12), c * act)
+    out: FloatArray = np.clip(_smooth(np.clip(hour, 0.0, None), kernel), 0.0, None)
     return out
 
 
@@ -139,13 +174,15 @@ def fit_segments(
     iterations: int = 60,
     activity: FloatArray | None = None,
     activity_pseudo: float = 0.1,
+    act_strength: float = 1.0,
 ) -> Segments:
     """EM over recipients' engagement ``en`` and exposure ``ex`` (n, cells) arrays.
 
     ``prior`` (cells,) is the global rate each segment shrinks toward with
     ``strength`` pseudo-exposures. ``activity`` (n, 24) are weighted counts of
     each recipient's activity signals by hour of day (optional);
-    ``activity_pseudo`` is the per-hour pseudo-count of the segments' activity profiles.
+    ``activity_pseudo`` is the per-hour pseudo-count of the segments' activity profiles,
+    ``act_strength`` the weight of their activity as a prior on the hour lift (``_profiles``).
     """
     n = en.shape[0]
     k = max(1, min(k, n))
@@ -170,9 +207,9 @@ def fit_segments(
         for _ in range(iterations):
             resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
             weights = resp.mean(axis=0)
-            profiles = _profiles(resp, en, ex, prior, strength, kernel)
             if activity is not None:
                 act = _activity_profiles(resp, activity, activity_pseudo)
+            profiles = _profiles(resp, en, ex, strength, kernel, act, act_strength)
             if ll - previous < 1e-7 * abs(ll):
                 break
             previous = ll

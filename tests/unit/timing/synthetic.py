@@ -20,9 +20,14 @@ def history(
     seed: int = 7,
     peak_rate: float = 0.6,
     base_rate: float = 0.02,
+    days: dict[str, tuple[int, ...]] | None = None,
+    active: dict[str, tuple[int, ...]] | None = None,
+    signals_per_week: float = 1.0,
 ) -> tuple[Evidence, int]:
     """Deliveries at random minutes 06:00–22:59; clicks likely in each user's peak hours of day
-    (on weekdays only). Returns the evidence and the epoch minute right after it ends."""
+    on its active ``days`` (default Monday–Friday). ``active``: hours of day of a user's
+    activity signals (``signals_per_week`` of them, on any day). Returns the evidence and
+    the epoch minute right after it ends."""
     rng = np.random.default_rng(seed)
     ids, users, minutes, clicked = list(peaks), [], [], []
     start = epoch_minute(START)
@@ -32,15 +37,27 @@ def history(
                 m = start + day * 1440 + int(rng.integers(6 * 60, 23 * 60))
                 hour = (m - start) % 1440 // 60
                 weekday = day % 7
-                p = peak_rate if hour in peaks[uid] and weekday < 5 else base_rate
+                on = weekday in (days or {}).get(uid, (0, 1, 2, 3, 4))
+                p = peak_rate if hour in peaks[uid] and on else base_rate
                 users.append(u)
                 minutes.append(m)
                 clicked.append(rng.random() < p)
+    acts, act_minutes = [], []
+    for u, uid in enumerate(ids):
+        hours = (active or {}).get(uid, ())
+        for _ in range(int(weeks * signals_per_week) if hours else 0):
+            day = int(rng.integers(weeks * 7))
+            acts.append(u)
+            act_minutes.append(
+                start + day * 1440 + int(rng.choice(hours)) * 60 + int(rng.integers(60))
+            )
     evidence = Evidence(
         universal_ids=ids,
         user_index=np.asarray(users, dtype=np.int64),
         delivered_minute=np.asarray(minutes, dtype=np.int64),
         clicked=np.asarray(clicked, dtype=bool),
         opened=np.asarray(clicked, dtype=bool),
+        activity_index=np.asarray(acts, dtype=np.int64),
+        activity_minute=np.asarray(act_minutes, dtype=np.int64),
     )
     return evidence, start + weeks * 7 * 1440

@@ -45,7 +45,7 @@ def test_profiles_can_lift_an_hour_on_weekends_only() -> None:
     rate[5:, 14] = 0.8
     ex = np.full((1, 168), 50.0)
     en = ex * rate.reshape(1, 168)
-    prof = _profiles(np.ones((1, 1)), en, ex, np.full(168, 0.25), 1.0, (0.0, 1.0, 0.0))
+    prof = _profiles(np.ones((1, 1)), en, ex, 1.0, (0.0, 1.0, 0.0))
     p = prof.reshape(7, 24)
     assert p[5, 14] > 0.7 and p[6, 14] > 0.7
     assert p[0, 14] < 0.3  # a weekday at 14h stays at the baseline

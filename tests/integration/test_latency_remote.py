@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import uvicorn
 
+from sendflowr.auth import token_path
 from sendflowr.generator import generate_canonical
 from sendflowr.serve.admin import create_admin_app
 from sendflowr.serve.contract import Resources
@@ -73,6 +74,10 @@ def test_train_latency_command_while_serve_owns_the_store(
                SENDFLOWR_ADMIN_PORT=admin_url.rsplit(":", 1)[1],
                SENDFLOWR_CLICKHOUSE_DATABASE=store.database)  # fmt: skip
     env.pop("CLICKHOUSE_URL", None)
+    # The token serve would have written for its CLI (the admin app here checks this one).
+    token = token_path(tmp_path)
+    token.write_text(ADMIN_TOKEN)
+    token.chmod(0o600)
     result = subprocess.run(
         [sys.executable, "-m", "sendflowr", "train", "latency"],
         env=env, capture_output=True, text=True, timeout=300, check=False,

@@ -100,11 +100,12 @@ class ConfidenceScorer:
         # What is at stake: the recipient's own curve, its best hour of the window over
         # its median hour. A flat curve has little to lose; a sharp one loses most of
         # its lift when the exact hour or minute is missed.
-        own = np.where(
-            known[:, None],
-            c.hour_rate[np.where(known, rows, 0)][:, self._hours],
-            c.global_hour_rate[self._hours][None, :],
+        mine = (
+            c.hour_rate[np.where(known, rows, 0)][:, self._hours]
+            if c.hour_rate.shape[0]  # a model fitted on no recipient at all has no rows
+            else np.zeros((rows.shape[0], self._hours.shape[0]))
         )
+        own = np.where(known[:, None], mine, c.global_hour_rate[self._hours][None, :])
         top = own.max(axis=1)
         lift = (top - np.median(own, axis=1)) / np.clip(top, 1e-12, None)
         share = share * (1.0 - LIFT_AT_RISK * lift)

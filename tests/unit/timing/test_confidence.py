@@ -57,3 +57,22 @@ def test_batch_equals_one_by_one() -> None:
     one = [ConfidenceScorer(model, window, now).score(r, s) for r, s in pairs]
     assert [b[0] for b in batch] == [o[0] for o in one]
     assert batch[2][1]["evidence_age_days"] == -1.0
+
+
+def test_an_engine_with_no_history_still_decides_cold_recipients() -> None:
+    # A fresh store: the curve model has no recipient rows at all (found by the fuzz suite).
+    from sendflowr.clock import ManualClock
+    from sendflowr.timing.decisions import Decision, DecisionRequest
+    from sendflowr.timing.engine import TimingEngine
+    from sendflowr.timing.explanations import MemoryExplanations
+    from sendflowr.timing.sources import MemorySource
+    from tests.unit.timing.synthetic import START
+    from tests.unit.timing.test_decisions import FixedLatency
+
+    nobody, _ = history({})
+    engine = TimingEngine(
+        MemorySource(nobody), MemoryExplanations(), FixedLatency(1.0), clock=ManualClock(START)
+    )
+    out = engine.decide(DecisionRequest(["a", "b"]))
+    assert all(isinstance(d, Decision) for d in out)
+    assert all(0.0 <= d.confidence_score <= 1.0 for d in out if isinstance(d, Decision))

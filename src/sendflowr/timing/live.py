@@ -20,12 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from sendflowr.clock import SYSTEM_CLOCK, Clock
+from sendflowr.errors import SendFlowrError
 from sendflowr.events import (
     CIRCUIT_BREAKER_TYPES,
     HOT_PATH_TYPES,
@@ -43,12 +44,15 @@ from sendflowr.timing.context import (
     suppressions_from_events,
 )
 from sendflowr.timing.curves import Evidence
+from sendflowr.timing.decisions import Decision
+from sendflowr.timing.explanations import ExplanationStore, MemoryExplanations
 from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.params import DEFAULT_PARAMS
+from sendflowr.timing.schedules import ScheduleBook
 from sendflowr.timing.sources import EventSource
 from sendflowr.timing.zones import ZoneChoice
 
-__all__ = ["LiveContexts", "LiveFollower", "LiveSource", "Signal"]
+__all__ = ["BatchedExplanations", "LiveContexts", "LiveFollower", "LiveSource", "Signal"]
 
 #: Event types that change a recipient's context.
 CONTEXT_TYPES: Final = frozenset(
@@ -153,11 +157,16 @@ def signal_of(event: CanonicalEvent) -> Signal:
 
 
 class LiveSource:
-    """An ``EventSource``: evidence from ``store_source``, context from memory."""
+    """An ``EventSource``: evidence from ``store_source``, context from memory; it also
+    carries the process's ``ScheduleBook`` (if any) to the schedule routes."""
 
-    def __init__(self, store_source: EventSource, live: LiveContexts) -> None:
+    def __init__(
+        self, store_source: EventSource, live: LiveContexts, schedules: ScheduleBook | None = None
+    ) -> None:
         self.store_source = store_source
         self.live = live
+        #: the held schedules this process fires (``timing.schedules_api`` finds them here)
+        self.schedules = schedules
 
     def evidence(self, now_minute: int) -> Evidence:
         """The store source's evidence (the curve fit, cached by the engine)."""
@@ -318,3 +327,80 @@ class LiveFollower:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+class BatchedExplanations:
+    """An ``ExplanationStore`` that keeps the request path free of store writes.
+
+    ``save`` queues the batch in memory (where ``get`` finds it at once); a daemon
+    thread hands the queue to ``inner`` every ``interval`` s in one call per batch.
+    Records stay readable from memory until written; a crash loses at most the
+    last ``interval`` s of explanations (never a decision or a schedule).
+    """
+
+    def __init__(self, inner: ExplanationStore, interval: float = 0.2) -> None:
+        self.inner = inner
+        self.interval = interval
+        self._queue: list[tuple[list[Decision], dict[str, Any]]] = []
+        self._unwritten: dict[str, tuple[Decision, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failures = 0
+
+    def save(self, decisions: list[Decision], inputs: dict[str, Any]) -> None:
+        """Queue one batch (no I/O)."""
+        if not decisions:
+            return
+        with self._lock:
+            self._queue.append((decisions, inputs))
+            for d in decisions:
+                self._unwritten[d.decision_id] = (d, inputs)
+
+    def get(self, decision_id: str) -> dict[str, Any] | None:
+        """A queued record, else the inner store's."""
+        with self._lock:
+            found = self._unwritten.get(decision_id)
+        if found is None:
+            return self.inner.get(decision_id)
+        memory = MemoryExplanations()
+        memory.save([found[0]], found[1])
+        return memory.get(decision_id)
+
+    def flush(self) -> int:
+        """Write every queued batch; return how many decisions were written."""
+        with self._lock:
+            queue, self._queue = self._queue, []
+        written = 0
+        for decisions, inputs in queue:
+            try:
+                self.inner.save(decisions, inputs)
+            except SendFlowrError:
+                self.failures += 1
+                with self._lock:
+                    self._queue.append((decisions, inputs))  # retried on the next flush
+                continue
+            written += len(decisions)
+            with self._lock:
+                for d in decisions:
+                    self._unwritten.pop(d.decision_id, None)
+        return written
+
+    def start(self) -> None:
+        """Flush every ``interval`` s on a daemon thread."""
+        self._stop.clear()
+
+        def run() -> None:
+            while not self._stop.wait(self.interval):
+                self.flush()
+
+        self._thread = threading.Thread(target=run, name="sendflowr-explanations", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and write what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.flush()

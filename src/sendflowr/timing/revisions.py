@@ -1,0 +1,184 @@
+"""Revisions: live signals change pending schedules.
+
+- a permanent suppression (``unsubscribed``, ``marked_spam``) cancels every pending
+  schedule of the recipient;
+- a circuit breaker (``complaint``, ``support_ticket``, ``unsubscribe_request``) whose
+  suppression covers a schedule's target cancels it, or — when the caller chose
+  ``on_breaker="move"`` and the window still has room after the suppression — moves
+  it to the first minute after the suppression;
+- a hot path pulls a schedule forward into the boost window (the next minute, up to
+  30 minutes after the signal) when that beats the current target:
+  ``score(boosted minute) · (1 + e^(−Δ/15)) > score(current target)``, where
+  ``score`` is the recipient's base curve (every minute scores alike without one).
+
+Each revision goes through ``ScheduleBook.revise``: published on
+``schedule-revisions`` with its explanation, and stored as the schedule's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from confluent_kafka import KafkaException
+
+from sendflowr.clock import Clock
+from sendflowr.errors import KafkaUnavailable
+from sendflowr.events import CIRCUIT_BREAKER_TYPES, HOT_PATH_TYPES, PERMANENT_SUPPRESSION_TYPES
+from sendflowr.kafka.clients import producer_config
+from sendflowr.kafka.publish import KafkaProducer
+from sendflowr.settings import Settings
+from sendflowr.store import ClickHouseStore
+from sendflowr.timing.context import (
+    HOT_PATH_DECAY_MINUTES,
+    HOT_PATH_HORIZON_MINUTES,
+    suppressions_from_events,
+)
+from sendflowr.timing.explanations import ExplanationStore
+from sendflowr.timing.grid import epoch_minute, from_epoch_minute
+from sendflowr.timing.live import (
+    BatchedExplanations,
+    LiveContexts,
+    LiveFollower,
+    LiveSource,
+    Signal,
+)
+from sendflowr.timing.schedules import Schedule, ScheduleBook
+from sendflowr.timing.sources import EventSource
+
+__all__ = ["LiveService", "Reviser", "Scorer"]
+
+_log = logging.getLogger("sendflowr.timing.live")
+
+#: ``(universal_id, epoch minutes) → base-curve score of each minute``.
+Scorer = Callable[[str, list[int]], list[float]]
+
+
+class Reviser:
+    """Turns each live signal into revisions of the recipient's pending schedules."""
+
+    def __init__(self, book: ScheduleBook, score: Scorer | None = None) -> None:
+        self.book = book
+        self.score = score
+        self.revised = 0
+
+    def __call__(self, signal: Signal) -> None:
+        """Revise the recipient's pending schedules for ``signal`` (a ``LiveFollower`` listener)."""
+        pending = self.book.pending_of(signal.universal_id)
+        if not pending:
+            return
+        if signal.event_type in PERMANENT_SUPPRESSION_TYPES:
+            for s in pending:
+                self._revise(s, "cancelled", signal, "permanent suppression")
+        elif signal.event_type in CIRCUIT_BREAKER_TYPES:
+            for s in pending:
+                self._breaker(s, signal)
+        elif signal.event_type in HOT_PATH_TYPES:
+            for s in pending:
+                self._hot_path(s, signal)
+
+    def _revise(self, s: Schedule, kind: str, signal: Signal, reason: str, **extra: object) -> None:
+        explanation = {
+            "reason": reason,
+            "signal": signal.event_type,
+            "signal_minute": signal.minute,
+            "signal_event_id": signal.event_id,
+            "previous_target_at": self.book.get(s.schedule_id).target_at.isoformat(),
+            **extra,
+        }
+        self.book.revise(s, kind, explanation)
+        self.revised += 1
+
+    def _breaker(self, s: Schedule, signal: Signal) -> None:
+        (suppression,) = suppressions_from_events([(signal.event_type, signal.minute)])
+        target = epoch_minute(s.target_at)
+        if not (
+            suppression.start <= target and (suppression.end is None or target < suppression.end)
+        ):
+            return
+        if s.on_breaker == "move" and suppression.end is not None:
+            new_target = from_epoch_minute(suppression.end)
+            if new_target < s.window_end:
+                self._revise(
+                    _moved(s, new_target), "moved", signal, "moved past the suppression",
+                    suppressed_until=new_target.isoformat(),
+                )  # fmt: skip
+                return
+        self._revise(s, "cancelled", signal, f"circuit breaker: {signal.event_type}")
+
+    def _hot_path(self, s: Schedule, signal: Signal) -> None:
+        now = self.book.clock.now()
+        lead = s.target_at - s.trigger_at
+        earliest = max(
+            signal.minute + 1, epoch_minute(now + lead) + 1, epoch_minute(s.window_start)
+        )
+        target = epoch_minute(s.target_at)
+        if earliest > signal.minute + HOT_PATH_HORIZON_MINUTES or earliest >= target:
+            return  # the boost window is over, or the schedule already fires inside it
+        if from_epoch_minute(earliest) >= s.window_end:
+            return
+        boost = 1.0 + math.exp(-(earliest - signal.minute) / HOT_PATH_DECAY_MINUTES)
+        base_new, base_now = (
+            self.score(s.universal_id, [earliest, target]) if self.score else [1.0, 1.0]
+        )
+        if base_new * boost <= base_now:
+            return
+        self._revise(
+            _moved(s, from_epoch_minute(earliest)), "pulled_forward", signal,
+            "hot path: the boost window beats the current slot",
+            boost=round(boost, 4), score_before=base_now, score_after=round(base_new * boost, 6),
+        )  # fmt: skip
+
+
+def _moved(s: Schedule, target: datetime) -> Schedule:
+    lead: timedelta = s.target_at - s.trigger_at
+    return replace(s, target_at=target, trigger_at=target - lead)
+
+
+class LiveService:
+    """The inference role's live parts, started together: the followed stream
+    (``LiveFollower`` → ``LiveContexts``), the held schedules (``ScheduleBook``),
+    revisions on each signal (``Reviser``) and batched explanations.
+
+    If Kafka cannot be reached at start the engine falls back to its store source
+    (context read per request; no held schedules) and says so in the log.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.contexts = LiveContexts()
+        self.follower: LiveFollower | None = None
+        self.book: ScheduleBook | None = None
+        self.batched: BatchedExplanations | None = None
+
+    def start(self, store_source: EventSource, store: ClickHouseStore) -> EventSource:
+        """Start following and firing; return the engine's source."""
+        bootstrap = self.settings.kafka_bootstrap_servers
+        try:
+            book = ScheduleBook(KafkaProducer(producer_config(self.settings)), bootstrap,
+                                clock=self.clock)  # fmt: skip
+            book.start()
+            follower = LiveFollower(self.settings, self.contexts, store=store, clock=self.clock)
+            follower.listen(Reviser(book))
+            follower.start()
+        except (KafkaUnavailable, KafkaException) as exc:
+            _log.warning("live context unavailable, reading context from the store: %s", exc)
+            return store_source
+        self.book, self.follower = book, follower
+        return LiveSource(store_source, self.contexts, book)
+
+    def explanations(self, inner: ExplanationStore) -> ExplanationStore:
+        """``inner`` behind a batching writer (started here)."""
+        self.batched = BatchedExplanations(inner)
+        self.batched.start()
+        return self.batched
+
+    def stop(self) -> None:
+        """Stop following, firing and writing explanations."""
+        for part in (self.follower, self.book, self.batched):
+            if part is not None:
+                part.stop()

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 
@@ -145,3 +150,58 @@ def test_cancel_ends_a_schedule_with_one_cancellation(kafka_settings: Settings) 
     book.producer.stop()
     commands, cancelled = _outcomes(kafka_settings, topics)
     assert held[0].schedule_id not in commands and cancelled == {held[0].schedule_id: 1}
+
+
+def test_kill_nine_twice_still_one_outcome_per_schedule(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    base = unique_name("sch")
+    topics = ScheduleTopics(f"{base}-schedules", f"{base}-commands", f"{base}-revisions")
+    clock = ManualClock(T0)
+    book = _book(kafka_settings, topics, clock)
+    book.hold(_schedules(10_000, minutes=10))
+    book.producer.stop()
+    clock_file = tmp_path / "clock"
+    clock_file.write_text(T0.isoformat())
+    bootstrap = kafka_settings.kafka_bootstrap_servers
+
+    def spawn() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.schedule_worker", bootstrap, base,
+             str(clock_file)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    def commands() -> int:
+        return sum(1 for _ in read_topic(bootstrap, topics.commands))
+
+    proc = spawn()
+    now = T0
+    kills = 0
+    try:
+        for step in range(1, 13 * 6 + 1):  # ten-second steps over the next 13 minutes
+            now = T0 + timedelta(seconds=10 * step)
+            (tmp_path / "clock.new").write_text(now.isoformat())
+            (tmp_path / "clock.new").replace(clock_file)  # atomic: never read half-written
+            time.sleep(0.05)
+            if step in (25, 50):  # mid-way, while commands are being published
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                assert proc.stdout is not None
+                proc.stdout.close()
+                kills += 1
+                proc = spawn()
+        deadline = time.monotonic() + 120
+        while commands() < 10_000 and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert kills == 2
+    fired, cancelled = _outcomes(kafka_settings, topics)
+    assert len(fired) == 10_000 and set(fired.values()) == {1}, Counter(fired.values())
+    assert not cancelled

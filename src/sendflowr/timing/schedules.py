@@ -29,6 +29,7 @@ creation time) and closes such schedules without publishing again. One process
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
 import time
 import uuid
@@ -44,6 +45,8 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from sendflowr.clock import SYSTEM_CLOCK, Clock
 from sendflowr.errors import KafkaUnavailable, NotFound, ValidationError
 from sendflowr.kafka.publish import Delivery, KafkaProducer
+
+_log = logging.getLogger("sendflowr.timing.schedules")
 
 __all__ = [
     "COMMANDS_TOPIC",
@@ -446,16 +449,18 @@ class ScheduleBook:
         self._stop.clear()
 
         def run() -> None:
+            failed = False
             while not self._stop.wait(interval):
                 try:
-                    self.tick()
-                except KafkaUnavailable:
-                    # some commands may have been acknowledged: re-read what was published
-                    # (recover) so that the retry never sends one twice
-                    try:
+                    if failed:
+                        # some commands may have been acknowledged: re-read what was
+                        # published so that the retry never sends one twice
                         self.recover()
-                    except KafkaUnavailable:
-                        continue
+                        failed = False
+                    self.tick()
+                except Exception:  # the firing thread must outlive any one failure
+                    _log.exception("firing held schedules failed; recovering and retrying")
+                    failed = True
 
         self._thread = threading.Thread(target=run, name="sendflowr-schedules", daemon=True)
         self._thread.start()

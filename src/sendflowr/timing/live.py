@@ -238,7 +238,8 @@ class LiveFollower:
             ends[tp.partition] = high
         return starts, ends
 
-    def _load_store(self) -> None:
+    def load_store(self) -> None:
+        """Load the context-bearing events of the store into memory (the rebuild's first half)."""
         if self.store is None:
             return
         now = epoch_minute(self.clock.now())
@@ -269,7 +270,7 @@ class LiveFollower:
         )
         try:
             starts, ends = self._start_offsets(consumer)  # before the store load: no gap
-            self._load_store()
+            self.load_store()
         except KafkaException:
             consumer.close()
             raise

@@ -46,7 +46,7 @@ from sendflowr.timing.live import (
     LiveSource,
     Signal,
 )
-from sendflowr.timing.schedules import Schedule, ScheduleBook
+from sendflowr.timing.schedules import Schedule, ScheduleBook, ScheduleTopics
 from sendflowr.timing.sources import EventSource
 
 __all__ = ["LiveService", "Reviser", "Scorer"]
@@ -159,8 +159,9 @@ class LiveService:
         """Start following and firing; return the engine's source."""
         bootstrap = self.settings.kafka_bootstrap_servers
         try:
+            topics = ScheduleTopics.for_events_topic(self.settings.topic)
             book = ScheduleBook(KafkaProducer(producer_config(self.settings)), bootstrap,
-                                clock=self.clock)  # fmt: skip
+                                topics=topics, clock=self.clock)  # fmt: skip
             book.start()
             follower = LiveFollower(self.settings, self.contexts, store=store, clock=self.clock)
             follower.listen(Reviser(book))

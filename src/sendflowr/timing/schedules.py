@@ -77,6 +77,15 @@ class ScheduleTopics:
     revisions: str = REVISIONS_TOPIC
     partitions: int = 3
 
+    @staticmethod
+    def for_events_topic(events_topic: str, default: str = "email-events") -> ScheduleTopics:
+        """The default names for the default events topic; ``<events_topic>-schedules`` etc.
+        for any other (so that deployments or tests sharing a broker do not share books)."""
+        if events_topic == default:
+            return ScheduleTopics()
+        return ScheduleTopics(f"{events_topic}-schedules", f"{events_topic}-send-commands",
+                              f"{events_topic}-schedule-revisions")  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Schedule:

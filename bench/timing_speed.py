@@ -127,7 +127,9 @@ def main() -> None:
     print(f"{f'engine only {args.batch:,}, all distinct warm':<44}"
           f"{statistics.median(direct):>12.2f} s{min(direct):>10.2f} s")  # fmt: skip
     worst_median = statistics.median(batches["worst"])
-    print(f"batch target ≤ 1 s (issue 16; worst case): {'meets' if worst_median <= 1.0 else 'MISSES'}")
+    print(
+        f"batch target ≤ 1 s (issue 16; worst case): {'meets' if worst_median <= 1.0 else 'MISSES'}"
+    )
     s2e = (effect[len(effect) // 2], effect[int(0.95 * (len(effect) - 1))]) if effect else None
     if s2e:
         print(f"signal-to-effect ({len(effect)} complaints, Kafka ack → live context): "

@@ -9,7 +9,8 @@
 - a hot path pulls a schedule forward into the boost window (the next minute, up to
   30 minutes after the signal) when that beats the current target:
   ``score(boosted minute) · (1 + e^(−Δ/15)) > score(current target)``, where
-  ``score`` is the recipient's base curve (every minute scores alike without one).
+  ``score`` is the recipient's base curve on its curve clock (``engine_scorer``; every
+  minute scores alike without one).
 
 Each revision goes through ``ScheduleBook.revise``: published on
 ``schedule-revisions`` with its explanation, and stored as the schedule's state.
@@ -37,8 +38,9 @@ from sendflowr.timing.context import (
     HOT_PATH_HORIZON_MINUTES,
     suppressions_from_events,
 )
+from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import ExplanationStore
-from sendflowr.timing.grid import epoch_minute, from_epoch_minute
+from sendflowr.timing.grid import epoch_minute, from_epoch_minute, slots_of_minutes
 from sendflowr.timing.live import (
     BatchedExplanations,
     LiveContexts,
@@ -48,8 +50,9 @@ from sendflowr.timing.live import (
 )
 from sendflowr.timing.schedules import Schedule, ScheduleBook, ScheduleTopics
 from sendflowr.timing.sources import EventSource
+from sendflowr.timing.zones import to_wall_minutes
 
-__all__ = ["LiveService", "Reviser", "Scorer"]
+__all__ = ["LiveService", "Reviser", "Scorer", "engine_scorer"]
 
 _log = logging.getLogger("sendflowr.timing.live")
 
@@ -138,6 +141,23 @@ def _moved(s: Schedule, target: datetime) -> Schedule:
     return replace(s, target_at=target, trigger_at=target - lead)
 
 
+def engine_scorer(engine: TimingEngine) -> Scorer:
+    """A ``Scorer`` over the engine's fitted base curves, read on each recipient's
+    curve clock (its known zone, else UTC); before the first fit every minute scores 1."""
+
+    def score(universal_id: str, minutes: list[int]) -> list[float]:
+        model = engine.fitted
+        if model is None:
+            return [1.0] * len(minutes)
+        curve = model.curves(model.rows([universal_id]))[0]
+        zone_of = getattr(engine.source, "zone_of", None)
+        zone = zone_of(universal_id) if zone_of is not None else None
+        local = to_wall_minutes(minutes, zone.curve_clock) if zone is not None else minutes
+        return [float(v) for v in curve[slots_of_minutes(local)]]
+
+    return score
+
+
 class LiveService:
     """The inference role's live parts, started together: the followed stream
     (``LiveFollower`` → ``LiveContexts``), the held schedules (``ScheduleBook``),
@@ -154,6 +174,13 @@ class LiveService:
         self.follower: LiveFollower | None = None
         self.book: ScheduleBook | None = None
         self.batched: BatchedExplanations | None = None
+        self.reviser: Reviser | None = None
+
+    def score_with(self, engine: TimingEngine) -> TimingEngine:
+        """Let hot-path revisions compare slots on ``engine``'s base curves; returns it."""
+        if self.reviser is not None:
+            self.reviser.score = engine_scorer(engine)
+        return engine
 
     def start(self, store_source: EventSource, store: ClickHouseStore) -> EventSource:
         """Start following and firing; return the engine's source."""
@@ -164,7 +191,8 @@ class LiveService:
                                 topics=topics, clock=self.clock)  # fmt: skip
             book.start()
             follower = LiveFollower(self.settings, self.contexts, store=store, clock=self.clock)
-            follower.listen(Reviser(book))
+            self.reviser = Reviser(book)
+            follower.listen(self.reviser)
             follower.start()
         except (KafkaUnavailable, KafkaException) as exc:
             _log.warning("live context unavailable, reading context from the store: %s", exc)

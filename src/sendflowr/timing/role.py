@@ -34,7 +34,7 @@ def build(resources: Resources) -> RoleHandle:
 
     def make_engine() -> TimingEngine:
         store = resources.store("inference")
-        return TimingEngine(
+        return live.score_with(TimingEngine(
             live.start(StoreSource(store), store),
             live.explanations(StoreExplanations(store)),
             load_latency(settings.latency_model_dir),
@@ -42,7 +42,7 @@ def build(resources: Resources) -> RoleHandle:
             clock=resources.clock,
             refresh_seconds=settings.timing_refresh_seconds,
             latency_dir=settings.latency_model_dir,
-        )
+        ))  # fmt: skip
 
     def make_resolver() -> IdentityResolver:
         return resources.identity()

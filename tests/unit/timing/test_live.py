@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sendflowr.clock import ManualClock
+from sendflowr.timing.curves import CurveConfig
+from sendflowr.timing.engine import TimingEngine
+from sendflowr.timing.explanations import MemoryExplanations
+from sendflowr.timing.grid import epoch_minute, from_epoch_minute
 from sendflowr.timing.live import LiveContexts, LiveSource, Signal
+from sendflowr.timing.revisions import engine_scorer
 from sendflowr.timing.schedules import Schedule
 from sendflowr.timing.sources import MemorySource, evidence_from_rows
+from tests.unit.timing.synthetic import START, history
+from tests.unit.timing.test_decisions import FixedLatency
 
 NOW = 29_000_000
 
@@ -61,3 +69,17 @@ def test_schedule_json_round_trip() -> None:
     s = Schedule("s", "u", "d", "c", "email", t, t + timedelta(seconds=5), t, t, t)
     assert Schedule.from_json(s.to_json()) == s
     assert s.command()["idempotency_key"] == "s"
+
+
+def test_engine_scorer_reads_the_fitted_base_curve() -> None:
+    evidence, end = history({"early": (8,), "late": (20,)})
+    engine = TimingEngine(MemorySource(evidence), MemoryExplanations(), FixedLatency(10.0),
+                          config=CurveConfig(segments=2),
+                          clock=ManualClock(from_epoch_minute(end)))  # fmt: skip
+    score = engine_scorer(engine)
+    monday = epoch_minute(START) + 12 * 7 * 1440  # a Monday after the history
+    at8, at20 = monday + 8 * 60 + 30, monday + 20 * 60 + 30
+    assert score("early", [at8, at20]) == [1.0, 1.0]  # not fitted yet: all minutes alike
+    engine.curves()
+    early, late = score("early", [at8, at20]), score("late", [at8, at20])
+    assert early[0] > early[1] and late[1] > late[0]

@@ -81,8 +81,8 @@ class Signal:
 
 @dataclass
 class _Recipient:
-    seen: set[str] = field(default_factory=set)
-    events: list[tuple[str, int]] = field(default_factory=list)
+    #: event id → (event type, epoch minute): the id dedupes, and goes when the event expires
+    events: dict[str, tuple[str, int]] = field(default_factory=dict)
 
 
 class LiveContexts:
@@ -99,10 +99,9 @@ class LiveContexts:
             return False
         with self._lock:
             r = self._by_user.setdefault(signal.universal_id, _Recipient())
-            if signal.event_id in r.seen:
+            if signal.event_id in r.events:
                 return False
-            r.seen.add(signal.event_id)
-            r.events.append((signal.event_type, signal.minute))
+            r.events[signal.event_id] = (signal.event_type, signal.minute)
             self.applied += 1
             return True
 
@@ -111,7 +110,7 @@ class LiveContexts:
         with self._lock:
             for uid in list(self._by_user):
                 r = self._by_user[uid]
-                r.events = [(t, m) for t, m in r.events if _alive(t, m, now_minute)]
+                r.events = {i: (t, m) for i, (t, m) in r.events.items() if _alive(t, m, now_minute)}
                 if not r.events:
                     del self._by_user[uid]
 
@@ -119,7 +118,7 @@ class LiveContexts:
         """The recipient's context at ``now_minute`` (None when nothing applies)."""
         with self._lock:
             r = self._by_user.get(universal_id)
-            events = list(r.events) if r is not None else []
+            events = list(r.events.values()) if r is not None else []
         events = [(t, m) for t, m in events if m <= now_minute and _alive(t, m, now_minute)]
         suppressions = [
             s

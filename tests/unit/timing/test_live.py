@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sendflowr.clock import ManualClock
+from sendflowr.errors import StoreError
 from sendflowr.timing.curves import CurveConfig
+from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import MemoryExplanations
 from sendflowr.timing.grid import epoch_minute, from_epoch_minute
-from sendflowr.timing.live import LiveContexts, LiveSource, Signal
+from sendflowr.timing.live import BatchedExplanations, LiveContexts, LiveSource, Signal
 from sendflowr.timing.revisions import engine_scorer
 from sendflowr.timing.schedules import Schedule
 from sendflowr.timing.sources import MemorySource, evidence_from_rows
@@ -83,3 +86,42 @@ def test_engine_scorer_reads_the_fitted_base_curve() -> None:
     engine.curves()
     early, late = score("early", [at8, at20]), score("late", [at8, at20])
     assert early[0] > early[1] and late[1] > late[0]
+
+
+def test_prune_forgets_expired_event_ids() -> None:
+    live = LiveContexts()
+    live.apply(Signal("old", "u", "site_visit", NOW - 40))
+    live.apply(Signal("new", "u", "site_visit", NOW - 1))
+    live.prune(NOW)
+    assert live.apply(Signal("old", "u", "site_visit", NOW - 40))  # its id was forgotten
+    assert not live.apply(Signal("new", "u", "site_visit", NOW - 1))
+    live.prune(NOW + 60)
+    assert len(live) == 0
+
+
+class _FlakyStore(MemoryExplanations):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = True
+
+    def save(self, decisions: list[Decision], inputs: dict[str, Any]) -> None:
+        if self.fail:
+            raise StoreError("down")
+        super().save(decisions, inputs)
+
+
+def test_batched_explanations_are_readable_at_once_and_written_later() -> None:
+    evidence, end = history({"a": (9,)})
+    engine = TimingEngine(MemorySource(evidence), MemoryExplanations(), FixedLatency(10.0),
+                          clock=ManualClock(from_epoch_minute(end)))  # fmt: skip
+    inner = _FlakyStore()
+    batched = BatchedExplanations(inner)
+    engine.explanations = batched
+    (d,) = engine.decide(DecisionRequest(["a"]))
+    assert isinstance(d, Decision)
+    got = batched.get(d.decision_id)
+    assert got is not None and got["decision_id"] == d.decision_id
+    assert batched.flush() == 0 and batched.failures == 1  # the store is down: kept, retried
+    inner.fail = False
+    assert batched.flush() == 1
+    assert inner.get(d.decision_id) == got

@@ -276,7 +276,7 @@ class ScheduleBook:
         """Schedules of a recipient and/or a campaign, newest first (``limit`` at most)."""
         found = [
             s
-            for s in self._all.values()
+            for s in list(self._all.values())  # a snapshot: the firing thread may add meanwhile
             if (universal_id is None or s.universal_id == universal_id)
             and (campaign_id is None or s.campaign_id == campaign_id)
         ]
@@ -290,7 +290,7 @@ class ScheduleBook:
     def counts(self) -> dict[str, int]:
         """Schedules by status."""
         out = {"pending": 0, "fired": 0, "cancelled": 0}
-        for s in self._all.values():
+        for s in list(self._all.values()):  # a snapshot (list() of a dict is atomic)
             out[s.status] += 1
         return out
 

@@ -238,7 +238,8 @@ class LiveFollower:
         return starts, ends
 
     def load_store(self) -> None:
-        """Load the context-bearing events of the store into memory (the rebuild's first half)."""
+        """Load the context-bearing events of the store into memory (the rebuild's first
+        half), handing each to the listeners as the topic's are."""
         if self.store is None:
             return
         now = epoch_minute(self.clock.now())
@@ -252,7 +253,10 @@ class LiveFollower:
             },
         )
         for event_id, uid, event_type, minute in result.rows:
-            self.live.apply(Signal(str(event_id), str(uid), str(event_type), int(minute)))
+            signal = Signal(str(event_id), str(uid), str(event_type), int(minute))
+            if self.live.apply(signal):
+                for listener in self._listeners:
+                    listener(signal)
 
     def start(self) -> None:
         """Rebuild from the store and the topic, then follow the topic (returns at once;

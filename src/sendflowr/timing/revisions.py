@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -182,21 +183,36 @@ class LiveService:
             self.reviser.score = engine_scorer(engine)
         return engine
 
-    def start(self, store_source: EventSource, store: ClickHouseStore) -> EventSource:
-        """Start following and firing; return the engine's source."""
+    def start(
+        self, store_source: EventSource, store: ClickHouseStore, attempts: int = 5
+    ) -> EventSource:
+        """Start following and firing; return the engine's source. A Kafka error at start
+        (a topic just created, a leader not elected yet) is retried ``attempts`` times,
+        a second apart, before falling back to the store source."""
         bootstrap = self.settings.kafka_bootstrap_servers
-        try:
-            topics = ScheduleTopics.for_events_topic(self.settings.topic)
+        topics = ScheduleTopics.for_events_topic(self.settings.topic)
+        for attempt in range(1, attempts + 1):
             book = ScheduleBook(KafkaProducer(producer_config(self.settings)), bootstrap,
                                 topics=topics, clock=self.clock)  # fmt: skip
-            book.start()
             follower = LiveFollower(self.settings, self.contexts, store=store, clock=self.clock)
-            self.reviser = Reviser(book)
-            follower.listen(self.reviser)
-            follower.start()
-        except (KafkaUnavailable, KafkaException) as exc:
-            _log.warning("live context unavailable, reading context from the store: %s", exc)
-            return store_source
+            reviser = Reviser(book)
+            # before start: signals of the rebuild (a complaint while this process was down)
+            # revise the recovered schedules too
+            follower.listen(reviser)
+            try:
+                book.start()
+                follower.start()
+            except (KafkaUnavailable, KafkaException) as exc:
+                follower.stop()
+                book.stop()
+                if attempt == attempts:
+                    _log.warning("live context unavailable, context from the store: %s", exc)
+                    return store_source
+                _log.info("starting the live context failed (attempt %d): %s", attempt, exc)
+                time.sleep(1.0)
+                continue
+            break
+        self.reviser = reviser
         self.book, self.follower = book, follower
         return LiveSource(store_source, self.contexts, book)
 

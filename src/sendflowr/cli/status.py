@@ -10,6 +10,7 @@ from sendflowr.cli.context import console, load_settings
 from sendflowr.errors import SendFlowrError
 from sendflowr.kafka import LocalKafka, topic_offsets
 from sendflowr.serve.daemon import ServeProcess
+from sendflowr.settings import Settings
 from sendflowr.store.access import read_access
 
 __all__ = ["status"]
@@ -23,6 +24,24 @@ def _why_not(port: int) -> str:
         return "down"
     problems = [f"{k}: {v}" for k, v in body.items() if k in ("store", "kafka") and v != "ok"]
     return "unavailable (" + "; ".join(problems) + ")" if problems else "down"
+
+
+def _schedules_line(settings: Settings) -> str:
+    """Pending, fired and cancelled held schedules, as the inference role counts them."""
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    try:
+        r = httpx.get(
+            f"http://127.0.0.1:{settings.inference_port}/schedules",
+            params={"limit": 1},
+            headers={"X-API-Key": key} if key else {},
+            timeout=2.0,
+        )
+        counts = r.json()["counts"] if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, KeyError):
+        counts = None
+    if counts is None:
+        return "schedules: unknown (inference not running or not following the stream)"
+    return "schedules: " + ", ".join(f"{counts[k]} {k}" for k in ("pending", "fired", "cancelled"))
 
 
 @click.command()
@@ -67,6 +86,8 @@ def status() -> None:
         console.print(offsets)
     except SendFlowrError as exc:
         console.print(f"Kafka: {exc}")
+
+    console.print(_schedules_line(settings))  # held schedules (timing.schedules_api)
 
     try:
         with read_access(settings) as store:

@@ -38,6 +38,7 @@ from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
 from sendflowr.timing.grid import epoch_minute, from_epoch_minute, slot_of
 from sendflowr.timing.localtime import LocalDecider, local_fields
+from sendflowr.timing.schedules_api import install_schedule_routes
 from sendflowr.timing.schemas import (
     BatchDecisionRequest,
     BatchDecisionResponse,
@@ -254,6 +255,9 @@ def create_app(
             metrics.decisions.labels("suppressed").inc(len(skipped))
             return _json({"count": len(decisions), "decisions": decisions, "skipped": skipped})
 
+    # --- held schedules (timing.schedules_api) ---
+    install_schedule_routes(app, state, lambda b: _one(decide_local(b, resolve_ids([b]), [b.timezone], single=True)), require_key)  # noqa: E501  # fmt: skip
+
     @app.post("/predict", dependencies=guarded, response_model=HourlyPrediction, tags=["timing"])
     def predict(body: compat.PredictRequest) -> Response:
         """Legacy hourly STO: P(engagement) by hour of day and the most likely top of the
@@ -396,6 +400,13 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _one(out: list[tuple[Decision | Skipped, Any]]) -> Decision:
+    """The one decision of a single-recipient call (it raises when suppressed)."""
+    first = out[0][0]
+    assert isinstance(first, Decision)
+    return first
 
 
 def _world_providers() -> dict[str, str]:

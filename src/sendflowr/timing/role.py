@@ -11,6 +11,7 @@ from sendflowr.timing.curves import CurveConfig
 from sendflowr.timing.engine import TimingEngine, load_latency
 from sendflowr.timing.explanations import StoreExplanations
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
+from sendflowr.timing.revisions import LiveService
 from sendflowr.timing.sources import StoreSource
 
 __all__ = ["build", "curve_config"]
@@ -29,17 +30,19 @@ def build(resources: Resources) -> RoleHandle:
     """The inference app over the process's shared store; no I/O until its lifespan starts."""
     settings = resources.settings
 
+    live = LiveService(settings, resources.clock)  # --- live context + held schedules ---
+
     def make_engine() -> TimingEngine:
         store = resources.store("inference")
-        return TimingEngine(
-            StoreSource(store),
-            StoreExplanations(store),
+        return live.score_with(TimingEngine(
+            live.start(StoreSource(store), store),
+            live.explanations(StoreExplanations(store)),
             load_latency(settings.latency_model_dir),
             config=curve_config(settings),
             clock=resources.clock,
             refresh_seconds=settings.timing_refresh_seconds,
             latency_dir=settings.latency_model_dir,
-        )
+        ))  # fmt: skip
 
     def make_resolver() -> IdentityResolver:
         return resources.identity()
@@ -61,4 +64,4 @@ def build(resources: Resources) -> RoleHandle:
         explore_seed=settings.timing_explore_seed,
         readiness=resources.store_problem,
     )
-    return RoleHandle(name="inference", app=app, port=settings.inference_port)
+    return RoleHandle(name="inference", app=app, port=settings.inference_port, stop=live.stop)

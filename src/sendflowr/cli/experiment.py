@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import orjson
 from rich.table import Table
 
 from sendflowr.cli.context import console, load_settings
-from sendflowr.cli.options import users_option, world_option
+from sendflowr.cli.options import parse_day, users_option, world_option
 from sendflowr.clock import ManualClock
 from sendflowr.errors import ConfigError
 from sendflowr.experiment import (
@@ -33,15 +33,6 @@ from sendflowr.generator.model import date_ms
 from sendflowr.generator.world import load_world
 
 __all__ = ["experiment", "print_results"]
-
-
-def _day(option: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"expected a date YYYY-MM-DD, got {text!r}", option=option) from None
 
 
 def _fmt(x: float | None, digits: int = 4) -> str:
@@ -148,8 +139,8 @@ def experiment(
     began = time.monotonic()
     model = model_for(load_world(world_path))
     history = model.world.history
-    first = _day("--warmup-start", warmup_start) or history.start
-    begin = _day("--start", start) or history.end
+    first = parse_day("--warmup-start", warmup_start) or history.start
+    begin = parse_day("--start", start) or history.end
     if begin <= first:
         raise ConfigError("must be after --warmup-start", option="--start")
     n_users = users if users is not None else history.users

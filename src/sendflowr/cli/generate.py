@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import date
 from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sendflowr.cli.context import console, err_console, load_settings
-from sendflowr.cli.options import connector_url_option, users_option, world_option
+from sendflowr.cli.options import connector_url_option, parse_day, users_option, world_option
 from sendflowr.errors import ConfigError, ServiceError
 from sendflowr.generator import model_for, parse_shard
 from sendflowr.generator.model import Model
@@ -25,15 +24,6 @@ from sendflowr.generator.world import load_world
 __all__ = ["generate"]
 
 _SINKS = ("connector", "kafka", "jsonl", "parquet")
-
-
-def _day(option: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"expected a date YYYY-MM-DD, got {text!r}", option=option) from None
 
 
 def _make_sink(
@@ -157,8 +147,8 @@ def generate(
     """
     model = model_for(load_world(world_path))
     history = model.world.history
-    first = _day("--start", start) or history.start
-    last = _day("--end", end) or history.end
+    first = parse_day("--start", start) or history.start
+    last = parse_day("--end", end) or history.end
     if last <= first:
         raise ConfigError("must be after --start", option="--end")
     parsed_shard = parse_shard(shard)

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Final
 
 import click
 
-__all__ = ["connector_url_option", "users_option", "world_option"]
+from sendflowr.errors import ConfigError
+
+__all__ = ["connector_url_option", "parse_day", "users_option", "world_option"]
 
 #: ``--world FILE`` → ``world_path`` (a path, or None for the shipped world file).
 world_option: Final = click.option(
@@ -28,3 +31,13 @@ connector_url_option: Final = click.option(
 users_option: Final = click.option(
     "--users", type=click.IntRange(min=1), help="Number of users (default: the world's, 350)."
 )
+
+
+def parse_day(option: str, text: str | None) -> date | None:
+    """A ``YYYY-MM-DD`` option value as a date (None stays None); a ConfigError names ``option``."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"expected a date YYYY-MM-DD, got {text!r}", option=option) from None

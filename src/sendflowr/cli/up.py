@@ -12,6 +12,7 @@ from datetime import date
 import click
 
 from sendflowr.cli.context import console, load_settings
+from sendflowr.cli.options import parse_day
 from sendflowr.cli.sql import render
 from sendflowr.clock import SYSTEM_CLOCK
 from sendflowr.errors import ConfigError, ServiceError
@@ -37,13 +38,10 @@ def history_period(
     """
     history = default_world().history
     length = history.end - history.start
-    try:
-        last = date.fromisoformat(end) if end else (history.end if pinned else today)
-        first = date.fromisoformat(start) if start else (
-            history.start if pinned and not end else last - length
-        )  # fmt: skip
-    except ValueError as exc:
-        raise ConfigError(f"expected a date YYYY-MM-DD: {exc}", option="--start/--end") from None
+    last = parse_day("--end", end) or (history.end if pinned else today)
+    first = parse_day("--start", start) or (
+        history.start if pinned and not end else last - length
+    )  # fmt: skip
     if last <= first:
         raise ConfigError("must be after --start", option="--end")
     return first, last

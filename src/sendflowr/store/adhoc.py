@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from sendflowr.errors import ValidationError
+from sendflowr.store.formatted import FORMAT_CLAUSE
 
 __all__ = [
     "ADMIN_SESSION",
@@ -152,14 +153,13 @@ OUTPUT_FORMATS: Final = frozenset(
      "PrettyNoEscapes", "PrettySpace", "PrettySpaceNoEscapes", "PrettyCompactNoEscapes",
      "XML", "LineAsString", "RawBLOB", "TSKV"}
 )  # fmt: skip
-_FORMAT_CLAUSE: Final = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
 
 
 def split_format(sql: str) -> tuple[str, str | None]:
     """``sql`` without its trailing ``FORMAT name`` clause, and the name (None if none).
 
     Raises ``ValidationError`` for a format that is not a text output format."""
-    match = _FORMAT_CLAUSE.search(sql)
+    match = FORMAT_CLAUSE.search(sql)
     if match is None:
         return sql, None
     wanted = {name.lower(): name for name in OUTPUT_FORMATS}.get(match.group(1).lower())

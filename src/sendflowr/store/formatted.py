@@ -13,11 +13,11 @@ from typing import Final
 
 from sendflowr.errors import ValidationError
 
-__all__ = ["format_clause", "readonly_query"]
+__all__ = ["FORMAT_CLAUSE", "format_clause", "readonly_query"]
 
 # A FORMAT clause ends a query (only a semicolon may follow); ClickHouse names formats
 # with letters, digits and underscores (Vertical, PrettyCompact, JSONEachRow, CSVWithNames).
-_FORMAT_CLAUSE: Final = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
+FORMAT_CLAUSE: Final = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
 # A SETTINGS clause at the end of the statement (no closing parenthesis after it).
 _TRAILING_SETTINGS: Final = re.compile(r"\bSETTINGS\b[^()]*$", re.IGNORECASE)
 _READONLY: Final = re.compile(r"\breadonly\b", re.IGNORECASE)
@@ -25,7 +25,7 @@ _READONLY: Final = re.compile(r"\breadonly\b", re.IGNORECASE)
 
 def format_clause(query: str) -> str | None:
     """The format a query's own trailing ``FORMAT`` clause names, or None."""
-    match = _FORMAT_CLAUSE.search(query)
+    match = FORMAT_CLAUSE.search(query)
     return match.group(1) if match else None
 
 
@@ -35,7 +35,7 @@ def readonly_query(query: str) -> str:
     Raises ``ValidationError`` when the query has no FORMAT clause or sets ``readonly``
     itself (a later ``readonly = 0`` in the same clause would win).
     """
-    match = _FORMAT_CLAUSE.search(query)
+    match = FORMAT_CLAUSE.search(query)
     if match is None:
         raise ValidationError("query", "no FORMAT clause at the end of the query")
     head = query[: match.start()].rstrip()

@@ -33,7 +33,7 @@ from sendflowr.identity import IdentityResolver
 from sendflowr.timing import compat
 from sendflowr.timing.audience import Capacity
 from sendflowr.timing.context import suppression_block
-from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
+from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, paused_gc
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
 from sendflowr.timing.grid import epoch_minute, from_epoch_minute, slot_of
@@ -244,7 +244,7 @@ def create_app(
     )
     def timing_decisions(body: BatchDecisionRequest) -> Response:
         """Decisions for a whole audience (≤ 100,000) in one call: one feature query, numpy."""
-        with metrics.seconds.labels("timing-decisions").time():
+        with metrics.seconds.labels("timing-decisions").time(), paused_gc():
             ids = resolve_ids(list(body.recipients))
             zones = [r.timezone or body.timezone for r in body.recipients]
             out = decide_local(body, ids, zones, single=False, capacity=body.capacity)

@@ -10,6 +10,10 @@ keeps it inside.
 
 from __future__ import annotations
 
+import gc
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Final
@@ -43,9 +47,10 @@ from sendflowr.timing.grid import (
     weekday,
 )
 from sendflowr.timing.latency import DEFAULT_PROVIDER, LatencyInputs, LatencyPredictor
+from sendflowr.timing.runs import Runs
 from sendflowr.timing.zones import local_slots, quiet_mask
 
-__all__ = ["AIM_SECONDS", "Decision", "DecisionRequest", "Skipped", "decide"]
+__all__ = ["AIM_SECONDS", "Decision", "DecisionRequest", "Skipped", "decide", "paused_gc"]
 
 AIM_SECONDS: Final = 30.0
 DEFAULT_WINDOW: Final = timedelta(days=7)
@@ -152,6 +157,35 @@ def slot_latencies(latency: LatencyPredictor, req: DecisionRequest) -> npt.NDArr
     return latency.predict(inputs)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a batch builds its many small objects.
+
+    A 10,000-recipient batch allocates ~10⁵ dicts and floats, none of them cyclic;
+    each collection they trigger walks every live object of the process (a third of
+    the batch's CPU time). Nested and concurrent pauses are counted: the collector
+    runs again once the last one ends (if it was running before the first).
+    """
+    global _pauses, _resume
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
+
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume = False
+
+
 def decide(
     req: DecisionRequest,
     curves: CurveModel,
@@ -172,6 +206,19 @@ def decide(
     (or SuppressedError with ``raise_suppressed``); a window with some is
     decided on its best allowed minute and flagged ``debug.suppressed``.
     """
+    with paused_gc():
+        return _decide(req, curves, latency, contexts, now, slot_latency, raise_suppressed)
+
+
+def _decide(
+    req: DecisionRequest,
+    curves: CurveModel,
+    latency: LatencyPredictor,
+    contexts: dict[str, Context],
+    now: datetime,
+    slot_latency: npt.NDArray[np.float64] | None,
+    raise_suppressed: bool,
+) -> list[Decision | Skipped]:
     first, last = _window(req, now)
     cand = np.arange(first, last, dtype=np.int64)
     slots = slots_of_minutes(cand)
@@ -189,7 +236,7 @@ def decide(
         slots = local_slots(cand, req.timezone)
     version = f"{curves.version}+{latency.version}"
     scorer = ConfidenceScorer(curves, slots, epoch_minute(now))
-    batch = _Batch(cand, slots, lat, curves, latency, version, now, req, scorer)
+    batch = _Batch(cand, slots, lat, curves, latency, version, now, req, scorer, Runs.of(slots))
     ids = req.universal_ids
     rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)
@@ -202,32 +249,32 @@ def decide(
     u_best = np.empty(unique.shape[0], np.int64)
     u_top = np.empty(unique.shape[0])
     u_sharp = np.empty(unique.shape[0])
-    chunk = max(1, _CELLS_PER_CHUNK // cand.shape[0])
+    chunk = max(1, _CELLS_PER_CHUNK // (len(batch.runs) + 2 * 60))
     for lo in range(0, unique.shape[0], chunk):
-        values = curves.window(unique[lo : lo + chunk], slots)
-        best = values.argmax(axis=1)
-        top = values[np.arange(values.shape[0]), best]
+        best, top, mean = batch.runs.best(*curves.factors(unique[lo : lo + chunk]))
         u_best[lo : lo + chunk] = best
         u_top[lo : lo + chunk] = top
-        u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
+        u_sharp[lo : lo + chunk] = 1.0 - mean / np.where(top > 0, top, 1.0)
     plain_at = np.flatnonzero(~live)
     group_of = dict(zip(plain_at.tolist(), inverse.tolist(), strict=True))
     shared: dict[int, _Pick] = {}  # one pick per distinct curve, shared by its recipients
+    best_of, value_of, sharp_of = u_best.tolist(), u_top.tolist(), u_sharp.tolist()
+    weight_of, row_of = weight.tolist(), rows.tolist()
     for i, j in group_of.items():
         if j in shared:
             picks[i] = shared[j]
             continue
-        b, top = int(u_best[j]), float(u_top[j])
+        b, value = best_of[j], value_of[j]
         picks[i] = shared[j] = _Pick(
             best=b,
             peak=b,
-            sharpness=float(u_sharp[j]),
-            base_best=top,
-            final_best=top,
-            base_peak=top,
+            sharpness=sharp_of[j],
+            base_best=value,
+            final_best=value,
+            base_peak=value,
             weights={},
-            evidence=float(weight[i]),
-            cold=bool(rows[i] < 0),
+            evidence=weight_of[i],
+            cold=row_of[i] < 0,
             ctx=None,
         )
 
@@ -261,19 +308,27 @@ def decide(
             for p in placed:
                 minute = int(cand[p.index])
                 used[minute] = used.get(minute, 0) + p.count
+    full: list[tuple[int, _Pick]] = []  # recipients decided in full
+    copies: list[tuple[int, int]] = []  # (recipient, index in full): the same decision, renamed
     for unit, who, placed in zip(units, members, placements, strict=True):
         at = iter(who)
         for p in placed:
-            made: Decision | None = None
+            first = -1
             for _ in range(p.count):
                 i = next(at)
-                if made is not None:  # same curve, same minute: the same decision, renamed
-                    answer[i] = replace(made, decision_id=uuid7(now), universal_id=ids[i])
+                if first >= 0:  # same curve, same minute: the same decision
+                    copies.append((i, first))
                     continue
                 pick = explored.get(i, picks[i])
                 if p.index != unit.preferred:
                     pick = _moved(batch, pick, p, unit, limit, int(rows[i]))
-                answer[i] = made = _decision(batch, pick, ids[i], int(rows[i]))
+                first = len(full)
+                full.append((i, pick))
+    made = _decisions(batch, full, ids, rows)
+    for (i, _), d in zip(full, made, strict=True):
+        answer[i] = d
+    for i, k in copies:
+        answer[i] = replace(made[k], decision_id=uuid7(now), universal_id=ids[i])
     return [answer[i] for i in range(len(ids))]
 
 
@@ -303,6 +358,32 @@ class _Batch:
     now: datetime
     req: DecisionRequest
     scorer: ConfidenceScorer
+    runs: Runs
+    #: epoch minute → (its UTC datetime, ISO text); week slot → label (shared by the batch)
+    _times: dict[int, tuple[datetime, str]] = field(default_factory=dict)
+    _labels: dict[int, str] = field(default_factory=dict)
+
+    def at(self, minute: int) -> datetime:
+        """The UTC datetime of epoch ``minute``."""
+        return self._time(minute)[0]
+
+    def iso(self, minute: int) -> str:
+        """The ISO text of epoch ``minute``."""
+        return self._time(minute)[1]
+
+    def _time(self, minute: int) -> tuple[datetime, str]:
+        hit = self._times.get(minute)
+        if hit is None:
+            at = from_epoch_minute(minute)
+            hit = self._times[minute] = (at, at.isoformat())
+        return hit
+
+    def label(self, slot: int) -> str:
+        """``slot_label`` of a week slot."""
+        hit = self._labels.get(slot)
+        if hit is None:
+            hit = self._labels[slot] = slot_label(slot)
+        return hit
 
 
 @dataclass(frozen=True)
@@ -496,12 +577,25 @@ def _moved(
     return _at(batch, pick, placed.index, row, value=placed.value, spread=note)
 
 
-def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
+def _decisions(
+    batch: _Batch, full: list[tuple[int, _Pick]], ids: list[str], rows: npt.NDArray[np.int64]
+) -> list[Decision]:
+    """The decisions of ``(recipient, pick)`` pairs, their confidences scored at once."""
+    at = np.fromiter((i for i, _ in full), np.int64, len(full))
+    best = np.fromiter((p.best for _, p in full), np.int64, len(full))
+    scores = batch.scorer.batch(rows[at], batch.slots[best])
+    return [
+        _decision(batch, pick, ids[i], conf) for (i, pick), conf in zip(full, scores, strict=True)
+    ]
+
+
+def _decision(
+    batch: _Batch, pick: _Pick, uid: str, conf: tuple[float, dict[str, float]]
+) -> Decision:
     cand, slots, now = batch.cand, batch.slots, batch.now
     best, peak, weights = pick.best, pick.peak, pick.weights
     sharpness, evidence, cold, ctx = pick.sharpness, pick.evidence, pick.cold, pick.ctx
-    conf = batch.scorer.score(row, int(slots[best]))
-    target = from_epoch_minute(int(cand[best]))
+    target = batch.at(int(cand[best]))
     latency_s = float(batch.lat[best])
     trigger = max(target + timedelta(seconds=AIM_SECONDS - latency_s), now)
     confidence = conf[0]
@@ -510,8 +604,8 @@ def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
     debug = {
         "base_curve_peak": {
             "slot": int(slots[peak]),
-            "label": slot_label(int(slots[peak])),
-            "at_utc": from_epoch_minute(int(cand[peak])).isoformat(),
+            "label": batch.label(int(slots[peak])),
+            "at_utc": batch.iso(int(cand[peak])),
             "value": round(pick.base_peak, 6),
         },
         "applied_weights": applied,
@@ -522,7 +616,7 @@ def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
         "move_cost": pick.spread["relative_cost"] if pick.spread is not None else 0.0,
     }
     explanation = {
-        "target": {"slot": int(slots[best]), "label": slot_label(int(slots[best])),
+        "target": {"slot": int(slots[best]), "label": batch.label(int(slots[best])),
                    "base_value": round(pick.base_best, 6),
                    "final_value": round(pick.final_best, 6)},
         "cold_start": cold,

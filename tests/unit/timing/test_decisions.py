@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
@@ -230,3 +231,14 @@ def test_the_batch_path_matches_a_dense_per_recipient_reference() -> None:
         assert {k: d.explanation["confidence"][k] for k in parts} == parts
         sharp = 1.0 - float(values.astype(np.float64).mean()) / float(values[best])
         assert d.explanation["confidence"]["sharpness"] == pytest.approx(sharp, abs=1e-4)
+
+
+def test_every_decision_of_a_batch_has_its_own_uuid7_at_now(model: CurveModel) -> None:
+    ids = [*model.universal_ids, *(f"cold{i}" for i in range(300))]
+    out = decide(DecisionRequest(ids), model, FixedLatency(60.0), {}, NOW)
+    names = [d.decision_id for d in out if isinstance(d, Decision)]
+    assert len(set(names)) == len(ids)
+    for name in names:
+        u = UUID(name)
+        assert u.version == 7 and str(u) == name
+        assert u.int >> 80 == int(NOW.timestamp() * 1000)

@@ -26,11 +26,13 @@ from sendflowr.errors import SuppressedError, ValidationError
 from sendflowr.events import CHANNELS
 from sendflowr.timing.audience import (
     COLD_SHARE,
+    Best,
     Capacity,
     Placement,
     Unit,
     Values,
     cold_cap,
+    dense_best,
     spread,
 )
 from sendflowr.timing.confidence import ConfidenceScorer
@@ -296,14 +298,14 @@ def _decide(
         picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
 
     explored = _explore(batch, picks, rows)
-    units, members, unit_values = _units(batch, picks, explored, group_of, unique, rows)
+    units, members, unit_values, unit_best = _units(batch, picks, explored, group_of, unique, rows)
     limit = req.capacity.limit(_provider(req)) if req.capacity is not None else None
     used = req.capacity_used
     room = None
     if limit is not None and used:
         taken = np.fromiter((used.get(int(m), 0) for m in cand), np.int64, cand.shape[0])
         room = limit - taken
-    placements = spread(units, unit_values, cand.shape[0], limit, room)
+    placements = spread(units, unit_values, cand.shape[0], limit, room, unit_best)
     if limit is not None and used is not None:
         for placed in placements:
             for p in placed:
@@ -520,7 +522,7 @@ def _units(
     group_of: dict[int, int],
     unique: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
-) -> tuple[list[Unit], list[list[int]], Values]:
+) -> tuple[list[Unit], list[list[int]], Values, Best]:
     """Spread units: one per distinct plain curve (explorers apart), one per other recipient."""
     groups: dict[int, list[int]] = {}
     singles: list[int] = []
@@ -556,7 +558,27 @@ def _units(
                 out[k] = _evaluate(batch, row, ctx)[1]
         return out
 
-    return units, members, values
+    dense = dense_best(units, values)
+
+    def best(which: list[int], k: int) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
+        # Plain curves from their factors (``runs``), the others over the whole window.
+        plain = [n for n, u in enumerate(which) if sources[u][1] is None]
+        other = [n for n, u in enumerate(which) if sources[u][1] is not None]
+        k = min(k, batch.runs.size)
+        cols = np.empty((len(which), k), dtype=np.int64)
+        vals = np.empty((len(which), k))
+        preferred = np.empty(len(which))
+        if plain:
+            rows = np.fromiter((sources[which[n]][0] for n in plain), np.int64, len(plain))
+            at = np.fromiter((units[which[n]].preferred for n in plain), np.int64, len(plain))
+            factors = batch.curves.factors(rows)
+            cols[plain], vals[plain] = batch.runs.top(*factors, k)
+            preferred[plain] = batch.runs.value_at(*factors, at)
+        if other:
+            cols[other], vals[other], preferred[other] = dense([which[n] for n in other], k)
+        return cols, vals, preferred
+
+    return units, members, values, best
 
 
 def _moved(

@@ -20,7 +20,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Runs"]
+__all__ = ["Runs", "top_of"]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -40,6 +40,8 @@ class Runs:
     minute: I64
     #: number of candidates
     size: int
+    #: the candidates' week slots
+    slots: I64
 
     @classmethod
     def of(cls, slots: npt.ArrayLike) -> Runs:
@@ -49,7 +51,8 @@ class Runs:
         cut[1:] = (s[1:] != s[:-1] + 1) | (s[1:] // _MINUTES != s[:-1] // _MINUTES)
         start = np.flatnonzero(cut).astype(np.int64)
         length = np.diff(np.append(start, s.shape[0])).astype(np.int64)
-        return cls(start, length, s[start] // _MINUTES, s[start] % _MINUTES, int(s.shape[0]))
+        hour, minute = s[start] // _MINUTES, s[start] % _MINUTES
+        return cls(start, length, hour, minute, int(s.shape[0]), s)
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -98,3 +101,56 @@ class Runs:
         inside = self.in_run(hours, minutes, floor, run).argmax(axis=1)
         mean = total.sum(axis=1) / max(self.size, 1)
         return (self.start[run] + inside).astype(np.int64), top[r, run], mean
+
+    def value_at(self, hours: F32, minutes: F32, floor: F32, index: I64) -> F32:
+        """Each row's value at its candidate ``index`` (what ``window`` gives there)."""
+        r = np.arange(hours.shape[0])
+        slot = self.slots[index]
+        out: F32 = hours[r, slot // _MINUTES] * minutes[r, slot % _MINUTES]
+        out += floor
+        return out
+
+    def top(self, hours: F32, minutes: F32, floor: F32, k: int) -> tuple[I64, F32]:
+        """Each row's ``k`` best candidates and their values ``(n, k)``, in no order.
+
+        Only the ``k`` runs with the best maxima are read: the k-th best value is at
+        least the lowest of those maxima, so no other run can hold one of the k best.
+        A row where another run ties that lowest maximum is read in full.
+        """
+        k = min(k, self.size)
+        best, _ = self.run_best(hours, minutes, floor)
+        t = min(k, len(self))
+        if t == len(self):
+            dense = self._dense(hours, minutes, floor, np.arange(hours.shape[0]))
+            return top_of(dense, k)
+        run = np.argpartition(-best, t - 1, axis=1)[:, :t]
+        level = np.take_along_axis(best, run, axis=1).min(axis=1)
+        r = np.arange(hours.shape[0])
+        offset = np.arange(_MINUTES)
+        cols = np.minimum(self.minute[run][:, :, None] + offset, _MINUTES - 1)
+        values = hours[r[:, None], self.hour[run]][:, :, None] * minutes[r[:, None, None], cols]
+        values += floor[:, None, None]
+        values[offset >= self.length[run][:, :, None]] = -np.inf
+        index = self.start[run][:, :, None] + offset
+        n = hours.shape[0]
+        cols_out, vals_out = top_of(values.reshape(n, -1), k)
+        cols_out = np.take_along_axis(index.reshape(n, -1), cols_out, axis=1)
+        tied = np.flatnonzero((best >= level[:, None]).sum(axis=1) > t)
+        if tied.size:
+            dense = self._dense(hours, minutes, floor, tied)
+            cols_out[tied], vals_out[tied] = top_of(dense, k)
+        return cols_out, vals_out
+
+    def _dense(self, hours: F32, minutes: F32, floor: F32, rows: I64) -> F32:
+        out: F32 = hours[rows][:, self.slots // _MINUTES] * minutes[rows][:, self.slots % _MINUTES]
+        out += floor[rows][:, None]
+        return out
+
+
+def top_of(values: npt.NDArray[np.floating], k: int) -> tuple[I64, F32]:
+    """The ``k`` largest of each row of ``values`` ``(n, m)``: columns and values, in no order."""
+    if k < values.shape[1]:
+        cols = np.argpartition(-values, k - 1, axis=1)[:, :k].astype(np.int64)
+    else:
+        cols = np.broadcast_to(np.arange(values.shape[1], dtype=np.int64), values.shape).copy()
+    return cols, np.take_along_axis(values, cols, axis=1).astype(np.float32)

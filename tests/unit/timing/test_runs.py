@@ -68,3 +68,20 @@ def test_runs_never_span_two_hours_or_a_gap() -> None:
         assert (part // 60 == hour).all()
         np.testing.assert_array_equal(part % 60, np.arange(minute, minute + length))
     assert int(runs.length.sum()) == slots.shape[0] == runs.size
+
+
+@pytest.mark.parametrize("k", [1, 33, 82, 400])
+@pytest.mark.parametrize(
+    "name", ["a week from 13:17", "quiet hours", "New York across its DST end"]
+)
+def test_top_holds_the_k_best_values(name: str, k: int) -> None:
+    slots = _windows()[name]
+    h, m, f = _factors(200, seed=k)
+    h[2] = h[2, 0]  # equal hour rates: run maxima tie, the row is read in full
+    dense = _dense(h, m, f, slots)
+    runs = Runs.of(slots)
+    cols, vals = runs.top(h, m, f, k)
+    np.testing.assert_array_equal(np.take_along_axis(dense, cols, axis=1), vals)
+    np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(dense, axis=1)[:, -k:])
+    at = np.arange(200) % slots.shape[0]
+    np.testing.assert_array_equal(runs.value_at(h, m, f, at), dense[np.arange(200), at])

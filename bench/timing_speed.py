@@ -250,13 +250,13 @@ def _spread_figures(
         total = 0.0
         for d in decisions:
             if d["universal_id"] in known:
-                at = datetime.fromisoformat(d["target_minute_utc"])
+                at = datetime.fromisoformat(d["target_time_utc"])
                 p = expected_click_probability(model, truths[d["universal_id"]], [at])
                 total += float(np.asarray(p).ravel()[0])
         return total
 
     def most(decisions: list[dict[str, Any]], only_cold: bool = False) -> int:
-        minutes = Counter(d["target_minute_utc"] for d in decisions
+        minutes = Counter(d["target_time_utc"] for d in decisions
                           if not only_cold or d["universal_id"] not in known)  # fmt: skip
         return max(minutes.values())
 

@@ -33,7 +33,7 @@ from sendflowr.identity import IdentityResolver
 from sendflowr.timing import compat
 from sendflowr.timing.audience import Capacity
 from sendflowr.timing.context import suppression_block
-from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped
+from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, paused_gc
 from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE
 from sendflowr.timing.grid import epoch_minute, from_epoch_minute, slot_of
@@ -60,18 +60,18 @@ def _json(body: Any, status: int = 200) -> Response:
 
 
 def decision_body(d: Decision) -> dict[str, Any]:
-    """The JSON form of a decision."""
+    """The JSON form of a decision, for orjson (which writes datetimes as ISO 8601)."""
     return {
         "decision_id": d.decision_id,
         "universal_id": d.universal_id,
         "target_minute_utc": slot_of(d.target_minute_utc),
-        "target_time_utc": d.target_minute_utc.isoformat(),
-        "trigger_timestamp_utc": d.trigger_timestamp_utc.isoformat(),
+        "target_time_utc": d.target_minute_utc,
+        "trigger_timestamp_utc": d.trigger_timestamp_utc,
         "latency_estimate_seconds": d.latency_estimate_seconds,
         "confidence_score": d.confidence_score,
         "model_version": d.model_version,
         "explanation_ref": d.explanation_ref,
-        "created_at_utc": d.created_at_utc.isoformat(),
+        "created_at_utc": d.created_at_utc,
         "debug": d.debug,
     }
 
@@ -244,11 +244,12 @@ def create_app(
     )
     def timing_decisions(body: BatchDecisionRequest) -> Response:
         """Decisions for a whole audience (≤ 100,000) in one call: one feature query, numpy."""
-        with metrics.seconds.labels("timing-decisions").time():
+        with metrics.seconds.labels("timing-decisions").time(), paused_gc():
             ids = resolve_ids(list(body.recipients))
             zones = [r.timezone or body.timezone for r in body.recipients]
             out = decide_local(body, ids, zones, single=False, capacity=body.capacity)
-            decisions = [decision_body(d) | local_fields(d, z) for d, z in out
+            memo: dict[Any, dict[str, Any]] = {}
+            decisions = [decision_body(d) | local_fields(d, z, memo) for d, z in out
                          if isinstance(d, Decision)]  # fmt: skip
             skipped = [_skipped_body(s) for s, _ in out if isinstance(s, Skipped)]
             metrics.decisions.labels("decided").inc(len(decisions))

@@ -32,14 +32,17 @@ import numpy as np
 import numpy.typing as npt
 
 from sendflowr.errors import ValidationError
+from sendflowr.timing.runs import top_of
 
 __all__ = [
     "COLD_SHARE",
+    "Best",
     "Capacity",
     "Placement",
     "Unit",
     "Values",
     "cold_cap",
+    "dense_best",
     "spread",
 ]
 
@@ -95,6 +98,26 @@ def cold_cap(size: int, share: float = COLD_SHARE) -> int:
 
 #: ``values(units)``: those units' values over every candidate, ``(len(units), n_minutes)``.
 Values = Callable[[list[int]], npt.NDArray[np.floating[Any]]]
+#: ``best(units, k)``: those units' ``k`` best candidates and values ``(len(units), k)`` in
+#: any order, and each one's value at its preferred candidate ``(len(units),)``.
+Best = Callable[
+    [list[int], int],
+    tuple[npt.NDArray[np.int64], npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]],
+]
+
+
+def dense_best(units: Sequence[Unit], values: Values) -> Best:
+    """``Best`` read from ``values`` (the whole window of each unit)."""
+
+    def best(
+        which: list[int], k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating[Any]], FloatArray]:
+        vals = values(which)
+        cols, top = top_of(vals, k)
+        preferred = np.fromiter((units[u].preferred for u in which), np.int64, len(which))
+        return cols, top, vals[np.arange(len(which)), preferred].astype(np.float64)
+
+    return best
 
 
 @dataclass
@@ -112,12 +135,14 @@ def spread(
     n_minutes: int,
     limit: int | None,
     room: npt.NDArray[np.int64] | None = None,
+    best: Best | None = None,
 ) -> list[list[Placement]]:
     """Place every unit's members on candidate minutes within ``limit`` sends per minute.
 
     ``values`` gives units' values over the ``n_minutes`` candidates (0 = not
     allowed, e.g. suppressed); it is called, in chunks, only for units that
-    cannot all stay on their preferred minute. ``room``: what is left of ``limit``
+    cannot all stay on their preferred minute. ``best`` gives their best options
+    without the whole window (default: read from ``values``). ``room``: what is left of ``limit``
     at each candidate when earlier parts of the same audience (other clocks)
     already took some. Raises ValidationError (field ``capacity``) when the window
     cannot hold the audience at ``limit``.
@@ -146,7 +171,7 @@ def spread(
     for u in np.flatnonzero(~conflicted).tolist():
         out[u] = [Placement(int(pref[u]), int(size[u]), math.nan, 0.0)]
     todo = np.flatnonzero(conflicted).tolist()
-    options = _options(units, todo, values, n_minutes, limit)
+    options = _options(units, todo, best or dense_best(units, values), n_minutes, limit)
     todo.sort(key=lambda u: -options[u].regret)
     for u in todo:
         out[u] = _fill(units[u], u, options[u], values, room, limit)
@@ -154,23 +179,17 @@ def spread(
 
 
 def _options(
-    units: Sequence[Unit], todo: list[int], values: Values, n_minutes: int, limit: int | None
+    units: Sequence[Unit], todo: list[int], best: Best, n_minutes: int, limit: int | None
 ) -> dict[int, _Options]:
     """Best options of the conflicted units, read a chunk of units at a time."""
     out: dict[int, _Options] = {}
     chunk = max(1, _CELLS_PER_CHUNK // n_minutes)
     for lo in range(0, len(todo), chunk):
         part = todo[lo : lo + chunk]
-        vals = np.asarray(values(part), dtype=np.float64)
         k = min(n_minutes, max(_need(units[u], limit) for u in part) + _SPARE_OPTIONS)
-        if k < n_minutes:
-            top = np.argpartition(-vals, k - 1, axis=1)[:, :k]
-        else:
-            top = np.broadcast_to(np.arange(n_minutes), vals.shape)
-        top_vals = np.take_along_axis(vals, top, axis=1)
-        for r, u in enumerate(part):
-            preferred = float(vals[r, units[u].preferred])
-            out[u] = _ranked(units[u], top[r], top_vals[r], preferred, limit)
+        top, top_vals, preferred = best(part, k)
+        for r, (u, pref) in enumerate(zip(part, preferred.tolist(), strict=True)):
+            out[u] = _ranked(units[u], top[r], top_vals[r], pref, limit)
     return out
 
 

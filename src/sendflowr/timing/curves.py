@@ -33,6 +33,7 @@ from sendflowr.timing.segments import fit_segments
 __all__ = ["CurveConfig", "CurveModel", "Evidence", "fit_curves"]
 
 FloatArray = npt.NDArray[np.float64]
+F32Array = npt.NDArray[np.float32]
 _HOURS = 168
 
 
@@ -126,10 +127,11 @@ class CurveModel:
         out += self.config.uniform_prior * out.mean(axis=1, keepdims=True)
         return out
 
-    def window(self, rows: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> FloatArray:
-        """Base curve values ``(len(rows), len(slots))`` at the given week slots only.
+    def factors(self, rows: npt.NDArray[np.int64]) -> tuple[F32Array, F32Array, F32Array]:
+        """The rows' curves as float32 factors ``(hours (n, 168), minutes (n, 60), floor (n,))``.
 
-        Equal to ``curves(rows)[:, slots]`` without building the whole week.
+        ``curve[s] = hours[:, s // 60] * minutes[:, s % 60] + floor`` (float32 arithmetic):
+        what ``window`` evaluates. Row −1 gets the global (cold-start) factors.
         """
         known = rows >= 0
         hours = np.empty((rows.shape[0], _HOURS))
@@ -138,11 +140,18 @@ class CurveModel:
         minutes[known] = self.minute_factor[rows[known]]
         hours[~known] = self.global_hour_rate
         minutes[~known] = self.global_minute_factor
+        floor = self.config.uniform_prior * (hours.mean(axis=1) * minutes.mean(axis=1))
+        return hours.astype(np.float32), minutes.astype(np.float32), floor.astype(np.float32)
+
+    def window(self, rows: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> FloatArray:
+        """Base curve values ``(len(rows), len(slots))`` at the given week slots only.
+
+        Equal to ``curves(rows)[:, slots]`` without building the whole week.
+        """
         # float32: half the memory traffic of the (recipients × minutes) arrays.
-        h32, m32 = hours.astype(np.float32), minutes.astype(np.float32)
+        h32, m32, floor = self.factors(rows)
         out = h32[:, slots // 60] * m32[:, slots % 60]
-        mean = hours.mean(axis=1) * minutes.mean(axis=1)
-        out += (self.config.uniform_prior * mean).astype(np.float32)[:, None]
+        out += floor[:, None]
         return out  # type: ignore[return-value]
 
     def evidence_weight(self, rows: npt.NDArray[np.int64]) -> FloatArray:

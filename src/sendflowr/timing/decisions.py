@@ -10,6 +10,11 @@ keeps it inside.
 
 from __future__ import annotations
 
+import gc
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any, Final
@@ -18,14 +23,16 @@ import numpy as np
 import numpy.typing as npt
 
 from sendflowr.errors import SuppressedError, ValidationError
-from sendflowr.events import CHANNELS, uuid7
+from sendflowr.events import CHANNELS
 from sendflowr.timing.audience import (
     COLD_SHARE,
+    Best,
     Capacity,
     Placement,
     Unit,
     Values,
     cold_cap,
+    dense_best,
     spread,
 )
 from sendflowr.timing.confidence import ConfidenceScorer
@@ -43,9 +50,10 @@ from sendflowr.timing.grid import (
     weekday,
 )
 from sendflowr.timing.latency import DEFAULT_PROVIDER, LatencyInputs, LatencyPredictor
+from sendflowr.timing.runs import Runs
 from sendflowr.timing.zones import local_slots, quiet_mask
 
-__all__ = ["AIM_SECONDS", "Decision", "DecisionRequest", "Skipped", "decide"]
+__all__ = ["AIM_SECONDS", "Decision", "DecisionRequest", "Skipped", "decide", "paused_gc"]
 
 AIM_SECONDS: Final = 30.0
 DEFAULT_WINDOW: Final = timedelta(days=7)
@@ -152,6 +160,35 @@ def slot_latencies(latency: LatencyPredictor, req: DecisionRequest) -> npt.NDArr
     return latency.predict(inputs)
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while a batch builds its many small objects.
+
+    A 10,000-recipient batch allocates ~10⁵ dicts and floats, none of them cyclic;
+    each collection they trigger walks every live object of the process (a third of
+    the batch's CPU time). Nested and concurrent pauses are counted: the collector
+    runs again once the last one ends (if it was running before the first).
+    """
+    global _pauses, _resume
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
+
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume = False
+
+
 def decide(
     req: DecisionRequest,
     curves: CurveModel,
@@ -172,6 +209,19 @@ def decide(
     (or SuppressedError with ``raise_suppressed``); a window with some is
     decided on its best allowed minute and flagged ``debug.suppressed``.
     """
+    with paused_gc():
+        return _decide(req, curves, latency, contexts, now, slot_latency, raise_suppressed)
+
+
+def _decide(
+    req: DecisionRequest,
+    curves: CurveModel,
+    latency: LatencyPredictor,
+    contexts: dict[str, Context],
+    now: datetime,
+    slot_latency: npt.NDArray[np.float64] | None,
+    raise_suppressed: bool,
+) -> list[Decision | Skipped]:
     first, last = _window(req, now)
     cand = np.arange(first, last, dtype=np.int64)
     slots = slots_of_minutes(cand)
@@ -189,7 +239,7 @@ def decide(
         slots = local_slots(cand, req.timezone)
     version = f"{curves.version}+{latency.version}"
     scorer = ConfidenceScorer(curves, slots, epoch_minute(now))
-    batch = _Batch(cand, slots, lat, curves, latency, version, now, req, scorer)
+    batch = _Batch(cand, slots, lat, curves, latency, version, now, req, scorer, Runs.of(slots))
     ids = req.universal_ids
     rows = curves.rows(ids)
     weight = curves.evidence_weight(rows)
@@ -202,32 +252,32 @@ def decide(
     u_best = np.empty(unique.shape[0], np.int64)
     u_top = np.empty(unique.shape[0])
     u_sharp = np.empty(unique.shape[0])
-    chunk = max(1, _CELLS_PER_CHUNK // cand.shape[0])
+    chunk = max(1, _CELLS_PER_CHUNK // (len(batch.runs) + 2 * 60))
     for lo in range(0, unique.shape[0], chunk):
-        values = curves.window(unique[lo : lo + chunk], slots)
-        best = values.argmax(axis=1)
-        top = values[np.arange(values.shape[0]), best]
+        best, top, mean = batch.runs.best(*curves.factors(unique[lo : lo + chunk]))
         u_best[lo : lo + chunk] = best
         u_top[lo : lo + chunk] = top
-        u_sharp[lo : lo + chunk] = 1.0 - values.mean(axis=1) / np.where(top > 0, top, 1.0)
+        u_sharp[lo : lo + chunk] = 1.0 - mean / np.where(top > 0, top, 1.0)
     plain_at = np.flatnonzero(~live)
     group_of = dict(zip(plain_at.tolist(), inverse.tolist(), strict=True))
     shared: dict[int, _Pick] = {}  # one pick per distinct curve, shared by its recipients
+    best_of, value_of, sharp_of = u_best.tolist(), u_top.tolist(), u_sharp.tolist()
+    weight_of, row_of = weight.tolist(), rows.tolist()
     for i, j in group_of.items():
         if j in shared:
             picks[i] = shared[j]
             continue
-        b, top = int(u_best[j]), float(u_top[j])
+        b, value = best_of[j], value_of[j]
         picks[i] = shared[j] = _Pick(
             best=b,
             peak=b,
-            sharpness=float(u_sharp[j]),
-            base_best=top,
-            final_best=top,
-            base_peak=top,
+            sharpness=sharp_of[j],
+            base_best=value,
+            final_best=value,
+            base_peak=value,
             weights={},
-            evidence=float(weight[i]),
-            cold=bool(rows[i] < 0),
+            evidence=weight_of[i],
+            cold=row_of[i] < 0,
             ctx=None,
         )
 
@@ -248,32 +298,41 @@ def decide(
         picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
 
     explored = _explore(batch, picks, rows)
-    units, members, unit_values = _units(batch, picks, explored, group_of, unique, rows)
+    units, members, unit_values, unit_best = _units(batch, picks, explored, group_of, unique, rows)
     limit = req.capacity.limit(_provider(req)) if req.capacity is not None else None
     used = req.capacity_used
     room = None
     if limit is not None and used:
         taken = np.fromiter((used.get(int(m), 0) for m in cand), np.int64, cand.shape[0])
         room = limit - taken
-    placements = spread(units, unit_values, cand.shape[0], limit, room)
+    placements = spread(units, unit_values, cand.shape[0], limit, room, unit_best)
     if limit is not None and used is not None:
         for placed in placements:
             for p in placed:
                 minute = int(cand[p.index])
                 used[minute] = used.get(minute, 0) + p.count
+    full: list[tuple[int, _Pick]] = []  # recipients decided in full
+    copies: list[tuple[int, int]] = []  # (recipient, index in full): the same decision, renamed
     for unit, who, placed in zip(units, members, placements, strict=True):
         at = iter(who)
         for p in placed:
-            made: Decision | None = None
+            first = -1
             for _ in range(p.count):
                 i = next(at)
-                if made is not None:  # same curve, same minute: the same decision, renamed
-                    answer[i] = replace(made, decision_id=uuid7(now), universal_id=ids[i])
+                if first >= 0:  # same curve, same minute: the same decision
+                    copies.append((i, first))
                     continue
                 pick = explored.get(i, picks[i])
                 if p.index != unit.preferred:
                     pick = _moved(batch, pick, p, unit, limit, int(rows[i]))
-                answer[i] = made = _decision(batch, pick, ids[i], int(rows[i]))
+                first = len(full)
+                full.append((i, pick))
+    names = _decision_ids(now, len(full) + len(copies))
+    made = _decisions(batch, full, ids, rows, names)
+    for (i, _), d in zip(full, made, strict=True):
+        answer[i] = d
+    for (i, k), name in zip(copies, names[len(full) :], strict=True):
+        answer[i] = replace(made[k], decision_id=name, universal_id=ids[i])
     return [answer[i] for i in range(len(ids))]
 
 
@@ -303,6 +362,32 @@ class _Batch:
     now: datetime
     req: DecisionRequest
     scorer: ConfidenceScorer
+    runs: Runs
+    #: epoch minute → (its UTC datetime, ISO text); week slot → label (shared by the batch)
+    _times: dict[int, tuple[datetime, str]] = field(default_factory=dict)
+    _labels: dict[int, str] = field(default_factory=dict)
+
+    def at(self, minute: int) -> datetime:
+        """The UTC datetime of epoch ``minute``."""
+        return self._time(minute)[0]
+
+    def iso(self, minute: int) -> str:
+        """The ISO text of epoch ``minute``."""
+        return self._time(minute)[1]
+
+    def _time(self, minute: int) -> tuple[datetime, str]:
+        hit = self._times.get(minute)
+        if hit is None:
+            at = from_epoch_minute(minute)
+            hit = self._times[minute] = (at, at.isoformat())
+        return hit
+
+    def label(self, slot: int) -> str:
+        """``slot_label`` of a week slot."""
+        hit = self._labels.get(slot)
+        if hit is None:
+            hit = self._labels[slot] = slot_label(slot)
+        return hit
 
 
 @dataclass(frozen=True)
@@ -437,7 +522,7 @@ def _units(
     group_of: dict[int, int],
     unique: npt.NDArray[np.int64],
     rows: npt.NDArray[np.int64],
-) -> tuple[list[Unit], list[list[int]], Values]:
+) -> tuple[list[Unit], list[list[int]], Values, Best]:
     """Spread units: one per distinct plain curve (explorers apart), one per other recipient."""
     groups: dict[int, list[int]] = {}
     singles: list[int] = []
@@ -473,7 +558,27 @@ def _units(
                 out[k] = _evaluate(batch, row, ctx)[1]
         return out
 
-    return units, members, values
+    dense = dense_best(units, values)
+
+    def best(which: list[int], k: int) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
+        # Plain curves from their factors (``runs``), the others over the whole window.
+        plain = [n for n, u in enumerate(which) if sources[u][1] is None]
+        other = [n for n, u in enumerate(which) if sources[u][1] is not None]
+        k = min(k, batch.runs.size)
+        cols = np.empty((len(which), k), dtype=np.int64)
+        vals = np.empty((len(which), k))
+        preferred = np.empty(len(which))
+        if plain:
+            rows = np.fromiter((sources[which[n]][0] for n in plain), np.int64, len(plain))
+            at = np.fromiter((units[which[n]].preferred for n in plain), np.int64, len(plain))
+            factors = batch.curves.factors(rows)
+            cols[plain], vals[plain] = batch.runs.top(*factors, k)
+            preferred[plain] = batch.runs.value_at(*factors, at)
+        if other:
+            cols[other], vals[other], preferred[other] = dense([which[n] for n in other], k)
+        return cols, vals, preferred
+
+    return units, members, values, best
 
 
 def _moved(
@@ -496,22 +601,52 @@ def _moved(
     return _at(batch, pick, placed.index, row, value=placed.value, spread=note)
 
 
-def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
+def _decision_ids(now: datetime, n: int) -> list[str]:
+    """``n`` UUIDv7 decision ids at ``now`` (``events.uuid7``'s layout, one urandom call)."""
+    noise = os.urandom(10 * n)
+    head = (int(now.timestamp() * 1000) & ((1 << 48) - 1)) << 80 | 0x7 << 76 | 0b10 << 62
+    out = []
+    for k in range(0, 10 * n, 10):
+        value = head | (int.from_bytes(noise[k : k + 2], "big") & 0x0FFF) << 64
+        h = f"{value | int.from_bytes(noise[k + 2 : k + 10], 'big') & ((1 << 62) - 1):032x}"
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
+def _decisions(
+    batch: _Batch,
+    full: list[tuple[int, _Pick]],
+    ids: list[str],
+    rows: npt.NDArray[np.int64],
+    names: list[str],
+) -> list[Decision]:
+    """The decisions of ``(recipient, pick)`` pairs (named ``names``), confidences at once."""
+    at = np.fromiter((i for i, _ in full), np.int64, len(full))
+    best = np.fromiter((p.best for _, p in full), np.int64, len(full))
+    scores = batch.scorer.batch(rows[at], batch.slots[best])
+    return [
+        _decision(batch, pick, ids[i], conf, name)
+        for (i, pick), conf, name in zip(full, scores, names, strict=False)
+    ]
+
+
+def _decision(
+    batch: _Batch, pick: _Pick, uid: str, conf: tuple[float, dict[str, float]], name: str
+) -> Decision:
     cand, slots, now = batch.cand, batch.slots, batch.now
     best, peak, weights = pick.best, pick.peak, pick.weights
     sharpness, evidence, cold, ctx = pick.sharpness, pick.evidence, pick.cold, pick.ctx
-    conf = batch.scorer.score(row, int(slots[best]))
-    target = from_epoch_minute(int(cand[best]))
+    target = batch.at(int(cand[best]))
     latency_s = float(batch.lat[best])
     trigger = max(target + timedelta(seconds=AIM_SECONDS - latency_s), now)
     confidence = conf[0]
-    applied = {name: round(w, 4) for name, w in weights.items()}
+    applied = {k: round(w, 4) for k, w in weights.items()}
     suppressed = bool(ctx is not None and ctx.suppressions and "circuit_breaker" in weights)
     debug = {
         "base_curve_peak": {
             "slot": int(slots[peak]),
-            "label": slot_label(int(slots[peak])),
-            "at_utc": from_epoch_minute(int(cand[peak])).isoformat(),
+            "label": batch.label(int(slots[peak])),
+            "at_utc": batch.iso(int(cand[peak])),
             "value": round(pick.base_peak, 6),
         },
         "applied_weights": applied,
@@ -522,7 +657,7 @@ def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
         "move_cost": pick.spread["relative_cost"] if pick.spread is not None else 0.0,
     }
     explanation = {
-        "target": {"slot": int(slots[best]), "label": slot_label(int(slots[best])),
+        "target": {"slot": int(slots[best]), "label": batch.label(int(slots[best])),
                    "base_value": round(pick.base_best, 6),
                    "final_value": round(pick.final_best, 6)},
         "cold_start": cold,
@@ -545,7 +680,7 @@ def _decision(batch: _Batch, pick: _Pick, uid: str, row: int) -> Decision:
         },
     }  # fmt: skip
     return Decision(
-        decision_id=uuid7(now),
+        decision_id=name,
         universal_id=uid,
         target_minute_utc=target,
         trigger_timestamp_utc=trigger,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from sendflowr.errors import ValidationError
 from sendflowr.timing.context import Context
@@ -55,6 +55,7 @@ def plan_zones(source: Any, ids: Sequence[str], requested: Sequence[str | None])
     zone_of = getattr(source, "zone_of", None)
     plans = []
     asked_choice: dict[str, ZoneChoice] = {}
+    default = ZonePlan(_DEFAULT, _DEFAULT.name)
     for uid, asked in zip(ids, requested, strict=True):
         learned: ZoneChoice | None = zone_of(uid) if zone_of is not None else None
         if asked:
@@ -64,9 +65,13 @@ def plan_zones(source: Any, ids: Sequence[str], requested: Sequence[str | None])
         elif learned is not None:
             shown = learned
         else:
-            shown = ZoneChoice()
+            plans.append(default)
+            continue
         plans.append(ZonePlan(shown, learned.curve_clock if learned is not None else shown.name))
     return plans
+
+
+_DEFAULT: Final = ZoneChoice()
 
 
 def decide_by_clock(
@@ -96,16 +101,31 @@ def decide_by_clock(
     return [out[i] for i in range(len(req.universal_ids))]
 
 
-def local_fields(decision: Decision, shown: ZoneChoice) -> dict[str, Any]:
-    """The target in local time with its offset, and where the zone came from."""
-    local = decision.target_minute_utc.astimezone(tzinfo_of(shown.name))
-    return {
-        "timezone": shown.name,
-        "target_local": local.isoformat(),
-        "utc_offset": offset_label(local),
-        "zone_source": shown.source,
-        "zone_confidence": shown.confidence,
-    }
+def local_fields(
+    decision: Decision,
+    shown: ZoneChoice,
+    memo: dict[tuple[datetime, ZoneChoice], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The target in local time with its offset, and where the zone came from.
+
+    ``target_local`` is an aware datetime (orjson writes it as ISO 8601). ``memo``
+    (one per response) shares the answer between decisions with the same target
+    and clock; the dict returned must then be copied, not changed.
+    """
+    key = (decision.target_minute_utc, shown)
+    hit = memo.get(key) if memo is not None else None
+    if hit is None:
+        local = decision.target_minute_utc.astimezone(tzinfo_of(shown.name))
+        hit = {
+            "timezone": shown.name,
+            "target_local": local,
+            "utc_offset": offset_label(local),
+            "zone_source": shown.source,
+            "zone_confidence": shown.confidence,
+        }
+        if memo is not None:
+            memo[key] = hit
+    return hit
 
 
 class LocalDecider:

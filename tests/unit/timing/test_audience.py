@@ -14,6 +14,7 @@ from sendflowr.timing.context import Context, Suppression
 from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
 from sendflowr.timing.decisions import Decision, DecisionRequest, decide
 from sendflowr.timing.grid import epoch_minute, slots_of_minutes
+from sendflowr.timing.runs import Runs
 from tests.unit.timing.synthetic import START, history
 from tests.unit.timing.test_decisions import FixedLatency
 
@@ -130,3 +131,26 @@ def test_spread_places_sharp_units_first() -> None:
     assert [(p.index, p.count) for p in sharp] == [(0, 1)]
     assert sum(p.count for p in flat) == 5
     assert all(p.index != 0 or p.count <= 1 for p in flat)
+
+
+def test_spread_from_run_factors_places_as_the_whole_window_does(model: CurveModel) -> None:
+    """The capacity path reads units' best options from curve factors: same placements."""
+    start = epoch_minute(START + timedelta(weeks=12, hours=1))
+    slots = slots_of_minutes(np.arange(start, start + 2 * 1440))
+    rows = np.repeat(np.arange(len(model.universal_ids)), 8)
+    units = [Unit(1, int(b)) for b in model.window(rows, slots).argmax(axis=1)]
+    runs = Runs.of(slots)
+
+    def values(which: list[int]) -> np.ndarray:  # type: ignore[type-arg]
+        return model.window(rows[which], slots)
+
+    def best(which: list[int], k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+        factors = model.factors(rows[which])
+        cols, vals = runs.top(*factors, k)
+        at = np.asarray([units[u].preferred for u in which])
+        return cols, vals, runs.value_at(*factors, at).astype(np.float64)
+
+    dense = spread(units, values, slots.shape[0], 2)
+    factored = spread(units, values, slots.shape[0], 2, best=best)
+    assert factored == dense
+    assert sum(p.index != u.preferred for u, ps in zip(units, dense, strict=True) for p in ps)

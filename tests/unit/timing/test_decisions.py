@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from sendflowr.errors import SuppressedError, ValidationError
+from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import Context, Suppression
 from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
 from sendflowr.timing.decisions import AIM_SECONDS, Decision, DecisionRequest, Skipped, decide
 from sendflowr.timing.grid import epoch_minute, hour_of_day, slot_of
 from sendflowr.timing.latency import LatencyInputs
+from sendflowr.timing.zones import local_slots, quiet_mask
 from tests.unit.timing.synthetic import START, history
 
 
@@ -195,3 +198,47 @@ def test_an_almost_entirely_suppressed_window_answers_its_best_free_minute(
     out = decide(closed, model, FixedLatency(60.0), ctx, NOW)
     assert isinstance(out[0], Skipped) and isinstance(out[1], Decision)
     assert out[1].debug["suppressed"] is False and out[1].debug["eligible_share"] == 1.0
+
+
+def test_the_batch_path_matches_a_dense_per_recipient_reference() -> None:
+    """Targets, values and confidences equal what one recipient's dense curve gives."""
+    peaks = {f"u{i}": ((6 + i) % 24, (14 + 3 * i) % 24) for i in range(48)}
+    evidence, end = history(peaks, weeks=6, sends_per_day=2, seed=11)
+    fitted = fit_curves(evidence, end, CurveConfig(segments=6), "ref")
+    now = START + timedelta(weeks=6, hours=3, minutes=41, seconds=7)
+    zone, quiet = "America/New_York", (time(21), time(8))
+    ids = [*fitted.universal_ids, "cold-one"]
+    req = DecisionRequest(ids, explore_share=0.0, timezone=zone, quiet_hours=(*quiet, zone))
+    out = decide(req, fitted, FixedLatency(90.0), {}, now)
+
+    first = -(-int(now.timestamp()) // 60)
+    cand = np.arange(first, first + 7 * 1440, dtype=np.int64)
+    cand = cand[(cand * 60.0 + AIM_SECONDS - 90.0 >= now.timestamp())
+                & quiet_mask(cand, zone, *quiet)]  # fmt: skip
+    slots = local_slots(cand, zone)
+    scorer = ConfidenceScorer(fitted, slots, epoch_minute(now))
+    for uid, d in zip(ids, out, strict=True):
+        assert isinstance(d, Decision)
+        row = fitted.rows([uid])
+        values = fitted.window(row, slots)[0]
+        best = int(values.argmax())
+        assert d.target_minute_utc == START + timedelta(
+            minutes=int(cand[best]) - epoch_minute(START)
+        )
+        assert d.debug["base_curve_peak"]["value"] == round(float(values[best]), 6)
+        value, parts = scorer.score(int(row[0]), int(slots[best]))
+        assert d.confidence_score == round(min(max(value, 0.0), 1.0), 4)
+        assert {k: d.explanation["confidence"][k] for k in parts} == parts
+        sharp = 1.0 - float(values.astype(np.float64).mean()) / float(values[best])
+        assert d.explanation["confidence"]["sharpness"] == pytest.approx(sharp, abs=1e-4)
+
+
+def test_every_decision_of_a_batch_has_its_own_uuid7_at_now(model: CurveModel) -> None:
+    ids = [*model.universal_ids, *(f"cold{i}" for i in range(300))]
+    out = decide(DecisionRequest(ids), model, FixedLatency(60.0), {}, NOW)
+    names = [d.decision_id for d in out if isinstance(d, Decision)]
+    assert len(set(names)) == len(ids)
+    for name in names:
+        u = UUID(name)
+        assert u.version == 7 and str(u) == name
+        assert u.int >> 80 == int(NOW.timestamp() * 1000)

@@ -95,6 +95,12 @@ def _peak() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _tracked(store: Any) -> float:
+    """Bytes ClickHouse's memory tracker counts in this process (the embedded engine)."""
+    sql = "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'"
+    return float(store.query(sql).scalar() or 0)
+
+
 def _emit(result: dict[str, Any]) -> None:
     """A worker's answer: one JSON line on stdout (progress goes to stderr)."""
     result["rss_peak_bytes"] = _peak()
@@ -244,7 +250,11 @@ def worker_sink(spec: dict[str, Any]) -> None:
         seen = done
         rss_samples.append(_rss())
         if len(rss_samples) % 50 == 0:  # every ~10 s: how the sink's memory develops
-            print(f"sink RSS {rss_samples[-1] / 1e9:.2f} GB at {done:,} rows", file=sys.stderr)
+            print(
+                f"sink RSS {rss_samples[-1] / 1e9:.2f} GB at {done:,} rows, of which "
+                f"ClickHouse tracks {_tracked(store) / 1e9:.2f} GB",
+                file=sys.stderr,
+            )
         if expected is None and expected_file.exists():
             expected = int(expected_file.read_text())
             bar.total = expected

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sendflowr.cli.context import console, err_console, load_settings
 from sendflowr.cli.options import connector_url_option, parse_day, users_option, world_option
@@ -18,12 +26,12 @@ from sendflowr.generator.outputs.base import DryRunOutput, Output
 from sendflowr.generator.run import Plan, run
 from sendflowr.generator.summary import expected_counts
 from sendflowr.generator.tables import print_counts, print_run
-from sendflowr.generator.truth import truth_record, write_truth
+from sendflowr.generator.truth import TruthWriter
 from sendflowr.generator.world import load_world
 
 __all__ = ["generate"]
 
-_SINKS = ("connector", "kafka", "jsonl", "parquet")
+_SINKS = ("connector", "kafka", "jsonl", "parquet", "store")
 
 
 def _make_sink(
@@ -42,6 +50,11 @@ def _make_sink(
 
         return JsonlOutput(model, output) if sink == "jsonl" else ParquetOutput(model, output)
     settings = load_settings()
+    if sink == "store":
+        from sendflowr.generator.outputs.store import StoreOutput
+        from sendflowr.store import ClickHouseStore
+
+        return StoreOutput(model, ClickHouseStore(settings), stop_store=True)
     if sink == "kafka":
         from sendflowr.generator.outputs.kafka import KafkaOutput
 
@@ -100,7 +113,7 @@ def _make_sink(
     type=click.Choice(_SINKS),
     default="connector",
     show_default=True,
-    help="Where events go.",
+    help="Where events go (store: straight into ClickHouse, the bulk-load path).",
 )
 @click.option(
     "--output",
@@ -202,6 +215,8 @@ def generate(
         MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=err_console,
         disable=not progress,
         transient=True,
@@ -215,7 +230,19 @@ def generate(
             elapsed = max(time.monotonic() - began, 1e-9)
             bar.update(task, rate=f"{done / elapsed:,.0f} ev/s")
 
-        result = run(plan, target, keep_truth=truth_path is not None, on_progress=advance)
+        with contextlib.ExitStack() as stack:
+            writer: TruthWriter | None = None
+            if truth_path is not None:
+                import msgspec
+
+                params = {p.name: msgspec.to_builtins(p) for p in model.world.personas}
+                writer = stack.enter_context(TruthWriter(truth_path, params))
+            result = run(
+                plan,
+                target,
+                on_progress=advance,
+                on_truths=writer.write if writer is not None else None,
+            )
     print_run(result, target.name, dry_run, console)
     if dry_run:
         requests = -(-result.total // batch_size)
@@ -223,14 +250,8 @@ def generate(
             f"Would send {result.total:,} events in {requests:,} requests of ≤ {batch_size} "
             f"(at ≤ {rate:g} requests/s: ≥ {requests / rate:.1f} s)"
         )
-    if truth_path is not None:
-        import msgspec
-
-        params = {p.name: msgspec.to_builtins(p) for p in model.world.personas}
-        written = write_truth(
-            truth_path, (truth_record(t, params[t.persona]) for t in result.truths)
-        )
-        console.print(f"Truth of {written} users written to {truth_path}")
+    if writer is not None:
+        console.print(f"Truth of {writer.written} users written to {truth_path}")
     if result.stats.failed:
         errors = getattr(target, "errors", [])
         raise ServiceError(

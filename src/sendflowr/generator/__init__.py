@@ -8,7 +8,8 @@ In-process contracts other parts use:
   ``/api/mock/events/generate``);
 - ``generate_canonical(world, seed, …)`` — the history as ``CanonicalEvent``s with
   the universal ids the connector would assign; ``generate_arrow`` the same as
-  an Arrow table (fast);
+  an Arrow table (fast); ``iter_arrow`` the same as a stream of Arrow tables of
+  about ``chunk_events`` events each (bounded memory at any size);
 - ``generate_truth(world, seed, …)`` — per-user ground truth (persona, drifted
   rates per month, email hash, universal_id, suppressions, hot paths);
 - ``expected_click_probability(world, truth, delivered_at)`` — the model's own
@@ -18,6 +19,7 @@ In-process contracts other parts use:
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -33,7 +35,7 @@ from sendflowr.generator.block import EVENT_CODES, EventBlock, concat_blocks
 from sendflowr.generator.model import Model, compile_world
 from sendflowr.generator.population import Shard, parse_shard
 from sendflowr.generator.rows import canonical_rows, incoming_rows
-from sendflowr.generator.run import Plan, generate_blocks
+from sendflowr.generator.run import CHUNK_EVENTS, Plan, generate_blocks
 from sendflowr.generator.truth import UserTruth
 from sendflowr.generator.world import World, default_world, load_world
 
@@ -51,6 +53,7 @@ __all__ = [
     "generate_arrow",
     "generate_canonical",
     "generate_truth",
+    "iter_arrow",
     "load_world",
     "model_for",
     "parse_shard",
@@ -134,6 +137,28 @@ def generate_arrow(
     """The run's events as an Arrow table with the columns of ``email_events``."""
     plan = _plan(world, seed, users, start, end, count, shard)
     return arrow_table(plan.model, _block(plan))
+
+
+def iter_arrow(
+    world: World | Model | None = None,
+    seed: int = 0,
+    *,
+    users: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    count: int | None = None,
+    shard: Shard | None = None,
+    chunk_events: int = CHUNK_EVENTS,
+) -> Iterator[pa.Table]:
+    """``generate_arrow`` as a stream: one table per chunk of about ``chunk_events`` events
+    (whole users, in user order), each built and handed over before the next is simulated.
+
+    The tables hold the same rows in the same order as ``generate_arrow`` (dictionary
+    columns are per table); memory is that of one chunk, not of the history.
+    """
+    plan = _plan(world, seed, users, start, end, count, shard)
+    for block, _ in generate_blocks(plan, chunk_events):
+        yield arrow_table(plan.model, block)
 
 
 def generate_truth(

@@ -107,8 +107,15 @@ def run(
     *,
     keep_truth: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    on_truths: Callable[[list[UserTruth]], None] | None = None,
 ) -> RunResult:
-    """Generate ``plan`` into ``output`` (opened and closed here)."""
+    """Generate ``plan`` into ``output`` (opened and closed here).
+
+    Memory stays that of one chunk whatever the plan's size: each block goes to the
+    output before the next is simulated. ``on_truths`` receives each chunk's users'
+    truth as it is made (write it as you go); ``keep_truth`` keeps every user's truth
+    in the result instead (memory grows with the users: for small runs).
+    """
     model = plan.model
     types = np.zeros(len(EVENT_CODES), dtype=np.int64)
     channels = np.zeros(len(CHANNEL_NAMES), dtype=np.int64)
@@ -126,6 +133,8 @@ def run(
             users += len(chunk_truths)
             if keep_truth:
                 truths.extend(chunk_truths)
+            if on_truths is not None:
+                on_truths(chunk_truths)
             if on_progress is not None:
                 on_progress(len(block))
     finally:

@@ -10,13 +10,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-__all__ = ["UserTruth", "ms_to_iso", "truth_record", "write_truth"]
+__all__ = ["TruthWriter", "UserTruth", "ms_to_iso", "truth_record", "write_truth"]
 
 
 def ms_to_iso(ms: int) -> str:
@@ -94,3 +94,31 @@ def write_truth(path: Path, records: Iterable[dict[str, Any]]) -> int:
             fh.write(orjson.dumps(rec) + b"\n")
             n += 1
     return n
+
+
+class TruthWriter:
+    """Writes truth records as the generator makes them (``run(on_truths=writer.write)``),
+    so a run of any size holds one chunk of truth at a time. ``persona_params``: each
+    persona's parameters by name (as ``truth_record`` wants them)."""
+
+    def __init__(self, path: Path, persona_params: dict[str, dict[str, Any]]) -> None:
+        self._path = path
+        self._params = persona_params
+        self._fh: IO[bytes] | None = None
+        self.written = 0
+
+    def __enter__(self) -> TruthWriter:
+        self._fh = self._path.open("wb")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def write(self, truths: Iterable[UserTruth]) -> None:
+        """Append one line per user."""
+        assert self._fh is not None, "use as a context manager"
+        lines = [orjson.dumps(truth_record(t, self._params[t.persona])) + b"\n" for t in truths]
+        self._fh.write(b"".join(lines))
+        self.written += len(lines)

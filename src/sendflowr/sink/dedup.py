@@ -109,25 +109,39 @@ class StoreLookup:
         return {row[0] for row in result.rows}
 
 
+def _id_key(event_id: str) -> int | str:
+    """The memory's key of an event id: a UUID as its 128-bit integer (~90 B an id held,
+    against ~230 B as text; the same UUID in any case is one key, as in ClickHouse's
+    ``UUID`` column); anything else as itself."""
+    try:
+        return int(event_id.replace("-", ""), 16) if len(event_id) == _UUID_TEXT else event_id
+    except ValueError:
+        return event_id
+
+
+_UUID_TEXT = 36
+
+
 class RecentIds:
     """A bounded set of written event ids (oldest forgotten first).
 
     ``complete`` says the set holds every id of the events table (see the module
-    docstring); forgetting an id ends that.
+    docstring); forgetting an id ends that. UUIDs are held as integers (``_id_key``),
+    so the default million ids cost ~90 MB of the sink's memory.
     """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._ids: dict[str, None] = {}
+        self._ids: dict[int | str, None] = {}
         self._lock = threading.Lock()
         self.complete = False
 
     def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
+        return isinstance(event_id, str) and _id_key(event_id) in self._ids
 
     def isdisjoint(self, event_ids: Iterable[str]) -> bool:
         """Whether none of ``event_ids`` is held."""
-        return self._ids.keys().isdisjoint(event_ids)
+        return self._ids.keys().isdisjoint(map(_id_key, event_ids))
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -143,12 +157,12 @@ class RecentIds:
             return
         with self._lock:
             ids = self._ids
-            ids.update(dict.fromkeys(event_ids))
+            ids.update(dict.fromkeys(map(_id_key, event_ids)))
             excess = len(ids) - self._capacity
             if excess > 0:
                 self.complete = False
-                for event_id in list(islice(ids, excess)):
-                    del ids[event_id]
+                for key in list(islice(ids, excess)):
+                    del ids[key]
 
 
 _shared: dict[str, RecentIds] = {}

@@ -61,3 +61,13 @@ def test_a_complete_memory_answers_alone_until_it_forgets() -> None:
     )
     drop_duplicates([events[0]], recent, lookup)
     assert lookup.asked == [events[0].event_id]  # now the store is asked
+
+
+def test_uuids_are_remembered_compactly_and_case_blind() -> None:
+    recent = RecentIds(10)
+    low = "0190f5c2-7a3b-7c4d-8e5f-0123456789ab"
+    recent.add_many([low, "not-a-uuid-but-thirty-six-chars-long"])
+    assert low in recent and low.upper() in recent  # one UUID, as ClickHouse stores it
+    assert "not-a-uuid-but-thirty-six-chars-long" in recent
+    assert "0190f5c2-7a3b-7c4d-8e5f-0123456789ac" not in recent
+    assert not recent.isdisjoint([low.upper()]) and recent.isdisjoint(["b"])

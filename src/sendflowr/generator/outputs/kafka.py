@@ -19,6 +19,9 @@ from sendflowr.settings import Settings
 
 __all__ = ["KafkaOutput"]
 
+#: Most kilobytes of produced records waiting in the local queue.
+_QUEUE_KBYTES = 131_072
+
 
 class KafkaOutput:
     """Produces every event to ``settings.topic`` and waits for acks on close."""
@@ -29,7 +32,11 @@ class KafkaOutput:
         self._model = model
         self._settings = settings
         self._timeout = timeout
-        self._kafka = KafkaProducer(producer_config(settings))
+        # A bounded local queue: at volume the generator outruns the broker, and the
+        # producer's default (1 GB) would be resident memory for nothing.
+        self._kafka = KafkaProducer(
+            producer_config(settings, **{"queue.buffering.max.kbytes": _QUEUE_KBYTES})
+        )
         self._delivery = Delivery()
         self.stats = OutputStats()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -28,7 +28,8 @@ from sendflowr.timing.context import (
 )
 from sendflowr.timing.curves import Evidence
 from sendflowr.timing.params import DEFAULT_PARAMS
-from sendflowr.timing.zones import ZoneChoice, fixed_zone, infer_offset, is_zone, to_wall_minutes
+from sendflowr.timing.zone_inference import infer_zones
+from sendflowr.timing.zones import ZoneChoice, is_zone, to_wall_minutes
 
 __all__ = [
     "EventSource",
@@ -97,44 +98,71 @@ WHERE timezone != '' AND universal_id != ''
 GROUP BY universal_id
 """
 
+#: Each message's first human open or click (the time someone engaged, not the delivery).
+_ENGAGED: Final = """
+SELECT universal_id, intDiv(toUnixTimestamp64Milli(min(timestamp)), 60000) AS minute
+FROM {table}
+WHERE (event_type = 'clicked' OR (event_type = 'opened' AND {human}))
+  AND message_id != '' AND universal_id != ''
+  AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
+GROUP BY universal_id, message_id
+"""
+
 #: engagements + activity signals a user needs before a zone is inferred for them, and
-#: the confidence below which an inferred offset is not used (UTC is, and says so).
+#: the confidence below which an inferred zone is not used (UTC is, and says so).
 MIN_INFER_EVENTS: Final = 10
 MIN_INFER_CONFIDENCE: Final = 0.6
 
+Engaged = tuple[np.ndarray, np.ndarray]
+
 
 def choose_zones(
-    evidence: Evidence, stored: dict[str, str], *, infer: bool = True
+    evidence: Evidence,
+    stored: dict[str, str],
+    *,
+    infer: bool = True,
+    engaged: Engaged | None = None,
+    now_minute: int | None = None,
 ) -> dict[str, ZoneChoice]:
     """Each evidence user's clock: the stored zone (latest on their events), else one
-    inferred from when they engage and browse, else UTC (``ZoneChoice.source`` says which)."""
-    engaged = evidence.clicked | evidence.opened
-    idx = np.concatenate([evidence.user_index[engaged], evidence.activity_index])
-    minutes = np.concatenate([evidence.delivered_minute[engaged], evidence.activity_minute])
-    order = np.argsort(idx, kind="stable")
-    idx, minutes = idx[order], minutes[order]
-    bounds = np.searchsorted(idx, np.arange(len(evidence.universal_ids) + 1))
+    inferred from when they engage and browse (``zone_inference``), else UTC
+    (``ZoneChoice.source`` says which).
+
+    ``engaged`` is ``(user index, UTC epoch minute)`` of each message's first open or
+    click (``StoreSource`` reads them); without it the delivery minutes of engaged
+    messages stand in. ``now_minute`` (default: the newest evidence) is when the
+    confidence's offset is judged.
+    """
+    if engaged is None:
+        hit = evidence.clicked | evidence.opened
+        engaged = (evidence.user_index[hit], evidence.delivered_minute[hit])
+    n = len(evidence.universal_ids)
+    known = {
+        u: z for u, uid in enumerate(evidence.universal_ids) if is_zone(z := stored.get(uid, ""))
+    }
+    guesses: list[Any] = [None] * n
+    if infer:
+        idx = np.concatenate([np.asarray(engaged[0], np.int64), evidence.activity_index])
+        minutes = np.concatenate([np.asarray(engaged[1], np.int64), evidence.activity_minute])
+        if now_minute is None:
+            now_minute = int(minutes.max(initial=0))
+        guesses = infer_zones(idx, minutes, n, now_minute, known=known)
     out: dict[str, ZoneChoice] = {}
     for u, uid in enumerate(evidence.universal_ids):
-        zone = stored.get(uid, "")
-        if zone and is_zone(zone):
-            out[uid] = ZoneChoice(zone, "stored", 1.0)
-            continue
-        mine = minutes[bounds[u] : bounds[u + 1]]
-        if infer and mine.size >= MIN_INFER_EVENTS:
-            guess = infer_offset(mine * 60_000)
-            if guess.confidence >= MIN_INFER_CONFIDENCE:
-                name = fixed_zone(guess.offset_minutes)
-                out[uid] = ZoneChoice(name, "inferred", round(guess.confidence, 3))
-                continue
-        out[uid] = ZoneChoice()
+        guess = guesses[u]
+        if u in known:
+            out[uid] = ZoneChoice(known[u], "stored", 1.0)
+        elif guess is not None and guess.confidence >= MIN_INFER_CONFIDENCE:
+            out[uid] = ZoneChoice(guess.zone, "inferred", guess.confidence)
+        else:
+            out[uid] = ZoneChoice()
     return out
 
 
 def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
     """``evidence`` with every minute read on its user's local clock, so that curves are
-    learned in each recipient's local week (a DST change does not smear them). Only
-    known zones move evidence (``ZoneChoice.curve_clock``): inferred ones stay on UTC."""
+    learned in each recipient's local week (a DST change does not smear them), on the
+    clock ``ZoneChoice.curve_clock`` names (stored, requested or confidently inferred)."""
     names = [zones.get(uid, ZoneChoice()).curve_clock for uid in evidence.universal_ids]
     distinct = sorted(set(names) - {"UTC"})
     if not distinct:
@@ -186,22 +214,42 @@ def evidence_from_rows(
 class StoreSource:
     """EventSource over the ClickHouse events table."""
 
-    def __init__(self, store: ClickHouseStore, *, infer_zones: bool = True) -> None:
+    def __init__(
+        self, store: ClickHouseStore, *, infer_zones: bool = True, hide_zones: bool = False
+    ) -> None:
         self._store = store
         self._infer = infer_zones
+        #: ignore the zones events carry (the zone-inference bench: what if none were known)
+        self._hide = hide_zones
         self._zones: dict[str, ZoneChoice] = {}
 
     def evidence(self, now_minute: int) -> Evidence:
         """One query over every user's deliveries and engagement, on each user's local clock."""
         evidence = self.utc_evidence(now_minute)
-        now_ms = (now_minute + 1) * 60_000 - 1
-        query = _ZONES.replace("{table}", self._store.events_table)
-        stored = self._store.query(query, {"now_ms": now_ms})
-        zones = choose_zones(
-            evidence, {str(r[0]): str(r[1]) for r in stored.rows}, infer=self._infer
-        )
+        zones = choose_zones(evidence, {} if self._hide else self.stored_zones(now_minute),
+                             infer=self._infer, engaged=self.engaged(evidence, now_minute),
+                             now_minute=now_minute)  # fmt: skip
         self._zones = zones
         return localise(evidence, zones)
+
+    def stored_zones(self, now_minute: int) -> dict[str, str]:
+        """Each user's latest zone carried by their events (up to ``now_minute``)."""
+        now_ms = (now_minute + 1) * 60_000 - 1
+        query = _ZONES.replace("{table}", self._store.events_table)
+        return {str(r[0]): str(r[1]) for r in self._store.query(query, {"now_ms": now_ms}).rows}
+
+    def engaged(self, evidence: Evidence, now_minute: int) -> Engaged:
+        """``(user index in evidence, UTC epoch minute)`` of each message's first human open
+        or click, for users in ``evidence`` (what zone inference reads)."""
+        if not self._infer:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        now_ms = (now_minute + 1) * 60_000 - 1
+        sql = _ENGAGED.replace("{table}", self._store.events_table).replace("{human}", _HUMAN_OPEN)
+        rows = self._store.query(sql, {"now_ms": now_ms}).rows
+        index = {uid: i for i, uid in enumerate(evidence.universal_ids)}
+        pairs = [(index[str(r[0])], int(r[1])) for r in rows if str(r[0]) in index]
+        return (np.fromiter((p[0] for p in pairs), np.int64, len(pairs)),
+                np.fromiter((p[1] for p in pairs), np.int64, len(pairs)))  # fmt: skip
 
     def utc_evidence(self, now_minute: int) -> Evidence:
         """The same evidence with every minute in UTC (what zone inference reads)."""

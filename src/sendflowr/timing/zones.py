@@ -177,8 +177,8 @@ class ZoneChoice:
     """The clock a recipient is read on and where it came from.
 
     ``source`` is ``"request"``, ``"stored"`` (the latest zone on their events),
-    ``"inferred"`` (from their activity pattern, a ``fixed_zone`` name, with
-    ``confidence``) or ``"default"`` (nothing known: UTC).
+    ``"inferred"`` (from their activity pattern, an IANA name, with ``confidence``;
+    ``timing.zone_inference``) or ``"default"`` (nothing known: UTC).
     """
 
     name: str = "UTC"
@@ -187,13 +187,13 @@ class ZoneChoice:
 
     @property
     def curve_clock(self) -> str:
-        """The clock curves are learned on: a known zone only (``request`` or ``stored``).
+        """The clock curves are learned on: the zone unless it is the default.
 
-        An inferred offset is a guess without DST: shifting evidence by it only
-        scatters users of one habit across the week (it cost the engine a quarter
-        of its peak-hour hits on an all-UTC history), so it is shown, not learned on.
+        An inferred zone is a whole IANA zone (its DST included) chosen with a
+        calibrated confidence ≥ ``sources.MIN_INFER_CONFIDENCE``, so evidence is
+        learned on it like on a stored one.
         """
-        return self.name if self.source in ("request", "stored") else "UTC"
+        return self.name if self.source in ("request", "stored", "inferred") else "UTC"
 
 
 @lru_cache(maxsize=512)

@@ -71,24 +71,43 @@ class TimingEngine:
 
     # --- curves ------------------------------------------------------------
     def curves(self, *, refresh: bool = False) -> CurveModel:
-        """The fitted curve model, refitted when stale or when ``refresh``."""
+        """The fitted curve model: a full fit when none exists or when ``refresh``; when the
+        cached one is older than ``refresh_seconds``, an incremental ``refresh()`` first."""
         now = self.clock.now()
         with self._lock:
-            stale = (
-                self._cached is None
-                or refresh
-                or now.timestamp() - self._cached.fitted_at > self.refresh_seconds
-            )
-            if stale:
-                minute = epoch_minute(now)
-                evidence = self.source.evidence(minute)
-                version = f"curves-{now.strftime('%Y%m%dT%H%M%SZ')}-n{len(evidence.universal_ids)}"
-                model = fit_curves(evidence, minute, self.config, version)
-                self._cached = _Cached(model, now.timestamp())
-                if self._latency_dir is not None:
-                    self.latency = load_latency(self._latency_dir)
+            if self._cached is None or refresh:
+                self._fit_full()
+            elif now.timestamp() - self._cached.fitted_at > self.refresh_seconds:
+                self._refresh_locked()
             assert self._cached is not None
             return self._cached.model
+
+    def refresh(self, *, full: bool = False) -> int:
+        """Refit the recipients with new evidence since the last fit; return how many.
+
+        The first call (no model yet) and ``full`` make a full fit, which returns every
+        fitted recipient. This is what the inference role's periodic refit calls.
+        """
+        with self._lock:
+            if self._cached is None or full:
+                return self._fit_full()
+            return self._refresh_locked()
+
+    def _fit_full(self) -> int:
+        """Fit every recipient (caller holds the lock); return how many."""
+        now = self.clock.now()
+        minute = epoch_minute(now)
+        evidence = self.source.evidence(minute)
+        version = f"curves-{now.strftime('%Y%m%dT%H%M%SZ')}-n{len(evidence.universal_ids)}"
+        model = fit_curves(evidence, minute, self.config, version)
+        self._cached = _Cached(model, now.timestamp())
+        if self._latency_dir is not None:
+            self.latency = load_latency(self._latency_dir)
+        return len(model.universal_ids)
+
+    def _refresh_locked(self) -> int:
+        """The incremental refresh (caller holds the lock)."""
+        return self._fit_full()
 
     @property
     def fitted(self) -> CurveModel | None:

@@ -5,9 +5,9 @@ in-process chDB, as ``timing_quality.py`` does, and scores decisions with the
 generator's own model (``timing_quality.score``: peak-hour share on the local
 clock, % of the oracle).
 
-1. **Zone inference** (``--hide-zones``, the default part): the zones the events
-   carry are hidden from the engine, which infers each recipient's zone from when
-   they open, click and browse. Printed for users with ≥ 10 engagements (messages
+1. **Zone inference** (always): the zones the events carry are hidden from the
+   engine (all but ``--share`` of users), which infers each recipient's zone from
+   when they open, click and browse. Printed for users with ≥ 10 engagements (messages
    opened or clicked): the share whose inferred UTC offset at decision time is
    right, within an hour, the share confident enough to be used (≥ 0.6) and the
    calibration (confidence bins → accuracy). Then peak-hour share and % of the

@@ -189,7 +189,21 @@ def worker_read(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         source.evidence(now, ids)
         out["subset_s"] = time.perf_counter() - started
+        out.update(_messages_query(store, now))
     store.stop()
+    return out
+
+
+def _messages_query(store: Any, now: int) -> dict[str, float]:
+    """The messages query alone, hash aggregation vs in the table's order (a design probe)."""
+    from sendflowr.timing import aggregates
+
+    sql = aggregates._sql(aggregates._MESSAGES, store, aggregates.MESSAGES_TABLE, None)
+    out = {}
+    for key, suffix in (("hash", ""), ("in_order", " SETTINGS optimize_aggregation_in_order = 1")):
+        started = time.perf_counter()
+        store.query_arrow(sql + suffix, {"now": now})
+        out[f"messages_query_{key}_s"] = time.perf_counter() - started
     return out
 
 

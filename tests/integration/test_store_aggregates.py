@@ -205,3 +205,13 @@ def test_an_existing_database_gains_the_aggregates_once(agg_store: ClickHouseSto
     _assert_same(ev, RawStoreSource(agg_store).utc_evidence(MINUTE))
     _load(agg_store, [_event("site_visit", "sf_a", t + timedelta(minutes=3))])  # views work
     assert len(source.utc_evidence(MINUTE).activity_minute) == 2
+
+
+def test_an_empty_store_and_an_empty_list_read_no_evidence(agg_store: ClickHouseStore) -> None:
+    source = StoreSource(agg_store)
+    assert source.evidence(MINUTE).universal_ids == []
+    assert source.changed_since(0) == ([], 0)
+    _load(agg_store, [_event("delivered", "sf_a", NOW - timedelta(days=1), message_id="a1")])
+    empty = source.evidence(MINUTE, [])
+    assert empty.universal_ids == [] and empty.size == 0
+    assert source.evidence(MINUTE, ["sf_a"]).universal_ids == ["sf_a"]

@@ -215,3 +215,14 @@ def test_an_empty_store_and_an_empty_list_read_no_evidence(agg_store: ClickHouse
     empty = source.evidence(MINUTE, [])
     assert empty.universal_ids == [] and empty.size == 0
     assert source.evidence(MINUTE, ["sf_a"]).universal_ids == ["sf_a"]
+
+
+def test_a_lost_events_table_takes_its_aggregates_with_it(agg_store: ClickHouseStore) -> None:
+    _load(agg_store, [_event("delivered", "sf_a", NOW - timedelta(days=1), message_id="a1")])
+    agg_store.command(f"DROP TABLE {agg_store.events_table}")  # e.g. removed by hand
+    agg_store.migrate()
+    assert agg_store.created_events_table
+    source = StoreSource(agg_store)
+    assert source.evidence(MINUTE).universal_ids == [] and source.changed_since(0)[0] == []
+    _load(agg_store, [_event("delivered", "sf_b", NOW - timedelta(days=1), message_id="b1")])
+    assert source.evidence(MINUTE).universal_ids == ["sf_b"]

@@ -179,6 +179,8 @@ class ClickHouseStore:
         the rows its source already holds (emptied first: a migration cut off between
         the fill and the view starts again), so an existing store gains its aggregates
         once. Run it before any writer inserts (``start()`` does, in the writer itself).
+        When the events table itself is new, every view is rebuilt (its table emptied):
+        aggregates left from a lost events table describe events that no longer exist.
         """
         db = quote_identifier(self.database)
         try:
@@ -186,14 +188,17 @@ class ClickHouseStore:
                 existed = self.client.command(f"EXISTS TABLE {self.events_table}")
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
+        fresh = str(existed).strip() == "0"
         for statement in migrations(self.database, TABLES, ()):
             self.command(statement)
         for view in VIEWS:
+            if fresh:  # no events yet: whatever an aggregate holds came from a lost table
+                self.command(f"DROP VIEW IF EXISTS {db}.{quote_identifier(view.name)}")
             if not self._exists(view.name):
                 self.command(f"TRUNCATE TABLE IF EXISTS {db}.{quote_identifier(view.target)}")
                 self.command(backfill(self.database, view))
             self.command(migrations(self.database, (), (view,))[-1])
-        if str(existed).strip() == "0":
+        if fresh:
             self.created_events_table = True
 
     def _exists(self, table: str) -> bool:

@@ -7,8 +7,8 @@ into numpy: no Python object per message) and return what the curve fit and zone
 inference take, equal to what the raw join over ``email_events`` returns
 (``timing.raw_source``; the equality is tested).
 
-Each read merges the key's rows itself (``GROUP BY`` the table's key: background
-merges may not have run), and applies ``now_minute`` to the first-event minutes the
+Each read merges the key's rows itself (``FINAL``: background merges may not have
+run yet), and applies ``now_minute`` to the first-event minutes the
 tables keep: a message counts as clicked at ``now`` when its first click is at or
 before ``now``, which is what filtering the raw events by time gives.
 """
@@ -41,44 +41,37 @@ Engaged = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 _IDS: Final = "WHERE universal_id IN {ids:Array(String)}"
 
+# FINAL merges each key's rows by the columns' own min/max/sum (what GROUP BY the key
+# gives; measured 2-3x faster here); a filter on aggregated columns applies after it.
 _MESSAGES: Final = """
-SELECT universal_id, d, c <= {now:Int32} AS clicked, o <= {now:Int32} AS opened, least(c, o) AS e
-FROM (
-    SELECT universal_id, message_id, min(delivered_minute) AS d, min(clicked_minute) AS c,
-           min(opened_minute) AS o
-    FROM {table} {ids}
-    GROUP BY universal_id, message_id
-)
-WHERE d <= {now:Int32} OR least(c, o) <= {now:Int32}
+SELECT universal_id, delivered_minute AS d, clicked_minute <= {now:Int32} AS clicked,
+       opened_minute <= {now:Int32} AS opened, least(clicked_minute, opened_minute) AS e
+FROM (SELECT * FROM {table} FINAL {ids})
+WHERE d <= {now:Int32} OR e <= {now:Int32}
 ORDER BY universal_id, d
 """
 
 _ACTIVITY: Final = """
-SELECT universal_id, minute, sum(events) AS n
-FROM {table} {ids}
-GROUP BY universal_id, minute
-HAVING minute <= {now:Int32}
+SELECT universal_id, minute, events AS n
+FROM (SELECT * FROM {table} FINAL {ids})
+WHERE minute <= {now:Int32}
 ORDER BY universal_id, minute
 """
 
 #: the zone of each recipient's latest event carrying one, up to ``now``
 _ZONES: Final = """
-SELECT universal_id, argMax(timezone, least(l, fromUnixTimestamp64Milli({now_ms:Int64}))) AS zone
-FROM (
-    SELECT universal_id, timezone, min(first_at) AS f, max(last_at) AS l
-    FROM {table} {ids}
-    GROUP BY universal_id, timezone
-)
-WHERE f <= fromUnixTimestamp64Milli({now_ms:Int64})
+SELECT universal_id, argMax(timezone, least(last_at, fromUnixTimestamp64Milli({now_ms:Int64})))
+       AS zone
+FROM (SELECT * FROM {table} FINAL {ids})
+WHERE first_at <= fromUnixTimestamp64Milli({now_ms:Int64})
 GROUP BY universal_id
 """
 
 _CHANGED: Final = """
-SELECT universal_id, toUnixTimestamp64Milli(max(stored_at)) AS at,
+SELECT universal_id, toUnixTimestamp64Milli(stored_at) AS at,
        toUnixTimestamp64Milli(now64(3)) AS now_ms
-FROM {table}
-GROUP BY universal_id
-HAVING at > {watermark:Int64}
+FROM {table} FINAL
+WHERE at > {watermark:Int64}
 ORDER BY universal_id
 """
 

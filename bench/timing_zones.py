@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,11 @@ class _PartlyHidden(StoreSource):
         ids = sorted(t.universal_id for t in h.truths)
         self.hidden = {u for u in ids if rng.random() >= share}
 
-    def stored_zones(self, now_minute: int) -> dict[str, str]:
-        return {u: z for u, z in super().stored_zones(now_minute).items() if u not in self.hidden}
+    def stored_zones(
+        self, now_minute: int, universal_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        stored = super().stored_zones(now_minute, universal_ids)
+        return {u: z for u, z in stored.items() if u not in self.hidden}
 
 
 def inference(h: History, now: datetime, share: float) -> dict[str, Any]:

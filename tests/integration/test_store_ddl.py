@@ -15,6 +15,7 @@ from sendflowr.store import ClickHouseStore
 from sendflowr.store.schema import (
     DEDUP_WINDOW,
     TABLES,
+    VIEWS,
     TableSpec,
     ViewSpec,
     cluster_ddl,
@@ -30,17 +31,27 @@ def _format(store: ClickHouseStore, statement: str) -> str:
 
 def test_every_cluster_statement_parses(store: ClickHouseStore) -> None:
     statements = cluster_ddl("sendflowr", "sendflowr_cluster")
-    assert len(statements) == 1 + 2 * len(TABLES)
+    assert len(statements) == 1 + 2 * len(TABLES) + len(VIEWS)
+    engines = {spec.name: spec.engine for spec in TABLES}
+    views = 0
     for statement in statements:
         formatted = _format(store, statement)
         assert _format(store, formatted) == formatted
         assert "ON CLUSTER sendflowr_cluster" in formatted
         if statement.startswith("CREATE TABLE"):
             table = statement.split(".", 1)[1].split(" ", 1)[0].strip("`")
-            engine = "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}'"
+            name = table.removesuffix("_local")
+            engine = (
+                f"Replicated{engines[name]}('/clickhouse/tables/{{shard}}/{{database}}/{{table}}'"
+            )
             if not table.endswith("_local"):
                 engine = f"Distributed('sendflowr_cluster', 'sendflowr', '{table}_local'"
             assert f"ENGINE = {engine}" in formatted
+        if statement.startswith("CREATE MATERIALIZED VIEW"):
+            views += 1
+            assert "FROM sendflowr.email_events_local" in formatted
+            assert " TO sendflowr." in formatted and "_local" in formatted.split(" AS")[0]
+    assert views == len(VIEWS) == 4
 
 
 def test_every_embedded_statement_parses_and_runs(store: ClickHouseStore) -> None:

@@ -15,13 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from sendflowr.errors import ConfigError, StoreError, StoreLocked
 from sendflowr.settings import Settings
 from sendflowr.store.formatted import readonly_query
-from sendflowr.store.schema import EVENTS_TABLE, migrations, quote_identifier
+from sendflowr.store.schema import (
+    EVENTS_TABLE,
+    TABLES,
+    VIEWS,
+    backfill,
+    migrations,
+    quote_identifier,
+)
 
 __all__ = ["ClickHouseStore", "QueryResult"]
 
@@ -165,16 +173,37 @@ class ClickHouseStore:
         return self._client
 
     def migrate(self) -> None:
-        """Create the database and tables if missing (idempotent)."""
+        """Create the database, tables and views if missing (idempotent).
+
+        A view that does not exist yet is created after its target table is filled from
+        the rows its source already holds (emptied first: a migration cut off between
+        the fill and the view starts again), so an existing store gains its aggregates
+        once. Run it before any writer inserts (``start()`` does, in the writer itself).
+        When the events table itself is new, every view is rebuilt (its table emptied):
+        aggregates left from a lost events table describe events that no longer exist.
+        """
+        db = quote_identifier(self.database)
         try:
             with self._lock:
                 existed = self.client.command(f"EXISTS TABLE {self.events_table}")
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
-        for statement in migrations(self.database):
+        fresh = str(existed).strip() == "0"
+        for statement in migrations(self.database, TABLES, ()):
             self.command(statement)
-        if str(existed).strip() == "0":
+        for view in VIEWS:
+            if fresh:  # no events yet: whatever an aggregate holds came from a lost table
+                self.command(f"DROP VIEW IF EXISTS {db}.{quote_identifier(view.name)}")
+            if not self._exists(view.name):
+                self.command(f"TRUNCATE TABLE IF EXISTS {db}.{quote_identifier(view.target)}")
+                self.command(backfill(self.database, view))
+            self.command(migrations(self.database, (), (view,))[-1])
+        if fresh:
             self.created_events_table = True
+
+    def _exists(self, table: str) -> bool:
+        sql = f"EXISTS TABLE {quote_identifier(self.database)}.{quote_identifier(table)}"
+        return str(self.query(sql).scalar()).strip() == "1"
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
         """Run a statement that returns no rows."""
@@ -199,6 +228,16 @@ class ClickHouseStore:
         except ClickHouseError as exc:
             raise _as_store_error(exc) from exc
         return QueryResult(columns, result.result_rows)
+
+    def query_arrow(self, sql: str, parameters: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a query with bound parameters and return its result as one Arrow table
+        (columnar: no Python object per value)."""
+        try:
+            with self._lock:
+                table: pa.Table = self.client.query_arrow(sql, parameters=dict(parameters or {}))
+        except ClickHouseError as exc:
+            raise _as_store_error(exc) from exc
+        return table
 
     def query_text(
         self, sql: str, parameters: Mapping[str, Any] | None = None, *, readonly: bool = False

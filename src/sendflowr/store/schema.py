@@ -11,6 +11,25 @@ dialects of DDL, so they cannot drift apart:
   materialized view (``VIEWS``) between the local tables, all ``ON CLUSTER``,
   so the roles query and insert by the same names either way.
 
+The engine's evidence is aggregated where the data lives: four
+``AggregatingMergeTree`` tables, each fed by a materialized view of every insert
+into ``email_events`` (``AGGREGATE_TABLES``, docs/engine.md "Evidence"):
+
+- ``message_outcomes`` (universal_id, message_id): first delivered, click and human
+  open minute (``NEVER`` when none yet);
+- ``recipient_activity`` (universal_id, minute): hot-path events per minute;
+- ``recipient_zones`` (universal_id, timezone): first and last event carrying it;
+- ``recipient_updates`` (universal_id): when evidence of the recipient was last stored.
+
+Every column is a ``SimpleAggregateFunction`` (min, max or sum), so rows are right
+however events arrive (a click before its delivery, one message over several
+inserts); readers still ``GROUP BY`` the key (parts merge in the background). Each
+keeps its own deduplication window, so a replayed insert that ``email_events``
+drops adds nothing to them either. ``stored_at`` is the store's clock at insert
+(``now64``), not the event's ``ingested_at`` (bulk loads leave that empty): the
+watermark of the incremental refresh. ``backfill`` fills a new table from the
+events already stored (an existing database migrating).
+
 Identifiers (database, cluster and table names) are validated and quoted; values
 never appear in DDL. ``email_events`` keeps a deduplication window (non-replicated
 embedded, replicated on a cluster) so that a replayed insert with the same
@@ -24,16 +43,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from sendflowr.events import HOT_PATH_TYPES
+
 __all__ = [
     "EVENT_COLUMNS",
     "EVENT_COLUMN_NAMES",
     "EVENTS_TABLE",
     "EXPLANATIONS_TABLE",
     "LOCAL_SUFFIX",
+    "ACTIVITY_TABLE",
+    "AGGREGATE_TABLES",
+    "HUMAN_OPEN",
+    "MESSAGES_TABLE",
+    "NEVER",
     "TABLES",
+    "UPDATES_TABLE",
     "VIEWS",
+    "ZONES_TABLE",
     "TableSpec",
     "ViewSpec",
+    "backfill",
     "cluster_ddl",
     "migrations",
     "quote_identifier",
@@ -132,6 +161,64 @@ class TableSpec:
             raise ValueError(f"not a MergeTree family engine: {self.engine!r}")
 
 
+MESSAGES_TABLE: Final = "message_outcomes"
+ACTIVITY_TABLE: Final = "recipient_activity"
+ZONES_TABLE: Final = "recipient_zones"
+UPDATES_TABLE: Final = "recipient_updates"
+#: "No such event yet" in the aggregates' minute columns (Int32's largest; ``min`` ignores it).
+NEVER: Final = 2_147_483_647
+
+#: An open counts as machine traffic (Apple MPP, image proxies) when flagged in
+#: metadata or when its user agent names a proxy.
+HUMAN_OPEN: Final = (
+    "NOT (JSONExtractBool(metadata, 'machine_open') OR JSONExtractBool(metadata, 'is_machine_open')"
+    " OR positionCaseInsensitive(user_agent, 'proxy') > 0)"
+)
+
+_STORED_AT: Final = ("stored_at", "SimpleAggregateFunction(max, DateTime64(3, 'UTC'))")
+_MIN_MINUTE: Final = "SimpleAggregateFunction(min, Int32)"
+
+
+def _aggregate(name: str, columns: tuple[tuple[str, str], ...], order_by: str) -> TableSpec:
+    return TableSpec(
+        name=name,
+        columns=(("universal_id", "String"), *columns, _STORED_AT),
+        order_by=order_by,
+        engine="AggregatingMergeTree",
+        dedup_window=DEDUP_WINDOW,
+        shard_key="cityHash64(universal_id)",
+    )
+
+
+#: The tables the materialized views maintain (see the module docstring).
+AGGREGATE_TABLES: Final[tuple[TableSpec, ...]] = (
+    _aggregate(
+        MESSAGES_TABLE,
+        (
+            ("message_id", "String"),
+            ("delivered_minute", _MIN_MINUTE),
+            ("clicked_minute", _MIN_MINUTE),
+            ("opened_minute", _MIN_MINUTE),
+        ),
+        "(universal_id, message_id)",
+    ),
+    _aggregate(
+        ACTIVITY_TABLE,
+        (("minute", "Int32"), ("events", "SimpleAggregateFunction(sum, UInt64)")),
+        "(universal_id, minute)",
+    ),
+    _aggregate(
+        ZONES_TABLE,
+        (
+            ("timezone", "LowCardinality(String)"),
+            ("first_at", "SimpleAggregateFunction(min, DateTime64(3, 'UTC'))"),
+            ("last_at", "SimpleAggregateFunction(max, DateTime64(3, 'UTC'))"),
+        ),
+        "(universal_id, timezone)",
+    ),
+    _aggregate(UPDATES_TABLE, (), "universal_id"),
+)
+
 #: Every table SendFlowr creates, in creation order.
 TABLES: Final[tuple[TableSpec, ...]] = (
     TableSpec(
@@ -149,6 +236,7 @@ TABLES: Final[tuple[TableSpec, ...]] = (
         order_by="decision_id",
         shard_key="cityHash64(universal_id)",
     ),
+    *AGGREGATE_TABLES,
 )
 
 
@@ -175,8 +263,63 @@ class ViewSpec:
             raise ValueError(f"view {self.name}: its select must read the {{source}} placeholder")
 
 
+def _literals(values: Sequence[str]) -> str:
+    for value in values:
+        quote_identifier(value)  # plain words need no escaping inside quotes
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+_MINUTE: Final = "toInt32(intDiv(toUnixTimestamp64Milli(timestamp), 60000))"
+_HOT: Final = _literals(HOT_PATH_TYPES)
+_MESSAGE_TYPES: Final = _literals(("delivered", "clicked", "opened"))
+
 #: Every materialized view SendFlowr creates, after the tables, in creation order.
-VIEWS: Final[tuple[ViewSpec, ...]] = ()
+VIEWS: Final[tuple[ViewSpec, ...]] = (
+    ViewSpec(
+        name=f"{MESSAGES_TABLE}_mv",
+        source=EVENTS_TABLE,
+        target=MESSAGES_TABLE,
+        select=f"""SELECT universal_id, message_id,
+    min(if(event_type = 'delivered', {_MINUTE}, toInt32({NEVER}))) AS delivered_minute,
+    min(if(event_type = 'clicked', {_MINUTE}, toInt32({NEVER}))) AS clicked_minute,
+    min(if(event_type = 'opened' AND {HUMAN_OPEN}, {_MINUTE}, toInt32({NEVER}))) AS opened_minute,
+    now64(3) AS stored_at
+FROM {{source}}
+WHERE event_type IN {_MESSAGE_TYPES} AND message_id != '' AND universal_id != ''
+GROUP BY universal_id, message_id""",  # noqa: S608 (constants, no values)
+    ),
+    ViewSpec(
+        name=f"{ACTIVITY_TABLE}_mv",
+        source=EVENTS_TABLE,
+        target=ACTIVITY_TABLE,
+        select=f"""SELECT universal_id, {_MINUTE} AS minute, count() AS events,
+    now64(3) AS stored_at
+FROM {{source}}
+WHERE event_type IN {_HOT} AND universal_id != ''
+GROUP BY universal_id, minute""",  # noqa: S608 (constants, no values)
+    ),
+    ViewSpec(
+        name=f"{ZONES_TABLE}_mv",
+        source=EVENTS_TABLE,
+        target=ZONES_TABLE,
+        select="""SELECT universal_id, timezone, min(timestamp) AS first_at,
+    max(timestamp) AS last_at, now64(3) AS stored_at
+FROM {source}
+WHERE timezone != '' AND universal_id != ''
+GROUP BY universal_id, timezone""",
+    ),
+    ViewSpec(
+        name=f"{UPDATES_TABLE}_mv",
+        source=EVENTS_TABLE,
+        target=UPDATES_TABLE,
+        # what feeds any of the three tables above: a recipient whose evidence changed
+        select=f"""SELECT universal_id, now64(3) AS stored_at
+FROM {{source}}
+WHERE universal_id != '' AND (timezone != '' OR event_type IN {_HOT}
+    OR (event_type IN {_MESSAGE_TYPES} AND message_id != ''))
+GROUP BY universal_id""",  # noqa: S608 (constants, no values)
+    ),
+)
 
 
 def _view_ddl(database: str, view: ViewSpec, on: str, suffix: str) -> str:
@@ -186,6 +329,17 @@ def _view_ddl(database: str, view: ViewSpec, on: str, suffix: str) -> str:
     return (
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{quote_identifier(view.name)}{on} "
         f"TO {target} AS\n{view.select.replace('{source}', source)}"
+    )
+
+
+def backfill(database: str, view: ViewSpec) -> str:
+    """``INSERT … SELECT`` that fills ``view``'s target from the rows already in its source
+    (run once, before the view exists, when an existing database gains the view)."""
+    db = quote_identifier(database)
+    source = f"{db}.{quote_identifier(view.source)}"
+    return (
+        f"INSERT INTO {db}.{quote_identifier(view.target)}\n"
+        f"{view.select.replace('{source}', source)}"
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -167,9 +167,13 @@ class LiveSource:
         #: the held schedules this process fires (``timing.schedules_api`` finds them here)
         self.schedules = schedules
 
-    def evidence(self, now_minute: int) -> Evidence:
+    def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
         """The store source's evidence (the curve fit, cached by the engine)."""
-        return self.store_source.evidence(now_minute)
+        return self.store_source.evidence(now_minute, universal_ids)
+
+    def changed_since(self, watermark: int) -> tuple[list[str], int]:
+        """The store source's recipients with new evidence (the incremental refresh)."""
+        return self.store_source.changed_since(watermark)
 
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The store source's zone of this recipient, when it knows one."""

@@ -1,14 +1,18 @@
-"""Where the engine's inputs come from: a two-method contract and its ClickHouse form.
+"""Where the engine's inputs come from: a small contract and its ClickHouse form.
 
-``evidence`` is one query for every user: each delivered message joined by
-``message_id`` to its clicks and its human opens. ``contexts`` is one query for
-a whole audience: recent hot paths and sends, and every circuit breaker that
-can still be active (permanent ones whenever they happened).
+``evidence`` reads the aggregates ClickHouse keeps at insert time
+(``timing.aggregates``: per message its first delivery, click and human open;
+per recipient their activity minutes and zones), columnar, for every recipient
+or for a list of them. ``changed_since`` names the recipients whose evidence
+was stored after a watermark (the incremental refresh). ``contexts`` is one
+query for a whole audience: recent hot paths and sends, and every circuit breaker
+that can still be active (permanent ones whenever they happened).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Final, Protocol
 
@@ -20,6 +24,7 @@ from sendflowr.events import (
     PERMANENT_SUPPRESSION_TYPES,
 )
 from sendflowr.store import ClickHouseStore
+from sendflowr.timing.aggregates import Engaged, read_changed, read_evidence, read_zones
 from sendflowr.timing.context import (
     FATIGUE_WINDOW_MINUTES,
     HOT_PATH_HORIZON_MINUTES,
@@ -38,42 +43,9 @@ __all__ = [
     "choose_zones",
     "evidence_from_rows",
     "localise",
+    "merge",
+    "subset",
 ]
-
-#: An open counts as machine traffic (Apple MPP, image proxies) when flagged in
-#: metadata or when its user agent names a proxy.
-_HUMAN_OPEN: Final = (
-    "NOT (JSONExtractBool(metadata, 'machine_open') OR JSONExtractBool(metadata, 'is_machine_open')"
-    " OR positionCaseInsensitive(user_agent, 'proxy') > 0)"
-)
-
-_EVIDENCE: Final = """
-SELECT d.universal_id, intDiv(toUnixTimestamp64Milli(d.ts), 60000) AS minute,
-       e.clicked, e.opened
-FROM (
-    SELECT universal_id, message_id, min(timestamp) AS ts FROM {table}
-    WHERE event_type = 'delivered' AND message_id != '' AND universal_id != ''
-      AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
-    GROUP BY universal_id, message_id
-) AS d
-LEFT JOIN (
-    SELECT message_id, max(event_type = 'clicked') AS clicked,
-           max(event_type = 'opened' AND {human}) AS opened
-    FROM {table}
-    WHERE event_type IN ('clicked', 'opened') AND message_id != ''
-      AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
-    GROUP BY message_id
-) AS e ON d.message_id = e.message_id
-ORDER BY d.universal_id, minute
-"""
-
-_ACTIVITY: Final = """
-SELECT universal_id, intDiv(toUnixTimestamp64Milli(timestamp), 60000) AS minute
-FROM {table}
-WHERE event_type IN {hot:Array(String)} AND universal_id != ''
-  AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
-ORDER BY universal_id, minute
-"""
 
 _CONTEXT: Final = """
 SELECT universal_id, event_type, intDiv(toUnixTimestamp64Milli(timestamp), 60000) AS minute
@@ -89,31 +61,10 @@ WHERE universal_id IN {ids:Array(String)}
   )
 """
 
-
-_ZONES: Final = """
-SELECT universal_id, argMax(timezone, timestamp) AS zone
-FROM {table}
-WHERE timezone != '' AND universal_id != ''
-  AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
-GROUP BY universal_id
-"""
-
-#: Each message's first human open or click (the time someone engaged, not the delivery).
-_ENGAGED: Final = """
-SELECT universal_id, intDiv(toUnixTimestamp64Milli(min(timestamp)), 60000) AS minute
-FROM {table}
-WHERE (event_type = 'clicked' OR (event_type = 'opened' AND {human}))
-  AND message_id != '' AND universal_id != ''
-  AND timestamp <= fromUnixTimestamp64Milli({now_ms:Int64})
-GROUP BY universal_id, message_id
-"""
-
 #: engagements + activity signals a user needs before a zone is inferred for them, and
 #: the confidence below which an inferred zone is not used (UTC is, and says so).
 MIN_INFER_EVENTS: Final = 10
 MIN_INFER_CONFIDENCE: Final = 0.6
-
-Engaged = tuple[np.ndarray, np.ndarray]
 
 
 def choose_zones(
@@ -183,8 +134,15 @@ def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
 class EventSource(Protocol):
     """What the engine reads: learning evidence and live context."""
 
-    def evidence(self, now_minute: int) -> Evidence:
-        """Every delivered message up to ``now_minute`` with what came of it."""
+    def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
+        """Every delivered message up to ``now_minute`` with what came of it; with
+        ``universal_ids``, only those recipients' (the same arrays as ``subset`` of
+        the full evidence; recipients without deliveries are absent)."""
+        ...
+
+    def changed_since(self, watermark: int) -> tuple[list[str], int]:
+        """Recipients with evidence stored after ``watermark`` (opaque; 0 = every one),
+        and the watermark to pass next time."""
         ...
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
@@ -212,58 +170,86 @@ def evidence_from_rows(
 
 
 class StoreSource:
-    """EventSource over the ClickHouse events table."""
+    """EventSource over ClickHouse: evidence from the aggregate tables, context from events.
+
+    ``settle_ms``: how far ``changed_since``'s watermark stays behind the store's clock
+    (inserts in flight are reported on the next call; see ``aggregates.read_changed``).
+    """
 
     def __init__(
-        self, store: ClickHouseStore, *, infer_zones: bool = True, hide_zones: bool = False
+        self,
+        store: ClickHouseStore,
+        *,
+        infer_zones: bool = True,
+        hide_zones: bool = False,
+        settle_ms: int = 1_000,
     ) -> None:
         self._store = store
         self._infer = infer_zones
         #: ignore the zones events carry (the zone-inference bench: what if none were known)
         self._hide = hide_zones
+        self._settle_ms = settle_ms
         self._zones: dict[str, ZoneChoice] = {}
+        self._engaged: tuple[Evidence, Engaged] | None = None
 
-    def evidence(self, now_minute: int) -> Evidence:
-        """One query over every user's deliveries and engagement, on each user's local clock."""
-        evidence = self.utc_evidence(now_minute)
-        zones = choose_zones(evidence, {} if self._hide else self.stored_zones(now_minute),
-                             infer=self._infer, engaged=self.engaged(evidence, now_minute),
-                             now_minute=now_minute)  # fmt: skip
-        self._zones = zones
+    def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
+        """Every user's (or ``universal_ids``') deliveries and engagement, on each user's
+        local clock.
+
+        A full read chooses every user's clock afresh (zone inference runs over the
+        whole population). A read of some users keeps the clocks the last full read
+        chose, except that a zone now stored on a user's events wins, and users it
+        never saw are inferred among the users read: so a refreshed user's arrays are
+        those of the full evidence, and users not read keep theirs.
+        """
+        evidence, engaged = self._read(now_minute, universal_ids)
+        stored = {} if self._hide else self.stored_zones(now_minute, universal_ids)
+        full = universal_ids is None
+        zones = choose_zones(
+            evidence, stored, infer=self._infer and full, engaged=engaged, now_minute=now_minute
+        )
+        if full:
+            self._zones = zones
+        else:
+            new = [u for u in evidence.universal_ids if u not in self._zones]
+            if new and self._infer:
+                guessed = choose_zones(evidence, stored, engaged=engaged, now_minute=now_minute)
+                zones.update({u: guessed[u] for u in new})
+            for uid, choice in zones.items():
+                previous = self._zones.get(uid)
+                if choice.source != "stored" and previous is not None:
+                    zones[uid] = previous
+            self._zones.update(zones)
         return localise(evidence, zones)
 
-    def stored_zones(self, now_minute: int) -> dict[str, str]:
+    def changed_since(self, watermark: int) -> tuple[list[str], int]:
+        """Recipients with evidence stored after ``watermark`` (epoch ms of the store's
+        clock; 0 = every one) and the next watermark, from ``recipient_updates`` alone."""
+        return read_changed(self._store, watermark, self._settle_ms)
+
+    def _read(
+        self, now_minute: int, universal_ids: Sequence[str] | None
+    ) -> tuple[Evidence, Engaged]:
+        return read_evidence(self._store, now_minute, universal_ids)
+
+    def stored_zones(
+        self, now_minute: int, universal_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
         """Each user's latest zone carried by their events (up to ``now_minute``)."""
-        now_ms = (now_minute + 1) * 60_000 - 1
-        query = _ZONES.replace("{table}", self._store.events_table)
-        return {str(r[0]): str(r[1]) for r in self._store.query(query, {"now_ms": now_ms}).rows}
+        return read_zones(self._store, now_minute, universal_ids)
 
     def engaged(self, evidence: Evidence, now_minute: int) -> Engaged:
         """``(user index in evidence, UTC epoch minute)`` of each message's first human open
         or click, for users in ``evidence`` (what zone inference reads)."""
-        if not self._infer:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        now_ms = (now_minute + 1) * 60_000 - 1
-        sql = _ENGAGED.replace("{table}", self._store.events_table).replace("{human}", _HUMAN_OPEN)
-        rows = self._store.query(sql, {"now_ms": now_ms}).rows
-        index = {uid: i for i, uid in enumerate(evidence.universal_ids)}
-        pairs = [(index[str(r[0])], int(r[1])) for r in rows if str(r[0]) in index]
-        return (np.fromiter((p[0] for p in pairs), np.int64, len(pairs)),
-                np.fromiter((p[1] for p in pairs), np.int64, len(pairs)))  # fmt: skip
+        if self._engaged is not None and self._engaged[0] is evidence:
+            return self._engaged[1]
+        return self._read(now_minute, evidence.universal_ids)[1]
 
-    def utc_evidence(self, now_minute: int) -> Evidence:
+    def utc_evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
         """The same evidence with every minute in UTC (what zone inference reads)."""
-        table = self._store.events_table
-        now_ms = (now_minute + 1) * 60_000 - 1
-        sql = _EVIDENCE.replace("{table}", table).replace("{human}", _HUMAN_OPEN)
-        result = self._store.query(sql, {"now_ms": now_ms})
-        activity = self._store.query(
-            _ACTIVITY.replace("{table}", table), {"now_ms": now_ms, "hot": list(HOT_PATH_TYPES)}
-        )
-        return evidence_from_rows(
-            [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in result.rows],
-            [(str(r[0]), int(r[1])) for r in activity.rows],
-        )
+        evidence, engaged = self._read(now_minute, universal_ids)
+        self._engaged = (evidence, engaged)
+        return evidence
 
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The clock the last evidence read this recipient on (None: not in the evidence)."""
@@ -302,7 +288,11 @@ class StoreSource:
 
 
 class MemorySource:
-    """EventSource over fixed evidence and contexts (unit tests, benchmarks)."""
+    """EventSource over given evidence and contexts (unit tests, benchmarks).
+
+    ``add`` appends evidence as if it had just been stored: ``changed_since`` then
+    names its users (the watermark counts the additions; construction is the first).
+    """
 
     def __init__(
         self,
@@ -312,12 +302,38 @@ class MemorySource:
     ) -> None:
         self._evidence = evidence
         self._contexts = contexts or {}
+        self._stored = dict(zones or {})
         # Only users given a zone are moved to their local clock (no inference here).
-        self._zones = choose_zones(evidence, zones or {}, infer=False) if zones else {}
+        self._zones = choose_zones(evidence, self._stored, infer=False) if zones else {}
+        self._version = 1
+        #: user → the addition that last brought them evidence (built on first use)
+        self._changed: dict[str, int] | None = None
 
-    def evidence(self, now_minute: int) -> Evidence:
-        """The evidence given at construction on its users' clocks (``now_minute`` unused)."""
-        return localise(self._evidence, self._zones) if self._zones else self._evidence
+    def add(self, more: Evidence, zones: dict[str, str] | None = None) -> None:
+        """Append ``more`` (and zones for its users); its users become changed."""
+        self._changes()
+        self._evidence = merge(self._evidence, more)
+        self._stored.update(zones or {})
+        if self._stored:
+            self._zones = choose_zones(self._evidence, self._stored, infer=False)
+        self._version += 1
+        self._changes().update(dict.fromkeys(_users_with_evidence(more), self._version))
+
+    def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
+        """The evidence given on its users' clocks (``now_minute`` unused); only
+        ``universal_ids``' when given."""
+        full = localise(self._evidence, self._zones) if self._zones else self._evidence
+        return full if universal_ids is None else subset(full, universal_ids)
+
+    def changed_since(self, watermark: int) -> tuple[list[str], int]:
+        """Users of every ``add`` after ``watermark`` (0: every user), and the count of
+        additions so far."""
+        return [u for u, v in self._changes().items() if v > watermark], self._version
+
+    def _changes(self) -> dict[str, int]:
+        if self._changed is None:
+            self._changed = dict.fromkeys(_users_with_evidence(self._evidence), 1)
+        return self._changed
 
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The clock this recipient's evidence is read on (None: no zone was given)."""
@@ -326,3 +342,47 @@ class MemorySource:
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
         """The given contexts of these recipients."""
         return {u: self._contexts[u] for u in universal_ids if u in self._contexts}
+
+
+def _users_with_evidence(evidence: Evidence) -> list[str]:
+    used = np.union1d(evidence.user_index, evidence.activity_index)
+    return [evidence.universal_ids[int(u)] for u in used]
+
+
+def subset(evidence: Evidence, universal_ids: Sequence[str]) -> Evidence:
+    """The rows of ``universal_ids`` (those in ``evidence``), users in ``evidence``'s order."""
+    wanted = set(universal_ids)
+    keep = [u for u, uid in enumerate(evidence.universal_ids) if uid in wanted]
+    remap = np.full(len(evidence.universal_ids), -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    rows = remap[evidence.user_index] >= 0
+    acts = remap[evidence.activity_index] >= 0
+    return Evidence(
+        universal_ids=[evidence.universal_ids[u] for u in keep],
+        user_index=remap[evidence.user_index][rows],
+        delivered_minute=evidence.delivered_minute[rows],
+        clicked=evidence.clicked[rows],
+        opened=evidence.opened[rows],
+        activity_index=remap[evidence.activity_index][acts],
+        activity_minute=evidence.activity_minute[acts],
+    )
+
+
+def merge(first: Evidence, second: Evidence) -> Evidence:
+    """``first``'s rows then ``second``'s; users in order of first appearance."""
+    ids = list(first.universal_ids)
+    position = {uid: i for i, uid in enumerate(ids)}
+    for uid in second.universal_ids:
+        position.setdefault(uid, len(ids))
+        if len(ids) < len(position):
+            ids.append(uid)
+    remap = np.array([position[u] for u in second.universal_ids], dtype=np.int64)
+    return Evidence(
+        universal_ids=ids,
+        user_index=np.concatenate([first.user_index, remap[second.user_index]]),
+        delivered_minute=np.concatenate([first.delivered_minute, second.delivered_minute]),
+        clicked=np.concatenate([first.clicked, second.clicked]),
+        opened=np.concatenate([first.opened, second.opened]),
+        activity_index=np.concatenate([first.activity_index, remap[second.activity_index]]),
+        activity_minute=np.concatenate([first.activity_minute, second.activity_minute]),
+    )

@@ -9,12 +9,15 @@ from click.testing import CliRunner
 
 from sendflowr.cli import main
 from sendflowr.store.schema import (
+    AGGREGATE_TABLES,
     EVENT_COLUMN_NAMES,
     EVENT_COLUMNS,
     EVENTS_TABLE,
     TABLES,
+    VIEWS,
     TableSpec,
     ViewSpec,
+    backfill,
     cluster_ddl,
     migrations,
     script,
@@ -79,9 +82,9 @@ def test_a_replacing_table_becomes_replicated_replacing_with_its_version_column(
         engine="ReplacingMergeTree",
         engine_args=("version",),
     )
-    (_, embedded) = migrations("db", [spec])
+    (_, embedded) = migrations("db", [spec], ())
     assert "ENGINE = ReplacingMergeTree(version)\n" in embedded
-    (_, local, _) = cluster_ddl("db", "c", [spec])
+    (_, local, _) = cluster_ddl("db", "c", [spec], ())
     assert (
         "ENGINE = ReplicatedReplacingMergeTree("
         "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)"
@@ -95,7 +98,7 @@ def test_a_column_added_to_the_list_reaches_both_dialects() -> None:
         columns=(*EVENT_COLUMNS, ("timezone", "LowCardinality(String)")),
         order_by=events.order_by,
     )
-    for statement in (migrations("db", [wider])[1], *cluster_ddl("db", "c", [wider])[1:]):
+    for statement in (migrations("db", [wider], ())[1], *cluster_ddl("db", "c", [wider], ())[1:]):
         assert _column_names(statement)[-1] == "timezone"
 
 
@@ -146,3 +149,36 @@ def test_a_view_reads_and_writes_the_local_tables_on_a_cluster() -> None:
 def test_a_view_must_read_its_source_placeholder() -> None:
     with pytest.raises(ValueError, match="placeholder"):
         ViewSpec("v", "a", "b", "SELECT 1 FROM a")
+
+
+def test_every_view_fills_an_aggregate_table_with_all_its_columns_from_the_events() -> None:
+    tables = {spec.name: spec for spec in TABLES}
+    assert {view.target for view in VIEWS} == {spec.name for spec in AGGREGATE_TABLES}
+    for view in VIEWS:
+        assert view.source == EVENTS_TABLE
+        target = tables[view.target]
+        assert target.engine == "AggregatingMergeTree"
+        keys = target.order_by.strip("()").split(", ")
+        for name, kind in target.columns:
+            assert re.search(rf"\b{name}\b", view.select), (view.name, name)
+            # merge-safe: a key, or a column whose rows combine by min/max/sum
+            assert name in keys or kind.startswith("SimpleAggregateFunction("), name
+        assert f"GROUP BY {', '.join(keys)}" in view.select
+
+
+def test_the_aggregate_tables_keep_a_dedup_window_in_both_dialects() -> None:
+    embedded = _tables(migrations("db"))
+    clustered = _tables(cluster_ddl("db", "c"))
+    for spec in AGGREGATE_TABLES:
+        assert "SETTINGS non_replicated_deduplication_window = 100000" in embedded[spec.name]
+        local = clustered[f"{spec.name}_local"]
+        assert "ReplicatedAggregatingMergeTree(" in local
+        assert "SETTINGS replicated_deduplication_window = 100000" in local
+
+
+def test_backfill_fills_the_target_from_the_source_with_the_views_select() -> None:
+    for view in VIEWS:
+        statement = backfill("db", view)
+        assert statement.startswith(f"INSERT INTO `db`.`{view.target}`\n")
+        assert "FROM `db`.`email_events`" in statement
+        assert statement.split("\n", 1)[1] == view.select.replace("{source}", "`db`.`email_events`")

@@ -8,30 +8,38 @@ deliveries (Bernoulli likelihood of engaged / not engaged per delivery, so
 evidence adds up over the whole history instead of being compared cell by
 cell). Segment profiles are smoothed circularly and shrunk toward the global
 rate. Initialisation is k-means++ over the recipients' profiles with a seeded
-generator, with a few restarts; the best log-likelihood wins.
+generator, with a few restarts; the best log-likelihood wins. Above
+``FIT_USERS`` recipients the EM runs on a seeded sample of them (segments are
+shared shapes: a sample of 20,000 pins them down) and every recipient is then
+scored once, so the cost per recipient stays flat however large the audience.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Segments", "fit_segments"]
+__all__ = ["FIT_USERS", "Segments", "fit_segments", "responsibilities"]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-6
+#: most recipients the EM is fitted on (a seeded sample; every recipient is scored after)
+FIT_USERS = 20_000
 
 
 @dataclass(frozen=True)
 class Segments:
-    """Fitted segments: ``profiles`` (K, cells), ``weights`` (K,), ``resp`` (n, K)."""
+    """Fitted segments: ``profiles`` (K, cells), ``weights`` (K,), ``resp`` (n, K), and
+    ``activity`` (K, 24), each segment's activity distribution over the hours of the day
+    (None when fitted without activity signals)."""
 
     profiles: FloatArray
     weights: FloatArray
     resp: FloatArray
     loglik: float
+    activity: FloatArray | None = None
 
     def prior(self) -> FloatArray:
         """Each recipient's prior rates (n, cells): the segment mixture Σ_k resp · profile."""
@@ -161,6 +169,34 @@ def _responsibilities(
     return resp, float((np.log(total) + top).sum())
 
 
+def responsibilities(
+    profiles: FloatArray,
+    weights: FloatArray,
+    en: FloatArray,
+    ex: FloatArray,
+    activity: FloatArray | None = None,
+    activity_profiles: FloatArray | None = None,
+) -> FloatArray:
+    """Each recipient's posterior over fitted segments (n, K): what a full fit gives the
+    same recipients, for new or changed ones scored against frozen segments."""
+    return _responsibilities(profiles, weights, en, ex, activity, activity_profiles)[0]
+
+
+def _seed_centres(feats: FloatArray, k: int, rng: np.random.Generator) -> list[int]:
+    """k-means++ seeds: each next centre drawn in proportion to the squared distance to
+    the nearest centre so far (kept as a running minimum: O(n · cells) per centre)."""
+    n = feats.shape[0]
+    centres = [int(rng.integers(n))]
+    nearest = np.full(n, np.inf)
+    for _ in range(1, k):
+        d = ((feats - feats[centres[-1]]) ** 2).sum(axis=1)
+        np.minimum(nearest, d, out=nearest)
+        total = nearest.sum()
+        probs = nearest / total if total > 0 else np.full(n, 1.0 / n)
+        centres.append(int(rng.choice(n, p=probs)))
+    return centres
+
+
 def fit_segments(
     en: FloatArray,
     ex: FloatArray,
@@ -175,6 +211,7 @@ def fit_segments(
     activity: FloatArray | None = None,
     activity_pseudo: float = 0.1,
     act_strength: float = 1.0,
+    fit_users: int = FIT_USERS,
 ) -> Segments:
     """EM over recipients' engagement ``en`` and exposure ``ex`` (n, cells) arrays.
 
@@ -183,19 +220,23 @@ def fit_segments(
     each recipient's activity signals by hour of day (optional);
     ``activity_pseudo`` is the per-hour pseudo-count of the segments' activity profiles,
     ``act_strength`` the weight of their activity as a prior on the hour lift (``_profiles``).
+    With more than ``fit_users`` recipients the EM runs on a seeded sample of them and
+    ``resp`` covers every recipient.
     """
-    n = en.shape[0]
-    k = max(1, min(k, n))
+    n_all = en.shape[0]
+    k = max(1, min(k, n_all))
     rng = np.random.default_rng(seed)
+    all_en, all_ex, all_act = en, ex, activity
+    if n_all > fit_users:
+        sample = np.sort(rng.choice(n_all, fit_users, replace=False))
+        en, ex = en[sample], ex[sample]
+        activity = activity[sample] if activity is not None else None
+    n = en.shape[0]
     rates = (_smooth(en, kernel) + strength * prior) / (_smooth(ex, kernel) + strength)
     feats = np.sqrt(rates / rates.sum(axis=1, keepdims=True).clip(1e-12))
     best: Segments | None = None
     for _ in range(restarts):
-        centres = [int(rng.integers(n))]
-        for _ in range(1, k):
-            d = ((feats[:, None, :] - feats[centres][None, :, :]) ** 2).sum(axis=2).min(axis=1)
-            probs = d / d.sum() if d.sum() > 0 else np.full(n, 1.0 / n)
-            centres.append(int(rng.choice(n, p=probs)))
+        centres = _seed_centres(feats, k, rng)
         profiles = np.clip(rates[centres], _EPS, 1 - _EPS)
         weights = np.full(k, 1.0 / k)
         act = None
@@ -215,6 +256,10 @@ def fit_segments(
             previous = ll
         resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
         if best is None or ll > best.loglik:
-            best = Segments(profiles, weights, resp, ll)
+            best = Segments(profiles, weights, resp, ll, act)
     assert best is not None
+    if n < n_all:
+        resp = responsibilities(best.profiles, best.weights, all_en, all_ex, all_act,
+                                best.activity)  # fmt: skip
+        best = replace(best, resp=resp)
     return best

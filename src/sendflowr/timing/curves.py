@@ -23,7 +23,7 @@ the same way. Users with no history get the global curve and are flagged cold.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, overload
 
 import numpy as np
@@ -339,6 +339,10 @@ class _UserBins:
     activity: FloatArray  # (n, 24)
     newest: npt.NDArray[np.int64]  # (n,)
 
+    def block(self, start: int, stop: int) -> _UserBins:
+        """Users ``start…stop−1`` (views, no copy)."""
+        return _UserBins(*(getattr(self, f.name)[start:stop] for f in fields(self)))
+
 
 def _user_bins(evidence: Evidence, now_minute: int, config: CurveConfig) -> _UserBins:
     n = len(evidence.universal_ids)
@@ -371,7 +375,40 @@ def _user_bins(evidence: Evidence, now_minute: int, config: CurveConfig) -> _Use
     )
 
 
+#: users per block of the per-user stage (bounded working memory, cache-sized arrays)
+_BLOCK = 8192
+
+
 def _user_rows(
+    b: _UserBins,
+    resp: FloatArray,
+    profiles: FloatArray,
+    segment_minute: FloatArray,
+    sizes: FloatArray,
+    config: CurveConfig,
+) -> dict[str, Any]:
+    """``_rows_of`` block by block, straight into the model's compact arrays."""
+    n = resp.shape[0]
+    out: dict[str, Any] = {
+        "hour_rate": np.empty((n, _HOURS), np.float32),
+        "minute_factor": np.empty((n, 60), np.float32),
+        "exposures": np.empty(n, np.float32),
+        "engagement": np.empty(n, np.float32),
+        "recent_exposures": np.empty(n, np.float32),
+        "cohort_size": np.empty(n, np.int32),
+        "newest_minute": np.asarray(b.newest, dtype=np.int64),
+        "segment_resp": np.asarray(resp, dtype=np.float32),
+    }
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        part = _rows_of(b.block(start, stop), resp[start:stop], profiles, segment_minute,
+                        sizes, config)  # fmt: skip
+        for key, values in part.items():
+            out[key][start:stop] = values
+    return out
+
+
+def _rows_of(
     b: _UserBins,
     resp: FloatArray,
     profiles: FloatArray,
@@ -419,8 +456,6 @@ def _user_rows(
         "engagement": en.sum(axis=1) / float(np.sum(k)),
         "recent_exposures": r_ex.sum(axis=1) / float(np.sum(k)),
         "cohort_size": np.rint(sizes[main]).astype(np.int64) if n else np.zeros(0, np.int64),
-        "newest_minute": b.newest,
-        "segment_resp": resp,
     }
 
 

@@ -152,14 +152,15 @@ def _responsibilities(
     profiles: FloatArray,
     weights: FloatArray,
     en: FloatArray,
-    ex: FloatArray,
+    miss: FloatArray,
     activity: FloatArray | None = None,
     act_profiles: FloatArray | None = None,
 ) -> tuple[FloatArray, float]:
-    """Bernoulli likelihood of every delivery's outcome under each segment, plus the
-    likelihood of the hours of the recipient's activity signals."""
+    """Bernoulli likelihood of every delivery's outcome under each segment (``miss``:
+    exposures not engaged, ``ex − en``), plus the likelihood of the hours of the
+    recipient's activity signals."""
     log_p, log_q = np.log(profiles), np.log1p(-profiles)
-    ll = en @ log_p.T + (ex - en) @ log_q.T + np.log(np.clip(weights, _EPS, None))
+    ll = en @ log_p.T + miss @ log_q.T + np.log(np.clip(weights, _EPS, None))
     if activity is not None and act_profiles is not None:
         ll += activity @ np.log(act_profiles).T
     top = ll.max(axis=1, keepdims=True)
@@ -179,7 +180,7 @@ def responsibilities(
 ) -> FloatArray:
     """Each recipient's posterior over fitted segments (n, K): what a full fit gives the
     same recipients, for new or changed ones scored against frozen segments."""
-    return _responsibilities(profiles, weights, en, ex, activity, activity_profiles)[0]
+    return _responsibilities(profiles, weights, en, ex - en, activity, activity_profiles)[0]
 
 
 def _seed_centres(feats: FloatArray, k: int, rng: np.random.Generator) -> list[int]:
@@ -232,6 +233,7 @@ def fit_segments(
         en, ex = en[sample], ex[sample]
         activity = activity[sample] if activity is not None else None
     n = en.shape[0]
+    miss = ex - en
     rates = (_smooth(en, kernel) + strength * prior) / (_smooth(ex, kernel) + strength)
     feats = np.sqrt(rates / rates.sum(axis=1, keepdims=True).clip(1e-12))
     best: Segments | None = None
@@ -246,7 +248,7 @@ def fit_segments(
             act = _activity_profiles(seeds, activity, activity_pseudo)
         previous = -np.inf
         for _ in range(iterations):
-            resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
+            resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
             weights = resp.mean(axis=0)
             if activity is not None:
                 act = _activity_profiles(resp, activity, activity_pseudo)
@@ -254,7 +256,7 @@ def fit_segments(
             if ll - previous < 1e-7 * abs(ll):
                 break
             previous = ll
-        resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
+        resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
         if best is None or ll > best.loglik:
             best = Segments(profiles, weights, resp, ll, act)
     assert best is not None

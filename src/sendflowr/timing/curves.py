@@ -195,6 +195,7 @@ class CurveModel:
     segment_activity: FloatArray = field(default_factory=lambda: np.zeros((0, 24)))
     segment_minute: FloatArray = field(default_factory=lambda: np.ones((1, 60)))
     segment_sizes: FloatArray = field(default_factory=lambda: np.zeros(1))
+    _split: tuple[Any, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.universal_ids, RecipientIndex):
@@ -241,6 +242,10 @@ class CurveModel:
         ``curve[s] = hours[:, s // 60] * minutes[:, s % 60] + floor`` (float32 arithmetic):
         what ``window`` evaluates. Row −1 gets the global (cold-start) factors.
         """
+        if rows.shape[0] and bool((rows >= 0).all()):  # the stored float32 rows as they are
+            h32, m32 = self.hour_rate[rows], self.minute_factor[rows]
+            mean = h32.mean(axis=1, dtype=np.float64) * m32.mean(axis=1, dtype=np.float64)
+            return h32, m32, (self.config.uniform_prior * mean).astype(np.float32)
         hours, minutes = self._factors64(rows)
         floor = self.config.uniform_prior * (hours.mean(axis=1) * minutes.mean(axis=1))
         return hours.astype(np.float32), minutes.astype(np.float32), floor.astype(np.float32)
@@ -252,7 +257,10 @@ class CurveModel:
         """
         # float32: half the memory traffic of the (recipients × minutes) arrays.
         h32, m32, floor = self.factors(rows)
-        out = h32[:, slots // 60] * m32[:, slots % 60]
+        split = self._split  # a batch asks for one recipient at a time over the same slots
+        if split is None or split[0] is not slots:
+            split = self._split = (slots, slots // 60, slots % 60)
+        out = h32[:, split[1]] * m32[:, split[2]]
         out += floor[:, None]
         return out  # type: ignore[return-value]
 

@@ -50,7 +50,7 @@ class IncrementalSource(Protocol):
 
     def changed_since(self, watermark: int) -> tuple[list[str], int]:
         """Ids with evidence ingested after the opaque ``watermark`` (0 = everything),
-        and the new watermark."""
+        and the new watermark. NotImplementedError: this source cannot say (a full fit)."""
         ...
 
 
@@ -140,7 +140,12 @@ class TimingEngine:
         watermark = 0
         if isinstance(self.source, IncrementalSource):
             # read before the evidence: what arrives during the fit is refitted next time
-            _, watermark = self.source.changed_since(self._cached.watermark if self._cached else 0)
+            try:
+                _, watermark = self.source.changed_since(
+                    self._cached.watermark if self._cached else 0
+                )
+            except NotImplementedError:  # a wrapper whose inner source cannot say
+                watermark = 0
         evidence = self.source.evidence(minute)
         version = f"curves-{now.strftime('%Y%m%dT%H%M%SZ')}-n{len(evidence.universal_ids)}"
         model = fit_curves(evidence, minute, self.config, version)
@@ -164,7 +169,10 @@ class TimingEngine:
             or now.timestamp() - cached.full_at >= self.full_fit_seconds
         ):
             return self._fit_full()
-        changed, watermark = self.source.changed_since(cached.watermark)
+        try:
+            changed, watermark = self.source.changed_since(cached.watermark)
+        except NotImplementedError:
+            return self._fit_full()
         model, refitted = cached.model, 0
         if changed:
             minute = epoch_minute(now)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -45,6 +45,7 @@ from sendflowr.timing.context import (
 )
 from sendflowr.timing.curves import Evidence
 from sendflowr.timing.decisions import Decision
+from sendflowr.timing.engine import IncrementalSource
 from sendflowr.timing.explanations import ExplanationStore, MemoryExplanations
 from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.params import DEFAULT_PARAMS
@@ -167,9 +168,22 @@ class LiveSource:
         #: the held schedules this process fires (``timing.schedules_api`` finds them here)
         self.schedules = schedules
 
-    def evidence(self, now_minute: int) -> Evidence:
-        """The store source's evidence (the curve fit, cached by the engine)."""
-        return self.store_source.evidence(now_minute)
+    def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
+        """The store source's evidence (the curve fit, cached by the engine), of these
+        recipients only when given (an incremental refresh)."""
+        source = self.store_source
+        if universal_ids is None:
+            return source.evidence(now_minute)
+        if not isinstance(source, IncrementalSource):
+            raise NotImplementedError("the store source reads every recipient's evidence")
+        return source.evidence(now_minute, universal_ids)
+
+    def changed_since(self, watermark: int) -> tuple[list[str], int]:
+        """The store source's recipients with new evidence since ``watermark`` (the
+        engine's incremental refresh); NotImplementedError when it cannot say."""
+        if not isinstance(self.store_source, IncrementalSource):
+            raise NotImplementedError("the store source cannot say who has new evidence")
+        return self.store_source.changed_since(watermark)
 
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The store source's zone of this recipient, when it knows one."""

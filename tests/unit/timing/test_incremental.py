@@ -22,7 +22,9 @@ from sendflowr.timing.engine import TimingEngine
 from sendflowr.timing.explanations import MemoryExplanations
 from sendflowr.timing.grid import from_epoch_minute, hour_of_day, hourly_projection
 from sendflowr.timing.latency import HeuristicLatency
+from sendflowr.timing.live import LiveContexts, LiveSource
 from sendflowr.timing.segments import fit_segments
+from sendflowr.timing.sources import MemorySource
 from tests.unit.timing.synthetic import history
 
 PEAKS = {f"m{i}": (8,) for i in range(8)} | {f"e{i}": (19,) for i in range(8)}
@@ -187,3 +189,23 @@ def test_segments_fitted_on_a_sample_still_score_every_recipient(fit_users: int)
     assert seg.resp.shape == (n, 2)
     main = seg.resp.argmax(axis=1)
     assert len(set(main[:8])) == 1 and len(set(main[8:])) == 1 and main[0] != main[8]
+
+
+def test_the_live_source_passes_the_incremental_calls_through_or_says_it_cannot() -> None:
+    evidence, end = history(PEAKS | {"new": (19,)})
+    inner = _Growing(_subset(evidence, list(PEAKS)))
+    clock = ManualClock(from_epoch_minute(end))
+    live = LiveSource(inner, LiveContexts())
+    engine = TimingEngine(live, MemoryExplanations(), HeuristicLatency(), config=CONFIG,
+                          clock=clock)  # fmt: skip
+    engine.refresh()
+    inner.add(_subset(evidence, ["new"]))
+    assert engine.refresh() == 1 and inner.calls[-1] == ["new"]
+
+    plain = LiveSource(MemorySource(evidence), LiveContexts())
+    with pytest.raises(NotImplementedError):
+        plain.changed_since(0)
+    engine = TimingEngine(plain, MemoryExplanations(), HeuristicLatency(), config=CONFIG,
+                          clock=clock)  # fmt: skip
+    engine.refresh()
+    assert engine.refresh() == len(PEAKS) + 1  # it cannot say who changed: a full fit

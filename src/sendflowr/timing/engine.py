@@ -45,7 +45,8 @@ class IncrementalSource(Protocol):
     """A source that can say who has new evidence (what an incremental refresh needs)."""
 
     def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
-        """Evidence up to ``now_minute`` of these recipients (all when None)."""
+        """All the evidence up to ``now_minute`` (the whole history, not only what is new)
+        of these recipients; of every recipient when None."""
         ...
 
     def changed_since(self, watermark: int) -> tuple[list[str], int]:

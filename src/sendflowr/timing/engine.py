@@ -186,6 +186,8 @@ class TimingEngine:
         self._cached = _Cached(model, now.timestamp(), cached.full_at, watermark)
         if refitted:
             _release_memory()
+        if self._latency_dir is not None:
+            self.latency = load_latency(self._latency_dir)
         return refitted
 
     @property

@@ -92,7 +92,7 @@ def main() -> None:
     cold = [f"sf_cold{i:013d}" for i in range(args.batch)]
     realistic = known + cold[: args.batch - len(known)]
     tiled = _tile(model, args.batch)
-    worst = tiled.universal_ids
+    worst = list(tiled.universal_ids)
     capacity = {"per_minute": args.capacity}
     live = LiveContexts()  # the inference role's live context (issue 16)
     LiveFollower(h.settings, live, store=h.store, clock=engine.clock).load_store()

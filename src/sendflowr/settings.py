@@ -128,7 +128,15 @@ class Settings(BaseSettings):
         description="Weight of a human open (machine opens are excluded) relative to a click.",
     )
     timing_refresh_seconds: float = Field(
-        default=300.0, gt=0, description="Curves are refitted when older than this."
+        default=300.0,
+        gt=0,
+        description="Curves are refreshed (recipients with new evidence refitted) when older.",
+    )
+    timing_full_fit_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="A refresh is a full fit (segments and global prior too) when the last "
+        "full fit is older than this.",
     )
     timing_explore_share: float | None = Field(
         default=None,

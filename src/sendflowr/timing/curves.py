@@ -22,15 +22,18 @@ the same way. Users with no history get the global curve and are flagged cold.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from sendflowr.timing.grid import SLOTS_PER_WEEK
-from sendflowr.timing.segments import fit_segments
+from sendflowr.timing.segments import fit_segments, responsibilities
 
-__all__ = ["CurveConfig", "CurveModel", "Evidence", "fit_curves"]
+__all__ = ["CurveConfig", "CurveModel", "Evidence", "RecipientIndex", "fit_curves", "refit_curves"]
 
 FloatArray = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
@@ -82,18 +85,100 @@ class Evidence:
         return int(self.user_index.shape[0])
 
 
+class RecipientIndex(Sequence[str]):
+    """Recipient ids in a compact index: UTF-8 bytes in one sorted fixed-width array
+    (≈ id length + 8 bytes per recipient, no Python object per id) and vectorised lookup.
+
+    A read-only ``Sequence[str]`` in row order; ``rows`` finds many ids at once.
+    """
+
+    __slots__ = ("_order", "_pos", "_sorted")
+
+    def __init__(self, universal_ids: Iterable[str] = ()) -> None:
+        keys = _encode(list(universal_ids))
+        order = np.argsort(keys, kind="stable").astype(np.int32)
+        self._sorted = keys[order]
+        self._order = order  # row of each sorted key
+        self._pos = np.empty_like(order)  # sorted position of each row
+        self._pos[order] = np.arange(order.shape[0], dtype=np.int32)
+
+    def __len__(self) -> int:
+        return int(self._order.shape[0])
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return bytes(self._sorted[self._pos[i]]).decode()
+
+    def __iter__(self) -> Iterator[str]:
+        return (bytes(k).decode() for k in self._sorted[self._pos])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and bool(self.rows([value])[0] >= 0)
+
+    def rows(self, universal_ids: Sequence[str]) -> npt.NDArray[np.int64]:
+        """Row of each id, −1 where it is not in the index."""
+        if not len(universal_ids) or not len(self):
+            return np.full(len(universal_ids), -1, dtype=np.int64)
+        keys = _encode(list(universal_ids))
+        at = np.searchsorted(self._sorted, keys).clip(0, len(self) - 1)
+        found = self._sorted[at] == keys
+        return np.where(found, self._order[at], -1).astype(np.int64)
+
+    def extended(self, universal_ids: Sequence[str]) -> RecipientIndex:
+        """A new index: these ids (absent from this one) appended as rows ``len(self)…``."""
+        out = RecipientIndex()
+        keys = np.concatenate([self._sorted[self._pos], _encode(list(universal_ids))])
+        out._order = np.argsort(keys, kind="stable").astype(np.int32)
+        out._sorted = keys[out._order]
+        out._pos = np.empty_like(out._order)
+        out._pos[out._order] = np.arange(out._order.shape[0], dtype=np.int32)
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays."""
+        return int(self._sorted.nbytes + self._order.nbytes + self._pos.nbytes)
+
+
+def _encode(universal_ids: list[str]) -> npt.NDArray[np.bytes_]:
+    if not universal_ids:
+        return np.zeros(0, dtype="S1")
+    return np.array([u.encode() for u in universal_ids], dtype=np.bytes_)
+
+
 @dataclass
 class CurveModel:
-    """Fitted curve factors: ``hour_rate`` (n, 168) × ``minute_factor`` (n, 60) per user."""
+    """Fitted curve factors: ``hour_rate`` (n, 168) × ``minute_factor`` (n, 60) per user.
+
+    Rows are stored compactly (float32 factors, ids in a ``RecipientIndex``: about 1 KB
+    per recipient); full curves are built on demand for the rows being decided
+    (``curves``, ``window``, ``factors``). The ``segment_*`` and ``global_*`` fields are
+    what a full fit learns from everyone; an incremental refit keeps them frozen and
+    replaces rows (``patched``).
+    """
 
     config: CurveConfig
-    universal_ids: list[str]
-    hour_rate: FloatArray
-    minute_factor: FloatArray
-    exposures: FloatArray
-    engagement: FloatArray
-    recent_exposures: FloatArray
-    cohort_size: npt.NDArray[np.int64]
+    universal_ids: Sequence[str]
+    hour_rate: npt.NDArray[np.floating[Any]]
+    minute_factor: npt.NDArray[np.floating[Any]]
+    exposures: npt.NDArray[np.floating[Any]]
+    engagement: npt.NDArray[np.floating[Any]]
+    recent_exposures: npt.NDArray[np.floating[Any]]
+    cohort_size: npt.NDArray[np.integer[Any]]
     global_hour_rate: FloatArray
     global_minute_factor: FloatArray
     fitted_at_minute: int
@@ -103,18 +188,38 @@ class CurveModel:
     #: behaviour segments: hour-of-week rates (K, 168), shares (K,), each user's posterior (n, K)
     segment_profiles: FloatArray = field(default_factory=lambda: np.ones((1, _HOURS)))
     segment_weights: FloatArray = field(default_factory=lambda: np.ones(1))
-    segment_resp: FloatArray = field(default_factory=lambda: np.zeros((0, 1)))
-    index: dict[str, int] = field(init=False)
+    segment_resp: npt.NDArray[np.floating[Any]] = field(
+        default_factory=lambda: np.zeros((0, 1), np.float32)
+    )
+    #: frozen for incremental refits: segments' activity by hour of day (K, 24) or empty,
+    #: minute-of-hour factors (K, 60) and sizes (K,)
+    segment_activity: FloatArray = field(default_factory=lambda: np.zeros((0, 24)))
+    segment_minute: FloatArray = field(default_factory=lambda: np.ones((1, 60)))
+    segment_sizes: FloatArray = field(default_factory=lambda: np.zeros(1))
+    _split: tuple[Any, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.index = {uid: i for i, uid in enumerate(self.universal_ids)}
+        if not isinstance(self.universal_ids, RecipientIndex):
+            self.universal_ids = RecipientIndex(self.universal_ids)
+        self.hour_rate = np.asarray(self.hour_rate, dtype=np.float32)
+        self.minute_factor = np.asarray(self.minute_factor, dtype=np.float32)
+        self.exposures = np.asarray(self.exposures, dtype=np.float32)
+        self.engagement = np.asarray(self.engagement, dtype=np.float32)
+        self.recent_exposures = np.asarray(self.recent_exposures, dtype=np.float32)
+        self.cohort_size = np.asarray(self.cohort_size, dtype=np.int32)
+        self.segment_resp = np.asarray(self.segment_resp, dtype=np.float32)
 
-    def rows(self, universal_ids: list[str]) -> npt.NDArray[np.int64]:
+    @property
+    def index(self) -> RecipientIndex:
+        """The recipients' ids (row order)."""
+        assert isinstance(self.universal_ids, RecipientIndex)
+        return self.universal_ids
+
+    def rows(self, universal_ids: Sequence[str]) -> npt.NDArray[np.int64]:
         """Row of each id in this model, −1 for a cold (unknown) recipient."""
-        return np.fromiter((self.index.get(u, -1) for u in universal_ids), np.int64)
+        return self.index.rows(universal_ids)
 
-    def curves(self, rows: npt.NDArray[np.int64]) -> FloatArray:
-        """Base curves ``(len(rows), 10080)``; row −1 gets the global (cold-start) curve."""
+    def _factors64(self, rows: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
         known = rows >= 0
         hours = np.empty((rows.shape[0], _HOURS))
         minutes = np.empty((rows.shape[0], 60))
@@ -122,6 +227,11 @@ class CurveModel:
         minutes[known] = self.minute_factor[rows[known]]
         hours[~known] = self.global_hour_rate
         minutes[~known] = self.global_minute_factor
+        return hours, minutes
+
+    def curves(self, rows: npt.NDArray[np.int64]) -> FloatArray:
+        """Base curves ``(len(rows), 10080)``; row −1 gets the global (cold-start) curve."""
+        hours, minutes = self._factors64(rows)
         curve = hours[:, :, None] * minutes[:, None, :]
         out = curve.reshape(rows.shape[0], SLOTS_PER_WEEK)
         out += self.config.uniform_prior * out.mean(axis=1, keepdims=True)
@@ -133,13 +243,11 @@ class CurveModel:
         ``curve[s] = hours[:, s // 60] * minutes[:, s % 60] + floor`` (float32 arithmetic):
         what ``window`` evaluates. Row −1 gets the global (cold-start) factors.
         """
-        known = rows >= 0
-        hours = np.empty((rows.shape[0], _HOURS))
-        minutes = np.empty((rows.shape[0], 60))
-        hours[known] = self.hour_rate[rows[known]]
-        minutes[known] = self.minute_factor[rows[known]]
-        hours[~known] = self.global_hour_rate
-        minutes[~known] = self.global_minute_factor
+        if rows.shape[0] and bool((rows >= 0).all()):  # the stored float32 rows as they are
+            h32, m32 = self.hour_rate[rows], self.minute_factor[rows]
+            mean = h32.mean(axis=1, dtype=np.float64) * m32.mean(axis=1, dtype=np.float64)
+            return h32, m32, (self.config.uniform_prior * mean).astype(np.float32)
+        hours, minutes = self._factors64(rows)
         floor = self.config.uniform_prior * (hours.mean(axis=1) * minutes.mean(axis=1))
         return hours.astype(np.float32), minutes.astype(np.float32), floor.astype(np.float32)
 
@@ -150,7 +258,10 @@ class CurveModel:
         """
         # float32: half the memory traffic of the (recipients × minutes) arrays.
         h32, m32, floor = self.factors(rows)
-        out = h32[:, slots // 60] * m32[:, slots % 60]
+        split = self._split  # a batch asks for one recipient at a time over the same slots
+        if split is None or split[0] is not slots:
+            split = self._split = (slots, slots // 60, slots % 60)
+        out = h32[:, split[1]] * m32[:, split[2]]
         out += floor[:, None]
         return out  # type: ignore[return-value]
 
@@ -160,6 +271,47 @@ class CurveModel:
         known = rows >= 0
         out[known] = self.engagement[rows[known]]
         return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the per-recipient arrays and the id index (the resident model)."""
+        arrays = (self.hour_rate, self.minute_factor, self.exposures, self.engagement,
+                  self.recent_exposures, self.cohort_size, self.newest_minute,
+                  self.segment_resp)  # fmt: skip
+        return sum(int(a.nbytes) for a in arrays) + self.index.nbytes
+
+    def patched(self, fit: CurveModel, now_minute: int, version: str) -> CurveModel:
+        """A new model: this one with ``fit``'s recipients (a refit of some, against this
+        model's frozen segments) replacing their rows; new recipients are appended."""
+        rows = self.rows(fit.index)
+        new = rows < 0
+        index = self.index.extended([u for u, n in zip(fit.index, new, strict=True) if n])
+        rows[new] = len(self.index) + np.arange(int(new.sum()))
+        size = len(index)
+
+        def put(old: npt.NDArray[Any], values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            out = np.empty((size, *old.shape[1:]), dtype=old.dtype)
+            out[: old.shape[0]] = old
+            out[rows] = values
+            return out
+
+        newest = self.newest_minute
+        if newest.shape[0] != len(self.index):  # "all fresh as of the fit"
+            newest = np.full(len(self.index), self.fitted_at_minute, dtype=np.int64)
+        return replace(
+            self,
+            universal_ids=index,
+            hour_rate=put(self.hour_rate, fit.hour_rate),
+            minute_factor=put(self.minute_factor, fit.minute_factor),
+            exposures=put(self.exposures, fit.exposures),
+            engagement=put(self.engagement, fit.engagement),
+            recent_exposures=put(self.recent_exposures, fit.recent_exposures),
+            cohort_size=put(self.cohort_size, fit.cohort_size),
+            newest_minute=put(newest, fit.newest_minute),
+            segment_resp=put(self.segment_resp, fit.segment_resp),
+            fitted_at_minute=now_minute,
+            version=version,
+        )
 
 
 def _smooth_hours(values: FloatArray, kernel: tuple[float, float, float]) -> FloatArray:
@@ -183,15 +335,30 @@ def _newest(evidence: Evidence, n: int, now_minute: int) -> npt.NDArray[np.int64
     return out
 
 
-def fit_curves(
-    evidence: Evidence, now_minute: int, config: CurveConfig, version: str
-) -> CurveModel:
-    """Fit every user's curve from ``evidence`` as of epoch minute ``now_minute``."""
+@dataclass(frozen=True)
+class _UserBins:
+    """Each user's weighted evidence binned by hour of week / minute of hour / hour of day."""
+
+    ex_raw: FloatArray  # (n, 168) long-run exposures
+    en_raw: FloatArray  # (n, 168) long-run engagement
+    r_ex_raw: FloatArray  # (n, 168) recent exposures
+    r_en_raw: FloatArray  # (n, 168) recent engagement
+    m_ex: FloatArray  # (n, 60)
+    m_en: FloatArray  # (n, 60)
+    activity: FloatArray  # (n, 24)
+    newest: npt.NDArray[np.int64]  # (n,)
+
+    def block(self, start: int, stop: int) -> _UserBins:
+        """Users ``start…stop−1`` (views, no copy)."""
+        return _UserBins(*(getattr(self, f.name)[start:stop] for f in fields(self)))
+
+
+def _user_bins(evidence: Evidence, now_minute: int, config: CurveConfig) -> _UserBins:
     n = len(evidence.universal_ids)
     slot = (evidence.delivered_minute + 3 * 1440) % SLOTS_PER_WEEK
-    how = slot // 60
-    moh = slot % 60
     u = evidence.user_index
+    cell = u * _HOURS + slot // 60
+    moh = u * 60 + slot % 60
     # The long run is weighted by age relative to the user's newest evidence, so a
     # history that stopped months ago keeps its shape instead of fading into the prior;
     # "recent" is relative to now (old evidence is never recent).
@@ -201,42 +368,70 @@ def fit_curves(
     now_age_h = np.clip(now_minute - evidence.delivered_minute, 0, None) / 60.0
     w_recent = 0.5 ** (now_age_h / config.half_life_hours)
     score = np.where(evidence.clicked, 1.0, np.where(evidence.opened, config.open_weight, 0.0))
-    k = config.hour_kernel
-
-    ex_raw = _bins(u * _HOURS + how, w_long, n, _HOURS)
-    en_raw = _bins(u * _HOURS + how, w_long * score, n, _HOURS)
     # Activity signals by hour of day: they tell segments apart, they are not rates.
     a_hod = (evidence.activity_minute % 1440) // 60
     a_age = np.clip(newest[evidence.activity_index] - evidence.activity_minute, 0, None) / 60.0
     a_w = config.activity_weight * 0.5 ** (a_age / config.long_half_life_hours)
-    activity = _bins(evidence.activity_index * 24 + a_hod, a_w, n, 24)
-    ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
-    total_ex = max(float(ex.sum()), 1e-9)
-    mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
-    g_ex, g_en = ex.sum(axis=0), en.sum(axis=0)
-    # With no evidence at all the prior is flat (every minute equally good), not zero.
-    floor = mean_rate * config.unexplored_factor if mean_rate > 0 else 1.0
-    gs = config.global_strength
-    global_hour = (g_en + gs * floor) / (g_ex + gs)
-    cs = config.cohort_strength
-    s = config.user_strength
+    return _UserBins(
+        ex_raw=_bins(cell, w_long, n, _HOURS),
+        en_raw=_bins(cell, w_long * score, n, _HOURS),
+        r_ex_raw=_bins(cell, w_recent, n, _HOURS),
+        r_en_raw=_bins(cell, w_recent * score, n, _HOURS),
+        m_ex=_bins(moh, w_long, n, 60),
+        m_en=_bins(moh, w_long * score, n, 60),
+        activity=_bins(evidence.activity_index * 24 + a_hod, a_w, n, 24),
+        newest=newest,
+    )
 
-    # Cohorts: behaviour segments fitted by EM; a user's prior is its segments' mixture.
-    if n:
-        seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
-                           kernel=k, seed=config.seed, activity=activity,
-                           activity_pseudo=config.activity_pseudo,
-                           act_strength=config.activity_prior)  # fmt: skip
-        resp = seg.resp
-        profiles, weights = seg.profiles, seg.weights
-        cohort_hour = seg.prior()
-        main = resp.argmax(axis=1)
-        cohort_size = np.rint(resp.sum(axis=0)[main]).astype(np.int64)
-    else:
-        resp = np.zeros((0, 1))
-        profiles, weights = np.full((1, _HOURS), 1.0), np.ones(1)
-        cohort_hour = np.zeros((0, _HOURS))
-        cohort_size = np.zeros(0, np.int64)
+
+#: users per block of the per-user stage (bounded working memory, cache-sized arrays)
+_BLOCK = 8192
+
+
+def _user_rows(
+    b: _UserBins,
+    resp: FloatArray,
+    profiles: FloatArray,
+    segment_minute: FloatArray,
+    sizes: FloatArray,
+    config: CurveConfig,
+) -> dict[str, Any]:
+    """``_rows_of`` block by block, straight into the model's compact arrays."""
+    n = resp.shape[0]
+    out: dict[str, Any] = {
+        "hour_rate": np.empty((n, _HOURS), np.float32),
+        "minute_factor": np.empty((n, 60), np.float32),
+        "exposures": np.empty(n, np.float32),
+        "engagement": np.empty(n, np.float32),
+        "recent_exposures": np.empty(n, np.float32),
+        "cohort_size": np.empty(n, np.int32),
+        "newest_minute": np.asarray(b.newest, dtype=np.int64),
+        "segment_resp": np.asarray(resp, dtype=np.float32),
+    }
+    for start in range(0, n, _BLOCK):
+        stop = min(start + _BLOCK, n)
+        part = _rows_of(b.block(start, stop), resp[start:stop], profiles, segment_minute,
+                        sizes, config)  # fmt: skip
+        for key, values in part.items():
+            out[key][start:stop] = values
+    return out
+
+
+def _rows_of(
+    b: _UserBins,
+    resp: FloatArray,
+    profiles: FloatArray,
+    segment_minute: FloatArray,
+    sizes: FloatArray,
+    config: CurveConfig,
+) -> dict[str, Any]:
+    """Each user's curve factors given the (frozen or just fitted) segments: the
+    per-user half of the fit, the same for a full fit and an incremental refit."""
+    n = resp.shape[0]
+    k = config.hour_kernel
+    s = config.user_strength
+    ex, en = _smooth_hours(b.ex_raw, k), _smooth_hours(b.en_raw, k)
+    cohort_hour = resp @ profiles
     day_ex, day_en = ex.reshape(n, 7, 24).sum(axis=2), en.reshape(n, 7, 24).sum(axis=2)
     hod_ex, hod_en = ex.reshape(n, 7, 24).sum(axis=1), en.reshape(n, 7, 24).sum(axis=1)
 
@@ -252,40 +447,122 @@ def fit_curves(
     long_hour = cohort_hour * ratio.reshape(n, _HOURS)
 
     # Recent evidence (half-life ``half_life_hours``) pulls the long run toward what just happened.
-    r_ex = _smooth_hours(_bins(u * _HOURS + how, w_recent, n, _HOURS), k)
-    r_en = _smooth_hours(_bins(u * _HOURS + how, w_recent * score, n, _HOURS), k)
+    r_ex, r_en = _smooth_hours(b.r_ex_raw, k), _smooth_hours(b.r_en_raw, k)
     rs = config.recent_strength
     hour_rate = (r_en + rs * long_hour) / (r_ex + rs)
 
     # Minute of hour: a multiplier around 1, global ← cohort ← user, in engagement units.
-    m_ex = _bins(u * 60 + moh, w_long, n, 60)
-    m_en = _bins(u * 60 + moh, w_long * score, n, 60)
     ms = config.minute_strength
-    g_min = (m_en.sum(axis=0) + ms) / (m_ex.sum(axis=0) * mean_rate + ms)
+    c_min = resp @ segment_minute
+    u_rate = b.m_en.sum(axis=1, keepdims=True) / b.m_ex.sum(axis=1, keepdims=True).clip(1e-9)
+    u_min = (b.m_en + ms * c_min) / (b.m_ex * u_rate + ms)
+    u_min /= u_min.mean(axis=1, keepdims=True).clip(1e-12)
+    main = resp.argmax(axis=1) if resp.shape[1] else np.zeros(n, np.int64)
+    return {
+        "hour_rate": hour_rate,
+        "minute_factor": u_min,
+        "exposures": ex.sum(axis=1) / float(np.sum(k)),
+        "engagement": en.sum(axis=1) / float(np.sum(k)),
+        "recent_exposures": r_ex.sum(axis=1) / float(np.sum(k)),
+        "cohort_size": np.rint(sizes[main]).astype(np.int64) if n else np.zeros(0, np.int64),
+    }
+
+
+def _one_blas_thread() -> threadpool_limits:
+    """The fit's matrix products are thin (12 segments wide): split over two BLAS threads
+    on a shared 2-core machine they wait on each other (an EM step at 20,000 recipients:
+    40 ms on one thread, 90–270 ms on two)."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def fit_curves(
+    evidence: Evidence, now_minute: int, config: CurveConfig, version: str
+) -> CurveModel:
+    """Fit every user's curve from ``evidence`` as of epoch minute ``now_minute``."""
+    with _one_blas_thread():
+        return _fit_curves(evidence, now_minute, config, version)
+
+
+def _fit_curves(
+    evidence: Evidence, now_minute: int, config: CurveConfig, version: str
+) -> CurveModel:
+    n = len(evidence.universal_ids)
+    b = _user_bins(evidence, now_minute, config)
+    k = config.hour_kernel
+    ex, en = _smooth_hours(b.ex_raw, k), _smooth_hours(b.en_raw, k)
+    total_ex = max(float(ex.sum()), 1e-9)
+    mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
+    g_ex, g_en = ex.sum(axis=0), en.sum(axis=0)
+    del ex, en
+    # With no evidence at all the prior is flat (every minute equally good), not zero.
+    floor = mean_rate * config.unexplored_factor if mean_rate > 0 else 1.0
+    gs = config.global_strength
+    global_hour = (g_en + gs * floor) / (g_ex + gs)
+
+    # Cohorts: behaviour segments fitted by EM; a user's prior is its segments' mixture.
+    activity_profiles = np.zeros((0, 24))
+    if n:
+        seg = fit_segments(b.en_raw, b.ex_raw, global_hour, k=config.segments,
+                           strength=config.cohort_strength, kernel=k, seed=config.seed,
+                           activity=b.activity, activity_pseudo=config.activity_pseudo,
+                           act_strength=config.activity_prior)  # fmt: skip
+        resp, profiles, weights = seg.resp, seg.profiles, seg.weights
+        if seg.activity is not None:
+            activity_profiles = seg.activity
+    else:
+        resp = np.zeros((0, 1))
+        profiles, weights = np.full((1, _HOURS), 1.0), np.ones(1)
+
+    # Minute of hour: global, then each segment's (users' rows shrink toward their mixture).
+    ms = config.minute_strength
+    g_min = (b.m_en.sum(axis=0) + ms) / (b.m_ex.sum(axis=0) * mean_rate + ms)
     g_min /= max(float(g_min.mean()), 1e-12)
-    sm_ex, sm_en = resp.T @ m_ex, resp.T @ m_en
+    sm_ex, sm_en = resp.T @ b.m_ex, resp.T @ b.m_en
     s_rate = sm_en.sum(axis=1, keepdims=True) / sm_ex.sum(axis=1, keepdims=True).clip(1e-9)
     s_min = (sm_en + ms * g_min) / (sm_ex * s_rate + ms)
-    c_min = resp @ s_min
-    u_rate = m_en.sum(axis=1, keepdims=True) / m_ex.sum(axis=1, keepdims=True).clip(1e-9)
-    u_min = (m_en + ms * c_min) / (m_ex * u_rate + ms)
-    u_min /= u_min.mean(axis=1, keepdims=True).clip(1e-12)
+    sizes = resp.sum(axis=0)
 
     return CurveModel(
         config=config,
-        universal_ids=list(evidence.universal_ids),
-        hour_rate=hour_rate,
-        minute_factor=u_min,
-        exposures=ex.sum(axis=1) / float(np.sum(k)),
-        engagement=en.sum(axis=1) / float(np.sum(k)),
-        recent_exposures=r_ex.sum(axis=1) / float(np.sum(k)),
-        cohort_size=cohort_size,
+        universal_ids=evidence.universal_ids,
         global_hour_rate=global_hour,
         global_minute_factor=g_min,
         fitted_at_minute=now_minute,
         version=version,
-        newest_minute=newest,
         segment_profiles=profiles,
         segment_weights=weights,
-        segment_resp=resp,
+        segment_activity=activity_profiles,
+        segment_minute=s_min,
+        segment_sizes=sizes,
+        **_user_rows(b, resp, profiles, s_min, sizes, config),
     )
+
+
+def refit_curves(
+    model: CurveModel, evidence: Evidence, now_minute: int, version: str
+) -> CurveModel:
+    """Refit only ``evidence``'s users (all of each one's evidence) against ``model``'s
+    frozen global prior and segments; a new model with their rows replaced (new users
+    appended). Equal, row for row, to what a full fit gives them when the shared part
+    did not change."""
+    with _one_blas_thread():
+        return _refit_curves(model, evidence, now_minute, version)
+
+
+def _refit_curves(
+    model: CurveModel, evidence: Evidence, now_minute: int, version: str
+) -> CurveModel:
+    config = model.config
+    b = _user_bins(evidence, now_minute, config)
+    activity = b.activity if model.segment_activity.shape[0] else None
+    acts = model.segment_activity if activity is not None else None
+    resp = responsibilities(model.segment_profiles, model.segment_weights, b.en_raw, b.ex_raw,
+                            activity, acts)  # fmt: skip
+    fit = replace(
+        model,
+        universal_ids=RecipientIndex(evidence.universal_ids),
+        **_user_rows(
+            b, resp, model.segment_profiles, model.segment_minute, model.segment_sizes, config
+        ),  # fmt: skip
+    )
+    return model.patched(fit, now_minute, version)

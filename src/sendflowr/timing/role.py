@@ -42,6 +42,7 @@ def build(resources: Resources) -> RoleHandle:
             clock=resources.clock,
             refresh_seconds=settings.timing_refresh_seconds,
             latency_dir=settings.latency_model_dir,
+            full_fit_seconds=settings.timing_full_fit_seconds,
         ))  # fmt: skip
 
     def make_resolver() -> IdentityResolver:

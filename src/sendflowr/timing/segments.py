@@ -8,30 +8,38 @@ deliveries (Bernoulli likelihood of engaged / not engaged per delivery, so
 evidence adds up over the whole history instead of being compared cell by
 cell). Segment profiles are smoothed circularly and shrunk toward the global
 rate. Initialisation is k-means++ over the recipients' profiles with a seeded
-generator, with a few restarts; the best log-likelihood wins.
+generator, with a few restarts; the best log-likelihood wins. Above
+``FIT_USERS`` recipients the EM runs on a seeded sample of them (segments are
+shared shapes: a sample of 20,000 pins them down) and every recipient is then
+scored once, so the cost per recipient stays flat however large the audience.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Segments", "fit_segments"]
+__all__ = ["FIT_USERS", "Segments", "fit_segments", "responsibilities"]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-6
+#: most recipients the EM is fitted on (a seeded sample; every recipient is scored after)
+FIT_USERS = 20_000
 
 
 @dataclass(frozen=True)
 class Segments:
-    """Fitted segments: ``profiles`` (K, cells), ``weights`` (K,), ``resp`` (n, K)."""
+    """Fitted segments: ``profiles`` (K, cells), ``weights`` (K,), ``resp`` (n, K), and
+    ``activity`` (K, 24), each segment's activity distribution over the hours of the day
+    (None when fitted without activity signals)."""
 
     profiles: FloatArray
     weights: FloatArray
     resp: FloatArray
     loglik: float
+    activity: FloatArray | None = None
 
     def prior(self) -> FloatArray:
         """Each recipient's prior rates (n, cells): the segment mixture Σ_k resp · profile."""
@@ -144,14 +152,15 @@ def _responsibilities(
     profiles: FloatArray,
     weights: FloatArray,
     en: FloatArray,
-    ex: FloatArray,
+    miss: FloatArray,
     activity: FloatArray | None = None,
     act_profiles: FloatArray | None = None,
 ) -> tuple[FloatArray, float]:
-    """Bernoulli likelihood of every delivery's outcome under each segment, plus the
-    likelihood of the hours of the recipient's activity signals."""
+    """Bernoulli likelihood of every delivery's outcome under each segment (``miss``:
+    exposures not engaged, ``ex − en``), plus the likelihood of the hours of the
+    recipient's activity signals."""
     log_p, log_q = np.log(profiles), np.log1p(-profiles)
-    ll = en @ log_p.T + (ex - en) @ log_q.T + np.log(np.clip(weights, _EPS, None))
+    ll = en @ log_p.T + miss @ log_q.T + np.log(np.clip(weights, _EPS, None))
     if activity is not None and act_profiles is not None:
         ll += activity @ np.log(act_profiles).T
     top = ll.max(axis=1, keepdims=True)
@@ -159,6 +168,34 @@ def _responsibilities(
     total = w.sum(axis=1, keepdims=True)
     resp: FloatArray = w / total
     return resp, float((np.log(total) + top).sum())
+
+
+def responsibilities(
+    profiles: FloatArray,
+    weights: FloatArray,
+    en: FloatArray,
+    ex: FloatArray,
+    activity: FloatArray | None = None,
+    activity_profiles: FloatArray | None = None,
+) -> FloatArray:
+    """Each recipient's posterior over fitted segments (n, K): what a full fit gives the
+    same recipients, for new or changed ones scored against frozen segments."""
+    return _responsibilities(profiles, weights, en, ex - en, activity, activity_profiles)[0]
+
+
+def _seed_centres(feats: FloatArray, k: int, rng: np.random.Generator) -> list[int]:
+    """k-means++ seeds: each next centre drawn in proportion to the squared distance to
+    the nearest centre so far (kept as a running minimum: O(n · cells) per centre)."""
+    n = feats.shape[0]
+    centres = [int(rng.integers(n))]
+    nearest = np.full(n, np.inf)
+    for _ in range(1, k):
+        d = ((feats - feats[centres[-1]]) ** 2).sum(axis=1)
+        np.minimum(nearest, d, out=nearest)
+        total = nearest.sum()
+        probs = nearest / total if total > 0 else np.full(n, 1.0 / n)
+        centres.append(int(rng.choice(n, p=probs)))
+    return centres
 
 
 def fit_segments(
@@ -175,6 +212,7 @@ def fit_segments(
     activity: FloatArray | None = None,
     activity_pseudo: float = 0.1,
     act_strength: float = 1.0,
+    fit_users: int = FIT_USERS,
 ) -> Segments:
     """EM over recipients' engagement ``en`` and exposure ``ex`` (n, cells) arrays.
 
@@ -183,19 +221,24 @@ def fit_segments(
     each recipient's activity signals by hour of day (optional);
     ``activity_pseudo`` is the per-hour pseudo-count of the segments' activity profiles,
     ``act_strength`` the weight of their activity as a prior on the hour lift (``_profiles``).
+    With more than ``fit_users`` recipients the EM runs on a seeded sample of them and
+    ``resp`` covers every recipient.
     """
-    n = en.shape[0]
-    k = max(1, min(k, n))
+    n_all = en.shape[0]
+    k = max(1, min(k, n_all))
     rng = np.random.default_rng(seed)
+    all_en, all_ex, all_act = en, ex, activity
+    if n_all > fit_users:
+        sample = np.sort(rng.choice(n_all, fit_users, replace=False))
+        en, ex = en[sample], ex[sample]
+        activity = activity[sample] if activity is not None else None
+    n = en.shape[0]
+    miss = ex - en
     rates = (_smooth(en, kernel) + strength * prior) / (_smooth(ex, kernel) + strength)
     feats = np.sqrt(rates / rates.sum(axis=1, keepdims=True).clip(1e-12))
     best: Segments | None = None
     for _ in range(restarts):
-        centres = [int(rng.integers(n))]
-        for _ in range(1, k):
-            d = ((feats[:, None, :] - feats[centres][None, :, :]) ** 2).sum(axis=2).min(axis=1)
-            probs = d / d.sum() if d.sum() > 0 else np.full(n, 1.0 / n)
-            centres.append(int(rng.choice(n, p=probs)))
+        centres = _seed_centres(feats, k, rng)
         profiles = np.clip(rates[centres], _EPS, 1 - _EPS)
         weights = np.full(k, 1.0 / k)
         act = None
@@ -205,7 +248,7 @@ def fit_segments(
             act = _activity_profiles(seeds, activity, activity_pseudo)
         previous = -np.inf
         for _ in range(iterations):
-            resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
+            resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
             weights = resp.mean(axis=0)
             if activity is not None:
                 act = _activity_profiles(resp, activity, activity_pseudo)
@@ -213,8 +256,12 @@ def fit_segments(
             if ll - previous < 1e-7 * abs(ll):
                 break
             previous = ll
-        resp, ll = _responsibilities(profiles, weights, en, ex, activity, act)
+        resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
         if best is None or ll > best.loglik:
-            best = Segments(profiles, weights, resp, ll)
+            best = Segments(profiles, weights, resp, ll, act)
     assert best is not None
+    if n < n_all:
+        resp = responsibilities(best.profiles, best.weights, all_en, all_ex, all_act,
+                                best.activity)  # fmt: skip
+        best = replace(best, resp=resp)
     return best

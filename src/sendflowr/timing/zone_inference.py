@@ -196,9 +196,15 @@ def infer_zones(
     )  # fmt: skip
     same = offsets[:, None] == offsets[None, :]
     targets = np.flatnonzero(guess_me)
+    # Events sorted by user once: each chunk of (ascending) targets reads only its own
+    # span of events, so scoring every user costs one pass, not one pass per chunk.
+    order = np.argsort(users, kind="stable")
+    s_users, s_minutes = users[order], minutes[order]
     for chunk in np.array_split(targets, max(1, targets.size // 2000)):
-        post = _posterior(_subset_counts(users, minutes, chunk), np.log(shapes), np.log(pi),
-                          np.log(rho)).sum(axis=1)  # fmt: skip
+        lo = int(np.searchsorted(s_users, chunk[0], side="left"))
+        hi = int(np.searchsorted(s_users, chunk[-1], side="right"))
+        counts = _subset_counts(s_users[lo:hi], s_minutes[lo:hi], chunk)
+        post = _posterior(counts, np.log(shapes), np.log(pi), np.log(rho)).sum(axis=1)
         best = post.argmax(axis=1)
         conf = (post @ same.astype(np.float64))[np.arange(len(chunk)), best]
         for u, z, c in zip(chunk.tolist(), best.tolist(), conf.tolist(), strict=True):
@@ -208,7 +214,8 @@ def infer_zones(
 
 def _subset_counts(users: I64, minutes: I64, members: I64) -> F64:
     """``_counts`` of ``members`` only (rows in their order)."""
-    pos = np.full(int(users.max(initial=-1)) + 1, -1, dtype=np.int64)
+    pos = np.full(max(int(users.max(initial=-1)), int(members.max(initial=-1))) + 1, -1,
+                  dtype=np.int64)  # fmt: skip
     pos[members] = np.arange(members.size)
     rows = pos[users] if users.size else users
     keep = rows >= 0

@@ -102,9 +102,19 @@ class SinkConsumer:
         self._folder = FolderGuard(settings.clickhouse_path) if store.embedded else None
         # Freed batches' pages back to the system (the embedded engine's too: it is ours).
         self._memory = MemoryReleaser(self._purge_engine if store.embedded else None)
+        self._purge_works = True
 
     def _purge_engine(self) -> None:
-        self._store.command("SYSTEM JEMALLOC PURGE")
+        """Queue the embedded engine's jemalloc purge behind the writes in flight."""
+        if self._purge_works:
+            self._rounds.between_writes(self._purge_now)
+
+    def _purge_now(self) -> None:
+        try:
+            self._store.command("SYSTEM JEMALLOC PURGE")
+        except StoreError as exc:  # an engine built without jemalloc: never again
+            _log.debug("jemalloc purge failed (%s); not trying again", exc)
+            self._purge_works = False
 
     def _ping(self) -> bool:
         try:

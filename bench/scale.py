@@ -75,6 +75,8 @@ TARGETS = {  # at 100,000 users (issue 18)
     "fit_per_user_ratio": 1.10,  # flat: not growing from 3,500 (10% noise allowed)
 }
 FULL_FIT_LABEL = "refresh (full fit: incremental not available)"
+#: The engine's figures in the JSON (null with --no-engine).
+ENGINE_KEYS = ("fit_s", "refresh_s", "batch_10k_s", "engine_rss_bytes", "engine_base_rss_bytes")
 
 
 # --- memory of a process ----------------------------------------------------------------
@@ -499,7 +501,8 @@ def measure(
             stored=gen["acknowledged"],
             sink_peak_rss_bytes=None,
         )
-    if args.no_engine:
+    if args.no_engine:  # the engine's keys are there, unmeasured
+        row.update(dict.fromkeys(ENGINE_KEYS))
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
         return row
@@ -536,7 +539,7 @@ def _fmt(value: Any, spec: str = ",.1f", scale: float = 1.0) -> str:
 
 
 def report(rows: list[dict[str, Any]]) -> None:
-    ok = [r for r in rows if "fit_s" in r]
+    ok = [r for r in rows if r.get("fit_s") is not None]
     base = next((r for r in ok if r["users"] == BASE_SIZE), ok[0] if ok else None)
     refresh_label = (
         "refresh s" if all(r.get("refresh_mode") == "incremental" for r in ok) else FULL_FIT_LABEL
@@ -568,7 +571,7 @@ def report(rows: list[dict[str, Any]]) -> None:
             )
             continue
         engine = ["—"] * 7  # generate and load only (--no-engine)
-        if "fit_s" in r:
+        if r.get("fit_s") is not None:
             per_user = r["fit_s"] / r["users"] * 1000
             ratio = per_user / (base["fit_s"] / base["users"] * 1000) if base else None
             r["fit_per_user_ratio"] = ratio

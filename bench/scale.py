@@ -26,7 +26,12 @@ measured in a process of its own:
   database; peak = the process's high-water mark (``ru_maxrss``); per recipient =
   (RSS after fit and refresh − base) / users (the model's memory), and the same
   from the peak (which holds the fit's and a 10,000 batch's working memory too);
-- **sink peak RSS**: the sink process's high-water mark over the whole load.
+- **sink peak RSS**: the sink process's high-water mark over the whole load (its RSS
+  every ~10 s is in the JSON as ``sink_rss_timeline``: [rows handled, bytes]);
+- **generator peak GB**: the generator process's high-water mark.
+
+``--no-engine`` stops after the load (generator and sink figures only; the engine's
+columns show —).
 
 Ratios are against the 3,500-user size of the same run (else the smallest).
 Targets at 100,000 users are printed with meets/MISSES. Each worker prints a
@@ -35,7 +40,7 @@ progress line (events/s, ETA) on stderr. The latency model is the heuristic one
 ``--max-rss-gb`` (shared machine) and reports it.
 
     flock /tmp/sendflowr-bench.lock nice python bench/scale.py --users 350,3500,35000 \\
-        [--load kafka|store] [--seed 42] [--json FILE]
+        [--load kafka|store] [--seed 42] [--no-engine] [--json FILE]
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ TARGETS = {  # at 100,000 users (issue 18)
     "fit_per_user_ratio": 1.10,  # flat: not growing from 3,500 (10% noise allowed)
 }
 FULL_FIT_LABEL = "refresh (full fit: incremental not available)"
+#: The engine's figures in the JSON (null with --no-engine).
+ENGINE_KEYS = ("fit_s", "refresh_s", "batch_10k_s", "engine_rss_bytes", "engine_base_rss_bytes")
 
 
 # --- memory of a process ----------------------------------------------------------------
@@ -242,6 +249,7 @@ def worker_sink(spec: dict[str, Any]) -> None:
     bar = ProgressLine(f"sink {spec['users']:,} users", None, unit="rows", every=10)
     seen = 0
     rss_samples: list[int] = []
+    timeline: list[tuple[int, int]] = []  # (rows handled, RSS bytes) every ~10 s
     while True:
         time.sleep(0.2)
         stats = sink.stats
@@ -250,6 +258,7 @@ def worker_sink(spec: dict[str, Any]) -> None:
         seen = done
         rss_samples.append(_rss())
         if len(rss_samples) % 50 == 0:  # every ~10 s: how the sink's memory develops
+            timeline.append((done, rss_samples[-1]))
             print(
                 f"sink RSS {rss_samples[-1] / 1e9:.2f} GB at {done:,} rows, of which "
                 f"ClickHouse tracks {_tracked(store) / 1e9:.2f} GB",
@@ -272,6 +281,7 @@ def worker_sink(spec: dict[str, Any]) -> None:
             "dead_letters": sink.stats.dead_letters,
             "done_at": done_at,
             "rss_max_sampled_bytes": max(rss_samples, default=0),
+            "rss_timeline": timeline,
         }
     )
 
@@ -482,6 +492,7 @@ def measure(
             load_s=sunk["done_at"] - gen["started_at"],
             stored=sunk["stored"],
             sink_peak_rss_bytes=sunk["rss_peak_bytes"],
+            sink_rss_timeline=sunk["rss_timeline"],
         )
         _delete_topics(bootstrap, [spec["topic"], spec["topic"] + "-dlq"])
     else:
@@ -490,6 +501,11 @@ def measure(
             stored=gen["acknowledged"],
             sink_peak_rss_bytes=None,
         )
+    if args.no_engine:  # the engine's keys are there, unmeasured
+        row.update(dict.fromkeys(ENGINE_KEYS))
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
+        return row
     extra = Worker("extra-hour", spec, cap).result()
     if "error" in extra:
         return row | extra
@@ -523,7 +539,7 @@ def _fmt(value: Any, spec: str = ",.1f", scale: float = 1.0) -> str:
 
 
 def report(rows: list[dict[str, Any]]) -> None:
-    ok = [r for r in rows if "fit_s" in r]
+    ok = [r for r in rows if r.get("fit_s") is not None]
     base = next((r for r in ok if r["users"] == BASE_SIZE), ok[0] if ok else None)
     refresh_label = (
         "refresh s" if all(r.get("refresh_mode") == "incremental" for r in ok) else FULL_FIT_LABEL
@@ -543,6 +559,7 @@ def report(rows: list[dict[str, Any]]) -> None:
         "engine peak GB",
         "B/recipient after refresh (peak)",
         "sink peak GB",
+        "generator peak GB",
     ]
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
@@ -553,38 +570,43 @@ def report(rows: list[dict[str, Any]]) -> None:
                 f"{_fmt(r.get('generate_s'))} | {_fmt(r.get('load_s'))} | {r['error']} |"
             )
             continue
-        per_user = r["fit_s"] / r["users"] * 1000
-        ratio = per_user / (base["fit_s"] / base["users"] * 1000) if base else None
-        r["fit_per_user_ratio"] = ratio
-        print(
-            "| "
-            + " | ".join(
-                [
-                    f"{r['users']:,}",
-                    f"{r['events']:,}",
-                    f"{r['generate_s']:.1f} ({r['generate_cpu_s']:.1f} CPU)",
-                    _fmt(r["load_s"]),
-                    f"{r['fit_s']:.1f} ({r['fit_cpu_s']:.1f} CPU)",
-                    f"{per_user:.2f} ({ratio:.2f}×)" if ratio is not None else f"{per_user:.2f}",
-                    f"{r['refresh_s']:.2f}"
-                    + (f" ({r['refreshed']:,} refitted)" if r.get("refreshed") is not None else ""),
-                    f"{r['batch_10k_s']:.2f} ({r['batch_10k_cpu_s']:.2f} CPU)",
-                    _fmt(r["engine_base_rss_bytes"], ".2f", 1e9),
-                    _fmt(r["engine_rss_bytes"], ".2f", 1e9),
-                    f"{r['engine_bytes_per_recipient']:,.0f} "
-                    f"({r['engine_peak_bytes_per_recipient']:,.0f})",
-                    _fmt(r["sink_peak_rss_bytes"], ".2f", 1e9),
-                ]
-            )
-            + " |"
-        )
+        engine = ["—"] * 7  # generate and load only (--no-engine)
+        if r.get("fit_s") is not None:
+            per_user = r["fit_s"] / r["users"] * 1000
+            ratio = per_user / (base["fit_s"] / base["users"] * 1000) if base else None
+            r["fit_per_user_ratio"] = ratio
+            engine = [
+                f"{r['fit_s']:.1f} ({r['fit_cpu_s']:.1f} CPU)",
+                f"{per_user:.2f} ({ratio:.2f}×)" if ratio is not None else f"{per_user:.2f}",
+                f"{r['refresh_s']:.2f}"
+                + (f" ({r['refreshed']:,} refitted)" if r.get("refreshed") is not None else ""),
+                f"{r['batch_10k_s']:.2f} ({r['batch_10k_cpu_s']:.2f} CPU)",
+                _fmt(r["engine_base_rss_bytes"], ".2f", 1e9),
+                _fmt(r["engine_rss_bytes"], ".2f", 1e9),
+                f"{r['engine_bytes_per_recipient']:,.0f} "
+                f"({r['engine_peak_bytes_per_recipient']:,.0f})",
+            ]
+        cells = [
+            f"{r['users']:,}",
+            f"{r['events']:,}",
+            f"{r['generate_s']:.1f} ({r['generate_cpu_s']:.1f} CPU)",
+            _fmt(r["load_s"]),
+            *engine,
+            _fmt(r["sink_peak_rss_bytes"], ".2f", 1e9),
+            _fmt(r.get("generator_rss_bytes"), ".2f", 1e9),
+        ]
+        print("| " + " | ".join(cells) + " |")
+    sink_rows = [r["sink_peak_rss_bytes"] for r in rows if r.get("sink_peak_rss_bytes")]
     if not ok:
+        if sink_rows:
+            peak = max(sink_rows)
+            verdict = "meets" if peak <= TARGETS["sink_peak_rss_bytes"] else "MISSES"
+            print(f"\nsink peak RSS ≤ 2 GB (every size): {peak / 1e9:.2f} GB — {verdict}")
         return
     largest = max(ok, key=lambda r: r["users"])
     at = largest["users"]
     note = "" if at == TARGET_SIZE else f" — measured at {at:,} users, not {TARGET_SIZE:,}"
     print(f"\ntargets at {TARGET_SIZE:,} users{note}:")
-    sink_rows = [r["sink_peak_rss_bytes"] for r in ok if r.get("sink_peak_rss_bytes")]
     checks = [
         ("full fit ≤ 60 s", largest["fit_s"], TARGETS["fit_s"], "{:.1f} s"),
         (
@@ -636,6 +658,11 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="Write one object per size to FILE.")
     parser.add_argument("--keep", action="store_true", help="Keep each size's data folder.")
+    parser.add_argument(
+        "--no-engine",
+        action="store_true",
+        help="Generate and load only (generator and sink figures; no fit, refresh, batch).",
+    )
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
         default=1_000_000,
         ge=0,
         description=(
-            "Event ids the sink remembers (~120 B each) to drop re-sent copies; with the "
+            "Event ids the sink remembers (~90 B each) to drop re-sent copies; with the "
             "embedded store, a table that fits is checked from memory alone."
         ),
     )

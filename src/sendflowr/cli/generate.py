@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -28,6 +29,7 @@ from sendflowr.generator.summary import expected_counts
 from sendflowr.generator.tables import print_counts, print_run
 from sendflowr.generator.truth import TruthWriter
 from sendflowr.generator.world import load_world
+from sendflowr.progress import ProgressLine
 
 __all__ = ["generate"]
 
@@ -65,6 +67,38 @@ def _make_sink(
     return ConnectorOutput(
         model, url, batch_size=batch_size, concurrency=concurrency, rate=rate, api_key=key
     )
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """Progress with events/s and ETA: a bar on a terminal; in a log or pipe (long runs under
+    nohup, CI) a plain line every 10 s, as rich draws nothing there."""
+    if not enabled or not err_console.is_terminal:
+        line = ProgressLine("generate", total, every=10.0, enabled=enabled)
+        yield line.advance
+        line.close()
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("events", total=total, rate="")
+        began = time.monotonic()
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+            done = bar.tasks[0].completed
+            elapsed = max(time.monotonic() - began, 1e-9)
+            bar.update(task, rate=f"{done / elapsed:,.0f} ev/s")
+
+        yield advance
 
 
 @click.command()
@@ -126,7 +160,11 @@ def _make_sink(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write per-user ground truth (JSON lines) to FILE.",
 )
-@click.option("--progress/--no-progress", default=True, help="Progress bar with events/s.")
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    help="Progress with events/s and ETA: a bar on a terminal, else a line every 10 s.",
+)
 def generate(
     count: int | None,
     dry_run: bool,
@@ -209,40 +247,20 @@ def generate(
         else f"Sink: {target.name}" + (f" → {url}" if target.name == "connector" else "")
     )
     total = count or round(expected_counts(model, n_users, first, last).total / parsed_shard.count)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=not progress,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("events", total=total, rate="")
-        began = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        advance = stack.enter_context(_progress(total, progress))
+        writer: TruthWriter | None = None
+        if truth_path is not None:
+            import msgspec
 
-        def advance(n: int) -> None:
-            bar.advance(task, n)
-            done = bar.tasks[0].completed
-            elapsed = max(time.monotonic() - began, 1e-9)
-            bar.update(task, rate=f"{done / elapsed:,.0f} ev/s")
-
-        with contextlib.ExitStack() as stack:
-            writer: TruthWriter | None = None
-            if truth_path is not None:
-                import msgspec
-
-                params = {p.name: msgspec.to_builtins(p) for p in model.world.personas}
-                writer = stack.enter_context(TruthWriter(truth_path, params))
-            result = run(
-                plan,
-                target,
-                on_progress=advance,
-                on_truths=writer.write if writer is not None else None,
-            )
+            params = {p.name: msgspec.to_builtins(p) for p in model.world.personas}
+            writer = stack.enter_context(TruthWriter(truth_path, params))
+        result = run(
+            plan,
+            target,
+            on_progress=advance,
+            on_truths=writer.write if writer is not None else None,
+        )
     print_run(result, target.name, dry_run, console)
     if dry_run:
         requests = -(-result.total // batch_size)

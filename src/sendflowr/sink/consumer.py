@@ -30,6 +30,7 @@ from sendflowr.sink.batches import Chunk, PartitionBuffer, parse_intent
 from sendflowr.sink.dedup import StoreLookup, forget_recent_ids, shared_recent_ids
 from sendflowr.sink.dlq import DeadLetterPublisher
 from sendflowr.sink.faults import FaultHook
+from sendflowr.sink.memory import MemoryReleaser
 from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.progress import Progress, SinkStats
 from sendflowr.sink.rounds import RoundWriter
@@ -99,6 +100,21 @@ class SinkConsumer:
         self._progress = Progress(settings.topic, self.stats, self.metrics)
         # The embedded engine's folder, checked after each insert, before its offsets commit.
         self._folder = FolderGuard(settings.clickhouse_path) if store.embedded else None
+        # Freed batches' pages back to the system (the embedded engine's too: it is ours).
+        self._memory = MemoryReleaser(self._purge_engine if store.embedded else None)
+        self._purge_works = True
+
+    def _purge_engine(self) -> None:
+        """Queue the embedded engine's jemalloc purge behind the writes in flight."""
+        if self._purge_works:
+            self._rounds.between_writes(self._purge_now)
+
+    def _purge_now(self) -> None:
+        try:
+            self._store.command("SYSTEM JEMALLOC PURGE")
+        except StoreError as exc:  # an engine built without jemalloc: never again
+            _log.debug("jemalloc purge failed (%s); not trying again", exc)
+            self._purge_works = False
 
     def _ping(self) -> bool:
         try:
@@ -255,6 +271,7 @@ class SinkConsumer:
         assert self._consumer is not None
         consumer = self._consumer
         backoff = 1.0
+        batches = 0
         try:
             while not self._stopping.is_set():
                 try:
@@ -263,6 +280,11 @@ class SinkConsumer:
                     with _gc_paused():
                         self._poll(consumer)
                         self._flush(consumer, force=False)
+                    if self.stats.batches != batches:
+                        batches = self.stats.batches
+                        self._memory.after_batch()
+                    elif self._idle and not self._rounds.in_flight:
+                        self._memory.when_idle()
                     backoff = 1.0
                 except Abandoned:
                     # Stopping during a store outage: the abandoned chunks must not be

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from sendflowr.progress import format_duration
 from sendflowr.sink.metrics import SinkMetrics
 
-__all__ = ["REPORT_EVERY", "Progress", "SinkStats"]
+__all__ = ["REPORT_EVERY", "Progress", "SinkStats", "progress_line"]
 
 _log = logging.getLogger("sendflowr.sink")
 
@@ -31,6 +32,17 @@ class SinkStats:
     """``time.monotonic()`` of the first partition assignment."""
     first_record_at: float | None = None
     """``time.monotonic()`` when the first record arrived."""
+
+
+def progress_line(stats: SinkStats, rate: float, lags: Mapping[int, int]) -> str:
+    """``sink progress: …``: totals, rows/s since the last line, lag per partition and,
+    while there is lag and rows flow, when it will be caught up at this rate (ETA)."""
+    behind = sum(lags.values())
+    eta = f", ETA {format_duration(behind / rate)}" if behind and rate > 0 else ""
+    return (
+        f"sink progress: {stats.stored} stored ({rate:.0f} rows/s), {stats.duplicates} "
+        f"duplicates, {stats.dead_letters} dead letters, lag {dict(sorted(lags.items()))}{eta}"
+    )
 
 
 class Progress:
@@ -78,13 +90,6 @@ class Progress:
         stats = self._stats
         rate = (stats.stored - self._last_stored) / max(now - self._last, 1e-9)
         if force or stats.stored != self._last_stored or any(lags.values()):
-            _log.info(
-                "sink progress: %d stored (%.0f rows/s), %d duplicates, %d dead letters, lag %s",
-                stats.stored,
-                rate,
-                stats.duplicates,
-                stats.dead_letters,
-                dict(sorted(lags.items())),
-            )
+            _log.info("%s", progress_line(stats, rate, lags))
         self._last = now
         self._last_stored = stats.stored

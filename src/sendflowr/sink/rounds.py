@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Final
@@ -279,6 +279,12 @@ class RoundWriter:
         self._dlq.publish(letters)
         self._stats.dead_letters += len(letters)
         self._metrics.records.labels("dead_letter").inc(len(letters))
+
+    def between_writes(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the writer thread once the writes launched so far are done, without
+        waiting for it (the store serves one call at a time: a task on the consumer thread
+        would wait for the insert in progress). ``task`` handles its own errors."""
+        self._pool.submit(task)
 
     def close(self) -> None:
         """Stop the writer thread (after its current write)."""

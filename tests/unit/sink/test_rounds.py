@@ -189,3 +189,19 @@ def test_a_record_that_breaks_preparation_is_dead_lettered_and_its_chunk_goes_on
     assert first.dead[0].detail.startswith("RecursionError")
     assert len(second.events) == 3 and not second.dead
     rounds.close()
+
+
+def test_a_task_between_writes_runs_after_the_writes_launched_without_blocking() -> None:
+    log = _Log()
+    rounds, consumer = _rounds(log), _Consumer(log)
+    log.gate.clear()  # the store holds the insert
+    rounds.launch(consumer, rounds.prepare([_chunk(0, 0, 3)]))  # type: ignore[arg-type]
+    ran = threading.Event()
+    rounds.between_writes(lambda: (log.steps.append(("task",)), ran.set()) and None)
+    assert not ran.is_set()  # queued behind the insert; the caller did not wait
+    log.gate.set()
+    assert ran.wait(5)
+    steps = [s[0] for s in log.steps if s[0] != "commit"]
+    assert steps == ["insert", "task"]
+    rounds.finish(consumer)  # type: ignore[arg-type]
+    rounds.close()

@@ -55,6 +55,7 @@ class CurveConfig:
     uniform_prior: float = 0.02
     hour_kernel: tuple[float, float, float] = (0.25, 0.5, 0.25)
     activity_weight: float = 2.0
+    engaged_weight: float = 1.0
     activity_pseudo: float = 0.1
     activity_prior: float = 3.0
 
@@ -75,6 +76,11 @@ class Evidence:
     opened: npt.NDArray[np.bool_]
     activity_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     activity_minute: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: each engaged message's first human open or click, at *its own* minute (not the
+    #: delivery's): when someone reads mail is when they are awake, also in hours that
+    #: no campaign sends in (``CurveConfig.engaged_weight``)
+    engaged_index: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    engaged_minute: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def size(self) -> int:
@@ -179,6 +185,7 @@ def _newest(evidence: Evidence, n: int, now_minute: int) -> npt.NDArray[np.int64
     newest = np.full(n, np.iinfo(np.int64).min // 2, dtype=np.int64)
     np.maximum.at(newest, evidence.user_index, evidence.delivered_minute)
     np.maximum.at(newest, evidence.activity_index, evidence.activity_minute)
+    np.maximum.at(newest, evidence.engaged_index, evidence.engaged_minute)
     out: npt.NDArray[np.int64] = np.minimum(newest, now_minute)
     return out
 
@@ -210,6 +217,11 @@ def fit_curves(
     a_age = np.clip(newest[evidence.activity_index] - evidence.activity_minute, 0, None) / 60.0
     a_w = config.activity_weight * 0.5 ** (a_age / config.long_half_life_hours)
     activity = _bins(evidence.activity_index * 24 + a_hod, a_w, n, 24)
+    # Opens and clicks at their own minutes: the hours someone reads mail, sent or not.
+    e_idx, e_min = evidence.engaged_index, evidence.engaged_minute
+    e_age = np.clip(newest[e_idx] - e_min, 0, None) / 60.0
+    e_w = config.engaged_weight * 0.5 ** (e_age / config.long_half_life_hours)
+    activity += _bins(e_idx * 24 + (e_min % 1440) // 60, e_w, n, 24)
     ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0

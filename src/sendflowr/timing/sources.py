@@ -38,6 +38,7 @@ __all__ = [
     "choose_zones",
     "evidence_from_rows",
     "localise",
+    "with_engaged",
 ]
 
 #: An open counts as machine traffic (Apple MPP, image proxies) when flagged in
@@ -159,6 +160,13 @@ def choose_zones(
     return out
 
 
+def with_engaged(evidence: Evidence, engaged: Engaged) -> Evidence:
+    """``evidence`` carrying ``(user index, epoch minute)`` of each message's first human
+    open or click as activity evidence of its own (``Evidence.engaged_*``)."""
+    return replace(evidence, engaged_index=np.asarray(engaged[0], np.int64),
+                   engaged_minute=np.asarray(engaged[1], np.int64))  # fmt: skip
+
+
 def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
     """``evidence`` with every minute read on its user's local clock, so that curves are
     learned in each recipient's local week (a DST change does not smear them), on the
@@ -170,14 +178,19 @@ def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
     code = np.array([distinct.index(n) if n != "UTC" else -1 for n in names], dtype=np.int64)
     delivered = evidence.delivered_minute.copy()
     activity = evidence.activity_minute.copy()
+    engaged = evidence.engaged_minute.copy()
     d_zone = code[evidence.user_index] if evidence.size else np.zeros(0, np.int64)
     a_zone = code[evidence.activity_index] if evidence.activity_index.size else d_zone[:0]
+    e_zone = code[evidence.engaged_index] if evidence.engaged_index.size else d_zone[:0]
     for k, name in enumerate(distinct):
         rows = d_zone == k
         delivered[rows] = to_wall_minutes(delivered[rows], name)
         rows = a_zone == k
         activity[rows] = to_wall_minutes(activity[rows], name)
-    return replace(evidence, delivered_minute=delivered, activity_minute=activity)
+        rows = e_zone == k
+        engaged[rows] = to_wall_minutes(engaged[rows], name)
+    return replace(evidence, delivered_minute=delivered, activity_minute=activity,
+                   engaged_minute=engaged)  # fmt: skip
 
 
 class EventSource(Protocol):
@@ -226,11 +239,12 @@ class StoreSource:
     def evidence(self, now_minute: int) -> Evidence:
         """One query over every user's deliveries and engagement, on each user's local clock."""
         evidence = self.utc_evidence(now_minute)
+        engaged = self.engaged(evidence, now_minute)
         zones = choose_zones(evidence, {} if self._hide else self.stored_zones(now_minute),
-                             infer=self._infer, engaged=self.engaged(evidence, now_minute),
+                             infer=self._infer, engaged=engaged,
                              now_minute=now_minute)  # fmt: skip
         self._zones = zones
-        return localise(evidence, zones)
+        return localise(with_engaged(evidence, engaged), zones)
 
     def stored_zones(self, now_minute: int) -> dict[str, str]:
         """Each user's latest zone carried by their events (up to ``now_minute``)."""
@@ -240,9 +254,7 @@ class StoreSource:
 
     def engaged(self, evidence: Evidence, now_minute: int) -> Engaged:
         """``(user index in evidence, UTC epoch minute)`` of each message's first human open
-        or click, for users in ``evidence`` (what zone inference reads)."""
-        if not self._infer:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        or click, for users in ``evidence`` (what zone inference and the curves read)."""
         now_ms = (now_minute + 1) * 60_000 - 1
         sql = _ENGAGED.replace("{table}", self._store.events_table).replace("{human}", _HUMAN_OPEN)
         rows = self._store.query(sql, {"now_ms": now_ms}).rows

@@ -56,6 +56,7 @@ class CurveConfig:
     hour_kernel: tuple[float, float, float] = (0.25, 0.5, 0.25)
     activity_weight: float = 2.0
     engaged_weight: float = 1.0
+    day_pool: float = 1.0
     activity_pseudo: float = 0.1
     activity_prior: float = 3.0
 
@@ -190,6 +191,58 @@ def _newest(evidence: Evidence, n: int, now_minute: int) -> npt.NDArray[np.int64
     return out
 
 
+def _engaged_activity(
+    evidence: Evidence, newest: npt.NDArray[np.int64], n: int, config: CurveConfig
+) -> FloatArray:
+    """Each user's engagement times by hour of day (n, 24), beyond what their send times explain.
+
+    Where people read mail when they are awake, the hour of an open says when its reader
+    is around, also in hours nothing is sent in. Where the delay to an open does not
+    depend on the clock, opens are only the engaged deliveries shifted by that delay and
+    would paint every segment with the send schedule. So the population's delay is
+    fitted as a shift and spread of the engaged deliveries' hours (``_delay_kernel``),
+    and each user counts only the opens in excess of their own engaged deliveries moved
+    by it, by more than one Poisson deviation: nothing when delays ignore the clock, the
+    awake hours when they do not.
+    """
+    e_idx, e_min = evidence.engaged_index, evidence.engaged_minute
+    e_age = np.clip(newest[e_idx] - e_min, 0, None) / 60.0
+    e_w = 0.5 ** (e_age / config.long_half_life_hours)
+    observed = _bins(e_idx * 24 + (e_min % 1440) // 60, e_w, n, 24)
+    hit = evidence.clicked | evidence.opened
+    d_idx, d_min = evidence.user_index[hit], evidence.delivered_minute[hit]
+    d_age = np.clip(newest[d_idx] - d_min, 0, None) / 60.0
+    sent = _bins(d_idx * 24 + (d_min % 1440) // 60, 0.5 ** (d_age / config.long_half_life_hours),
+                 n, 24)  # fmt: skip
+    shift, spread = _delay_kernel(observed.sum(axis=0), sent.sum(axis=0))
+    expected = _spread(np.roll(sent, shift, axis=1), spread)
+    expected *= (observed.sum(axis=1) / expected.sum(axis=1).clip(1e-12))[:, None]
+    # Beyond one Poisson deviation only: chance excesses are not a habit.
+    out: FloatArray = np.clip(observed - expected - np.sqrt(expected), 0.0, None)
+    return out
+
+
+def _spread(values: FloatArray, width: float) -> FloatArray:
+    out: FloatArray = (1 - 2 * width) * values + width * (
+        np.roll(values, 1, axis=-1) + np.roll(values, -1, axis=-1)
+    )
+    return out
+
+
+def _delay_kernel(observed: FloatArray, sent: FloatArray) -> tuple[int, float]:
+    """The shift (hours) and spread that best turn the population's engaged deliveries'
+    hours (``sent``) into its engagement hours (``observed``), by total variation."""
+    o = observed / max(float(observed.sum()), 1e-12)
+    d = sent / max(float(sent.sum()), 1e-12)
+    best = (np.inf, 0, 0.0)
+    for shift in range(6):
+        for width in (0.0, 0.1, 0.2, 0.3, 0.4):
+            tv = float(np.abs(o - _spread(np.roll(d, shift), width)).sum())
+            if tv < best[0]:
+                best = (tv, shift, width)
+    return best[1], best[2]
+
+
 def fit_curves(
     evidence: Evidence, now_minute: int, config: CurveConfig, version: str
 ) -> CurveModel:
@@ -218,10 +271,8 @@ def fit_curves(
     a_w = config.activity_weight * 0.5 ** (a_age / config.long_half_life_hours)
     activity = _bins(evidence.activity_index * 24 + a_hod, a_w, n, 24)
     # Opens and clicks at their own minutes: the hours someone reads mail, sent or not.
-    e_idx, e_min = evidence.engaged_index, evidence.engaged_minute
-    e_age = np.clip(newest[e_idx] - e_min, 0, None) / 60.0
-    e_w = config.engaged_weight * 0.5 ** (e_age / config.long_half_life_hours)
-    activity += _bins(e_idx * 24 + (e_min % 1440) // 60, e_w, n, 24)
+    if config.engaged_weight > 0 and evidence.engaged_index.size:
+        activity += config.engaged_weight * _engaged_activity(evidence, newest, n, config)
     ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
@@ -238,7 +289,8 @@ def fit_curves(
         seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
                            kernel=k, seed=config.seed, activity=activity,
                            activity_pseudo=config.activity_pseudo,
-                           act_strength=config.activity_prior)  # fmt: skip
+                           act_strength=config.activity_prior,
+                           day_pool=config.day_pool)  # fmt: skip
         resp = seg.resp
         profiles, weights = seg.profiles, seg.weights
         cohort_hour = seg.prior()

@@ -202,8 +202,8 @@ def _engaged_activity(
     would paint every segment with the send schedule. So the population's delay is
     fitted as a shift and spread of the engaged deliveries' hours (``_delay_kernel``),
     and each user counts only the opens in excess of their own engaged deliveries moved
-    by it, by more than one Poisson deviation: nothing when delays ignore the clock, the
-    awake hours when they do not.
+    by it, shrunk by how much of that excess is more than chance (``_signal_share``):
+    nothing when delays ignore the clock, the awake hours when they do not.
     """
     e_idx, e_min = evidence.engaged_index, evidence.engaged_minute
     e_age = np.clip(newest[e_idx] - e_min, 0, None) / 60.0
@@ -217,9 +217,25 @@ def _engaged_activity(
     shift, spread = _delay_kernel(observed.sum(axis=0), sent.sum(axis=0))
     expected = _spread(np.roll(sent, shift, axis=1), spread)
     expected *= (observed.sum(axis=1) / expected.sum(axis=1).clip(1e-12))[:, None]
-    # Beyond one Poisson deviation only: chance excesses are not a habit.
-    out: FloatArray = np.clip(observed - expected - np.sqrt(expected), 0.0, None)
+    out: FloatArray = np.clip(_signal_share(observed, expected) * (observed - expected), 0, None)
     return out
+
+
+def _signal_share(observed: FloatArray, expected: FloatArray) -> float:
+    """How much of the users' departure from ``expected`` is more than chance (0–1).
+
+    James–Stein: with ``d`` free hours a user's χ² of pure noise averages ``d``, so
+    ``1 − d / mean χ²`` (users with at least 10 engagements, at least 0) is the share of
+    the departures to keep. It is ≈ 0 where open delays ignore the clock (χ² ≈ 23 per
+    user on the all-UTC worlds) and ≈ 0.5 where people open when awake (χ² ≈ 50).
+    """
+    enough = observed.sum(axis=1) >= 10
+    if not enough.any():
+        return 0.0
+    o, e = observed[enough], expected[enough]
+    chi2 = ((o - e) ** 2 / e.clip(0.5)).sum(axis=1)
+    free = observed.shape[1] - 1
+    return float(max(0.0, 1.0 - free / max(float(chi2.mean()), 1e-9)))
 
 
 def _spread(values: FloatArray, width: float) -> FloatArray:

@@ -6,7 +6,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from sendflowr.timing.curves import CurveConfig, CurveModel, Evidence, _smooth_hours, fit_curves
+from sendflowr.timing.curves import (
+    CurveConfig,
+    CurveModel,
+    Evidence,
+    _signal_share,
+    _smooth_hours,
+    fit_curves,
+)
 from sendflowr.timing.grid import hour_of_day, hourly_projection, weekday
 from sendflowr.timing.segments import _pool_days
 from tests.unit.timing.synthetic import history
@@ -170,3 +177,15 @@ def test_pooled_days_keep_one_lucky_weekday_below_the_weekend() -> None:
     assert pooled[0] < min(pooled[5], pooled[6])
     assert pooled[0] > pooled[2] > pooled[1]
     assert np.allclose(pooled[5:], 0.8)
+
+
+def test_engagement_times_that_only_echo_the_send_times_add_nothing() -> None:
+    # Opens drawn from the expected hours (delays that ignore the clock) are chance
+    # departures: shrunk to nothing. Opens piled into a few awake hours are kept.
+    rng = np.random.default_rng(5)
+    expected = np.tile(np.r_[np.zeros(6), np.full(18, 2.0)], (200, 1))
+    noise = rng.poisson(expected).astype(np.float64)
+    assert _signal_share(noise, expected) < 0.1
+    awake = np.zeros_like(expected)
+    awake[:, 20:23] = rng.poisson(12.0, (200, 3))
+    assert _signal_share(awake, expected) > 0.5

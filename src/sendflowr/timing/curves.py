@@ -193,7 +193,7 @@ def _newest(evidence: Evidence, n: int, now_minute: int) -> npt.NDArray[np.int64
 
 def _engaged_activity(
     evidence: Evidence, newest: npt.NDArray[np.int64], n: int, config: CurveConfig
-) -> FloatArray:
+) -> tuple[FloatArray, float]:
     """Each user's engagement times by hour of day (n, 24), beyond what their send times explain.
 
     Where people read mail when they are awake, the hour of an open says when its reader
@@ -203,7 +203,8 @@ def _engaged_activity(
     fitted as a shift and spread of the engaged deliveries' hours (``_delay_kernel``),
     and each user counts only the opens in excess of their own engaged deliveries moved
     by it, shrunk by how much of that excess is more than chance (``_signal_share``):
-    nothing when delays ignore the clock, the awake hours when they do not.
+    nothing when delays ignore the clock, the awake hours when they do not. Returns the
+    counts and that share.
     """
     e_idx, e_min = evidence.engaged_index, evidence.engaged_minute
     e_age = np.clip(newest[e_idx] - e_min, 0, None) / 60.0
@@ -217,8 +218,9 @@ def _engaged_activity(
     shift, spread = _delay_kernel(observed.sum(axis=0), sent.sum(axis=0))
     expected = _spread(np.roll(sent, shift, axis=1), spread)
     expected *= (observed.sum(axis=1) / expected.sum(axis=1).clip(1e-12))[:, None]
-    out: FloatArray = np.clip(_signal_share(observed, expected) * (observed - expected), 0, None)
-    return out
+    share = _signal_share(observed, expected)
+    out: FloatArray = np.clip(share * (observed - expected), 0, None)
+    return out, share
 
 
 def _signal_share(observed: FloatArray, expected: FloatArray) -> float:
@@ -286,9 +288,14 @@ def fit_curves(
     a_age = np.clip(newest[evidence.activity_index] - evidence.activity_minute, 0, None) / 60.0
     a_w = config.activity_weight * 0.5 ** (a_age / config.long_half_life_hours)
     activity = _bins(evidence.activity_index * 24 + a_hod, a_w, n, 24)
+    act_strength = config.activity_prior
     # Opens and clicks at their own minutes: the hours someone reads mail, sent or not.
     if config.engaged_weight > 0 and evidence.engaged_index.size:
-        activity += config.engaged_weight * _engaged_activity(evidence, newest, n, config)
+        engaged, share = _engaged_activity(evidence, newest, n, config)
+        activity += config.engaged_weight * engaged
+        # Activity profiles built on every engagement, not a few site visits, set the
+        # hour lift with more weight (× 1 + 2·share: × 2 at the shipped world's share ≈ 0.5).
+        act_strength *= 1.0 + 2.0 * share
     ex, en = _smooth_hours(ex_raw, k), _smooth_hours(en_raw, k)
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
@@ -305,7 +312,7 @@ def fit_curves(
         seg = fit_segments(en_raw, ex_raw, global_hour, k=config.segments, strength=cs,
                            kernel=k, seed=config.seed, activity=activity,
                            activity_pseudo=config.activity_pseudo,
-                           act_strength=config.activity_prior,
+                           act_strength=act_strength,
                            day_pool=config.day_pool)  # fmt: skip
         resp = seg.resp
         profiles, weights = seg.profiles, seg.weights

@@ -18,6 +18,11 @@ A user's long-run rate re-weights the cohort's hour-of-week shape by the
 user's own day and hour rates (a day × hour factorisation needs far fewer
 exposures than 168 independent cells). The minute-of-hour factor is shrunk
 the same way. Users with no history get the global curve and are flagged cold.
+
+When people are around is read from their hot paths and from their opens and
+clicks at their own minutes, beyond what the send times explain
+(``_engaged_activity``): segments are told apart by it, and hours no campaign
+sends in take their hour lift from it.
 """
 
 from __future__ import annotations

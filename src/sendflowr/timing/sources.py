@@ -45,6 +45,7 @@ __all__ = [
     "localise",
     "merge",
     "subset",
+    "with_engaged",
 ]
 
 _CONTEXT: Final = """
@@ -110,6 +111,13 @@ def choose_zones(
     return out
 
 
+def with_engaged(evidence: Evidence, engaged: Engaged) -> Evidence:
+    """``evidence`` carrying ``(user index, epoch minute)`` of each message's first human
+    open or click as activity evidence of its own (``Evidence.engaged_*``)."""
+    return replace(evidence, engaged_index=np.asarray(engaged[0], np.int64),
+                   engaged_minute=np.asarray(engaged[1], np.int64))  # fmt: skip
+
+
 def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
     """``evidence`` with every minute read on its user's local clock, so that curves are
     learned in each recipient's local week (a DST change does not smear them), on the
@@ -121,14 +129,19 @@ def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
     code = np.array([distinct.index(n) if n != "UTC" else -1 for n in names], dtype=np.int64)
     delivered = evidence.delivered_minute.copy()
     activity = evidence.activity_minute.copy()
+    engaged = evidence.engaged_minute.copy()
     d_zone = code[evidence.user_index] if evidence.size else np.zeros(0, np.int64)
     a_zone = code[evidence.activity_index] if evidence.activity_index.size else d_zone[:0]
+    e_zone = code[evidence.engaged_index] if evidence.engaged_index.size else d_zone[:0]
     for k, name in enumerate(distinct):
         rows = d_zone == k
         delivered[rows] = to_wall_minutes(delivered[rows], name)
         rows = a_zone == k
         activity[rows] = to_wall_minutes(activity[rows], name)
-    return replace(evidence, delivered_minute=delivered, activity_minute=activity)
+        rows = e_zone == k
+        engaged[rows] = to_wall_minutes(engaged[rows], name)
+    return replace(evidence, delivered_minute=delivered, activity_minute=activity,
+                   engaged_minute=engaged)  # fmt: skip
 
 
 class EventSource(Protocol):
@@ -220,7 +233,7 @@ class StoreSource:
                 if choice.source != "stored" and previous is not None:
                     zones[uid] = previous
             self._zones.update(zones)
-        return localise(evidence, zones)
+        return localise(with_engaged(evidence, engaged), zones)
 
     def changed_since(self, watermark: int) -> tuple[list[str], int]:
         """Recipients with evidence stored after ``watermark`` (epoch ms of the store's
@@ -240,7 +253,7 @@ class StoreSource:
 
     def engaged(self, evidence: Evidence, now_minute: int) -> Engaged:
         """``(user index in evidence, UTC epoch minute)`` of each message's first human open
-        or click, for users in ``evidence`` (what zone inference reads)."""
+        or click, for users in ``evidence`` (what zone inference and the curves read)."""
         if self._engaged is not None and self._engaged[0] is evidence:
             return self._engaged[1]
         return self._read(now_minute, evidence.universal_ids)[1]
@@ -357,6 +370,7 @@ def subset(evidence: Evidence, universal_ids: Sequence[str]) -> Evidence:
     remap[keep] = np.arange(len(keep))
     rows = remap[evidence.user_index] >= 0
     acts = remap[evidence.activity_index] >= 0
+    engs = remap[evidence.engaged_index] >= 0
     return Evidence(
         universal_ids=[evidence.universal_ids[u] for u in keep],
         user_index=remap[evidence.user_index][rows],
@@ -365,6 +379,8 @@ def subset(evidence: Evidence, universal_ids: Sequence[str]) -> Evidence:
         opened=evidence.opened[rows],
         activity_index=remap[evidence.activity_index][acts],
         activity_minute=evidence.activity_minute[acts],
+        engaged_index=remap[evidence.engaged_index][engs],
+        engaged_minute=evidence.engaged_minute[engs],
     )
 
 
@@ -385,4 +401,6 @@ def merge(first: Evidence, second: Evidence) -> Evidence:
         opened=np.concatenate([first.opened, second.opened]),
         activity_index=np.concatenate([first.activity_index, remap[second.activity_index]]),
         activity_minute=np.concatenate([first.activity_minute, second.activity_minute]),
+        engaged_index=np.concatenate([first.engaged_index, remap[second.engaged_index]]),
+        engaged_minute=np.concatenate([first.engaged_minute, second.engaged_minute]),
     )

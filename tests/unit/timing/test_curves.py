@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from sendflowr.timing.curves import CurveConfig, CurveModel, Evidence, _smooth_hours, fit_curves
+from sendflowr.timing.curves import (
+    CurveConfig,
+    CurveModel,
+    Evidence,
+    _signal_share,
+    _smooth_hours,
+    fit_curves,
+)
 from sendflowr.timing.grid import hour_of_day, hourly_projection, weekday
+from sendflowr.timing.segments import _pool_days
 from tests.unit.timing.synthetic import history
 
 
@@ -134,3 +144,48 @@ def test_stale_history_keeps_its_shape() -> None:
     assert (sharp(h_stale) >= 0.95 * sharp(h_fresh)).all()
     assert (stale.newest_minute == fresh.newest_minute).all()
     assert (now - stale.newest_minute < 1440).all()
+
+
+def test_open_times_reveal_hours_nothing_is_sent_in() -> None:
+    # "n*" engage no more at any sent hour than elsewhere and never browse, but read their
+    # mail at 03 h; nothing is ever delivered before 06:00. Their opens' own times are the
+    # only evidence of when they are awake.
+    peaks: dict[str, tuple[int, ...]] = {f"l{i}": (13,) for i in range(10)}
+    peaks |= {f"n{i}": () for i in range(10)}
+    evidence, now = history(peaks, base_rate=0.3)
+    hit = np.flatnonzero(evidence.clicked | evidence.opened)
+    users = evidence.user_index[hit]
+    minutes = evidence.delivered_minute[hit].copy()
+    night = users >= 10
+    day0 = minutes - minutes % 1440
+    minutes[night] = day0[night] + 1440 + 3 * 60 + (hit[night] % 60)  # read at 03 h next day
+    minutes[~night] += 5  # the others read at once
+    with_opens = replace(evidence, engaged_index=users, engaged_minute=minutes)
+    model = fit_curves(with_opens, now, CurveConfig(segments=4), "t")
+    for i in range(10):
+        assert _best(model, f"n{i}")[1] in (2, 3, 4), f"n{i}"
+    # Without their open times nothing places them at night.
+    blind = fit_curves(evidence, now, CurveConfig(segments=4), "t")
+    assert sum(_best(blind, f"n{i}")[1] in (2, 3, 4) for i in range(10)) < 5
+
+
+def test_pooled_days_keep_one_lucky_weekday_below_the_weekend() -> None:
+    # A weekend segment whose Monday came out high by chance: borrowing from the other
+    # weekdays puts it back below Saturday and Sunday, and the weekdays keep their order.
+    day = np.array([[0.9, 0.1, 0.2, 0.1, 0.1, 0.8, 0.8]])
+    pooled = _pool_days(day, np.ones((1, 7)), 1.0)[0]
+    assert pooled[0] < min(pooled[5], pooled[6])
+    assert pooled[0] > pooled[2] > pooled[1]
+    assert np.allclose(pooled[5:], 0.8)
+
+
+def test_engagement_times_that_only_echo_the_send_times_add_nothing() -> None:
+    # Opens drawn from the expected hours (delays that ignore the clock) are chance
+    # departures: shrunk to nothing. Opens piled into a few awake hours are kept.
+    rng = np.random.default_rng(5)
+    expected = np.tile(np.r_[np.zeros(6), np.full(18, 2.0)], (200, 1))
+    noise = rng.poisson(expected).astype(np.float64)
+    assert _signal_share(noise, expected) < 0.1
+    awake = np.zeros_like(expected)
+    awake[:, 20:23] = rng.poisson(12.0, (200, 3))
+    assert _signal_share(awake, expected) > 0.5

@@ -118,7 +118,8 @@ def main() -> None:
                                    ("realistic+capacity", realistic, capacity),
                                    ("cold+capacity", cold, capacity)):  # fmt: skip
                 batches[name], answers[name] = _batch(client, ids, cap)
-            engine._cached = _Cached(tiled, h.now.timestamp())  # each recipient its own curve
+            now_s = h.now.timestamp()
+            engine._cached = _Cached(tiled, now_s, now_s, 0)  # each recipient its own curve
             single = []
             for i in range(200):
                 t = time.perf_counter()

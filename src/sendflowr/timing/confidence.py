@@ -46,7 +46,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: Evidence this old counts half toward the posterior (the rest: population shares).
+#: Evidence this old keeps half of its weight in the score (the rest: the cold score).
 STALE_HALF_LIFE_DAYS: Final = 180.0
 #: A cold recipient's confidence: this share of what the population prior says.
 COLD_FACTOR: Final = 0.5

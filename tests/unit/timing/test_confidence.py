@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from sendflowr.timing.confidence import ConfidenceScorer
@@ -79,3 +81,76 @@ def test_an_engine_with_no_history_still_decides_cold_recipients() -> None:
     out = engine.decide(DecisionRequest(["a", "b"]))
     assert all(isinstance(d, Decision) for d in out)
     assert all(0.0 <= d.confidence_score <= 1.0 for d in out if isinstance(d, Decision))
+
+
+# Properties of the formula itself, on a hand-built model: three segments, one peaked on
+# Monday 08h, one on Monday 19h, one flat; rows are recipients with chosen posteriors.
+_MON_08, _MON_19 = 8, 19  # hours of the week (Monday 00h = 0)
+_NOW = 29_000_000  # an epoch minute
+
+
+def _hand(resp: list[list[float]], age_days: list[float] | None = None) -> CurveModel:
+    profiles = np.full((3, 168), 0.1)  # lifts like the shipped world's segments (0.1–0.3)
+    profiles[0, _MON_08] = 0.14
+    profiles[1, _MON_19] = 0.14
+    profiles[2] = 0.12
+    n = len(resp)
+    ages = np.asarray(age_days if age_days is not None else [0.0] * n)
+    return CurveModel(
+        config=CurveConfig(),
+        universal_ids=[f"u{i}" for i in range(n)],
+        hour_rate=np.full((n, 168), 0.1),
+        minute_factor=np.ones((n, 60)),
+        exposures=np.full(n, 100.0),
+        engagement=np.full(n, 20.0),
+        recent_exposures=np.zeros(n),
+        cohort_size=np.ones(n, np.int64),
+        global_hour_rate=profiles.mean(axis=0),
+        global_minute_factor=np.ones(60),
+        fitted_at_minute=_NOW,
+        version="hand",
+        newest_minute=(_NOW - ages * 1440).astype(np.int64),
+        segment_profiles=profiles,
+        segment_weights=np.full(3, 1 / 3),
+        segment_resp=np.asarray(resp, dtype=np.float64),
+    )
+
+
+def _hand_scores(model: CurveModel, rows: list[int], hours: list[int]) -> list[float]:
+    scorer = ConfidenceScorer(model, np.arange(7 * 1440, dtype=np.int64), _NOW)
+    slots = np.asarray(hours, dtype=np.int64) * 60 + 30
+    return [float(v) for v in scorer.scores(np.asarray(rows, dtype=np.int64), slots)[0]]
+
+
+def test_confidence_rises_as_the_evidence_pins_the_pattern_down() -> None:
+    # Between the two peaked segments (a chance of being flat would raise it instead: under
+    # that hypothesis no minute is worse than another).
+    pinned = [0.5, 0.6, 0.8, 0.9, 0.99]
+    model = _hand([[p, 1 - p, 0.0] for p in pinned])
+    scores = _hand_scores(model, list(range(len(pinned))), [_MON_08] * len(pinned))
+    assert all(a < b for a, b in itertools.pairwise(scores))
+
+
+def test_a_curve_flat_for_lack_of_evidence_scores_below_a_known_peak() -> None:
+    # Row 0's evidence cannot tell the morning segment from the evening one: its mixed curve
+    # is flat, and whichever peak is chosen is wrong under half of its posterior.
+    model = _hand([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    unsure, known = _hand_scores(model, [0, 1], [_MON_08, _MON_08])
+    assert unsure < known
+
+
+def test_a_recipient_known_to_be_flat_scores_high_anywhere() -> None:
+    model = _hand([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    flat_anywhere = _hand_scores(model, [0, 0], [_MON_08, 100])
+    peaked_right, peaked_wrong = _hand_scores(model, [1, 1], [_MON_08, _MON_19])
+    assert min(flat_anywhere) > peaked_right > peaked_wrong
+
+
+def test_confidence_falls_with_the_age_of_the_evidence_toward_the_cold_score() -> None:
+    ages = [0.0, 30.0, 180.0, 365.0, 3650.0]
+    model = _hand([[1.0, 0.0, 0.0]] * len(ages), ages)
+    scores = _hand_scores(model, [*range(len(ages)), -1], [_MON_08] * (len(ages) + 1))
+    *known, cold = scores
+    assert all(a > b for a, b in itertools.pairwise(known))
+    assert known[-1] > cold
+    assert known[-1] - cold < 0.01 * (known[0] - cold)

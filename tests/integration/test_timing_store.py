@@ -134,9 +134,13 @@ def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> 
 
 
 def test_inference_role_serves_over_the_shared_store(
-    loaded: ClickHouseStore, make_settings: Any
+    loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
 ) -> None:
-    settings = make_settings(clickhouse_database=loaded.database)
+    # the session broker and a fresh topic: the role follows the stream as in production
+    # (with no broker it would retry its live context for minutes, then use the store)
+    settings = make_settings(clickhouse_database=loaded.database,
+                             kafka_bootstrap_servers=kafka_bootstrap,
+                             topic=topic, dlq_topic=f"{topic}-dlq")  # fmt: skip
     resources = Resources(settings)
     handle = build(resources)
     assert handle.name == "inference" and handle.port == settings.inference_port

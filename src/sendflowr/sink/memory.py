@@ -13,12 +13,12 @@ while batches keep coming, and once more when the sink falls idle.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import time
 from collections.abc import Callable
 from typing import Final
+
+from sendflowr.process.memory import malloc_trim
 
 __all__ = ["MemoryReleaser", "malloc_trim"]
 
@@ -29,31 +29,6 @@ _log = logging.getLogger("sendflowr.sink")
 TRIM_EVERY: Final = 5.0
 #: Seconds between two jemalloc purges of the embedded engine (a query: ~10-30 ms).
 PURGE_EVERY: Final = 5.0
-
-
-def _load_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
-_TRIM = _load_trim()
-
-
-def malloc_trim() -> bool:
-    """Return the C heap's free pages to the system; False where glibc is not the allocator."""
-    if _TRIM is None:
-        return False
-    _TRIM(0)
-    return True
 
 
 class MemoryReleaser:

@@ -12,8 +12,6 @@ batch makes one context query.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from sendflowr.clock import SYSTEM_CLOCK, Clock
+from sendflowr.process.memory import malloc_trim
 from sendflowr.timing.context import raise_if_blocked
 from sendflowr.timing.curves import CurveConfig, CurveModel, Evidence, fit_curves, refit_curves
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, decide, slot_latencies
@@ -59,19 +58,6 @@ def load_latency(folder: Path) -> LatencyPredictor:
     """The latest trained latency model in ``folder``, else the heuristic."""
     path = latest_artifact(folder)
     return LatencyModel.load(path) if path is not None else HeuristicLatency()
-
-
-def _release_memory() -> None:
-    """Hand the heap a fit freed back to the OS (glibc keeps it otherwise: the evidence
-    read leaves tens of KB per recipient resident that no one uses). No-op elsewhere."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return
-    trim(0)
 
 
 @dataclass
@@ -152,7 +138,7 @@ class TimingEngine:
         model = fit_curves(evidence, minute, self.config, version)
         del evidence
         self._cached = _Cached(model, now.timestamp(), now.timestamp(), watermark)
-        _release_memory()
+        malloc_trim()  # the heap a fit freed (the evidence read's) back to the OS
         if self._latency_dir is not None:
             self.latency = load_latency(self._latency_dir)
         return len(model.universal_ids)
@@ -185,7 +171,7 @@ class TimingEngine:
             del evidence
         self._cached = _Cached(model, now.timestamp(), cached.full_at, watermark)
         if refitted:
-            _release_memory()
+            malloc_trim()  # the heap a fit freed (the evidence read's) back to the OS
         if self._latency_dir is not None:
             self.latency = load_latency(self._latency_dir)
         return refitted

@@ -63,6 +63,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _memory import proc_memory
+
 HERE = Path(__file__).resolve()
 BASE_SIZE = 3_500
 TARGET_SIZE = 100_000
@@ -80,22 +83,8 @@ ENGINE_KEYS = ("fit_s", "refresh_s", "batch_10k_s", "engine_rss_bytes", "engine_
 
 
 # --- memory of a process ----------------------------------------------------------------
-def _status(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS and VmHWM of a process in bytes (empty once it is gone)."""
-    out: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return out
-
-
 def _rss() -> int:
-    return _status().get("VmRSS", 0)
+    return proc_memory().get("VmRSS", 0)
 
 
 def _peak() -> int:
@@ -420,7 +409,7 @@ class Worker:
 
     def _watch(self) -> None:
         while self.proc.poll() is None:
-            status = _status(self.proc.pid)
+            status = proc_memory(self.proc.pid)
             self.peak = max(self.peak, status.get("VmHWM", 0))
             if status.get("VmRSS", 0) > self.max_rss:
                 self.killed = f"{self.name} killed at {status['VmRSS'] / 1e9:.1f} GB RSS"

@@ -43,21 +43,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _memory import proc_memory
+
 HERE = Path(__file__).resolve()
 SUBSET = 1_000
-
-
-def _rss(pid: int | str = "self") -> dict[str, int]:
-    out: dict[str, int] = {}
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(("VmRSS:", "VmHWM:")):
-                    key, value = line.split(":", 1)
-                    out[key] = int(value.split()[0]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return out
 
 
 def _peak() -> int:
@@ -159,7 +149,7 @@ def worker_read(spec: dict[str, Any]) -> dict[str, Any]:
     store.query("SELECT 1")  # warm both result paths: the first call of each loads code
     store.query_arrow("SELECT 1")
     _warm_arrow()
-    before = _rss()["VmRSS"]
+    before = proc_memory()["VmRSS"]
     started = time.perf_counter()
     evidence = source.utc_evidence(now)
     engaged = source.engaged(evidence, now)
@@ -238,7 +228,7 @@ def _run(name: str, spec: dict[str, Any], max_rss: int) -> dict[str, Any]:
 
     def watch() -> None:
         while proc.poll() is None:
-            rss = _rss(proc.pid).get("VmRSS", 0)
+            rss = proc_memory(proc.pid).get("VmRSS", 0)
             if rss > max_rss:
                 killed.append(f"{name} killed at {rss / 1e9:.1f} GB RSS")
                 os.kill(proc.pid, signal.SIGKILL)

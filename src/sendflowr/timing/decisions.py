@@ -36,7 +36,12 @@ from sendflowr.timing.audience import (
     spread,
 )
 from sendflowr.timing.confidence import ConfidenceScorer
-from sendflowr.timing.context import Context, apply_modifiers, suppression_block
+from sendflowr.timing.context import (
+    Context,
+    apply_modifiers,
+    modifier_span,
+    suppression_block,
+)
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE, draws, exploration_choices
 from sendflowr.timing.grid import (
@@ -281,21 +286,25 @@ def _decide(
             ctx=None,
         )
 
-    # Recipients with context: modifiers, suppression, one by one.
-    for i in np.flatnonzero(live).tolist():
-        ctx = contexts[ids[i]]
-        base, final, weights = _evaluate(batch, int(rows[i]), ctx)
+    # Recipients with context: dense windows in chunks, modifiers on their span only.
+    at_live = np.flatnonzero(live)
+    live_ctx = [contexts[ids[i]] for i in at_live.tolist()]
+    for i, ctx, (pick, any_left) in zip(
+        at_live.tolist(),
+        live_ctx,
+        _context_picks(batch, rows[at_live], weight[at_live], live_ctx),
+        strict=True,
+    ):
         if ctx.suppressions:
             blocked = suppression_block(ctx.suppressions, int(cand[0]), last)
-            if blocked is not None or not final.any():
+            if blocked is not None or not any_left:
                 s, until = blocked or (ctx.suppressions[0], None)
                 until_dt = from_epoch_minute(until) if until is not None else None
                 if raise_suppressed:
                     raise SuppressedError(s.reason, until_dt)
                 answer[i] = Skipped(ids[i], s.reason, until_dt)
                 continue
-        evidence, cold = float(weight[i]), bool(rows[i] < 0)
-        picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
+        picks[i] = pick
 
     explored = _explore(batch, picks, rows)
     units, members, unit_values, unit_best = _units(batch, picks, explored, group_of, unique, rows)
@@ -409,35 +418,80 @@ class _Pick:
     spread: dict[str, Any] | None = None
 
 
+def _span(batch: _Batch, ctx: Context) -> tuple[int, int]:
+    """The candidates ``[lo, hi)`` the modifiers of ``ctx`` can touch (``modifier_span``)."""
+    span = modifier_span(ctx)
+    if span is None:
+        return 0, 0
+    lo, hi = np.searchsorted(batch.cand, span).tolist()
+    return int(lo), int(hi)
+
+
 def _evaluate(batch: _Batch, row: int, ctx: Context) -> _Evaluated:
     """(base curve, P_final, each modifier's ω) of one recipient over the window."""
     base = batch.curves.window(np.asarray([row], dtype=np.int64), batch.slots)[0]
-    final, weights = apply_modifiers(base, batch.cand, ctx)
+    lo, hi = _span(batch, ctx)
+    part, omegas = apply_modifiers(base[lo:hi], batch.cand[lo:hi], ctx)
+    final = base.copy()
+    final[lo:hi] = part
+    weights: dict[str, FloatArray] = {}
+    for name, omega in omegas.items():  # ω is 0 outside the span
+        weights[name] = np.zeros(base.shape[0])
+        weights[name][lo:hi] = omega
     return base, final, weights
 
 
-def _context_pick(evaluated: _Evaluated, evidence: float, cold: bool, ctx: Context) -> _Pick:
-    """The pick of a recipient with live context: its best allowed minute after modifiers."""
-    base, final, weights = evaluated
-    best, peak = int(final.argmax()), int(base.argmax())
-    positive = final[final > 0]
-    sharp = 1.0 - float(positive.mean()) / float(final.max()) if positive.size else 0.0
-    breaker = weights.get("circuit_breaker")
-    eligible = 1.0 if breaker is None else float((breaker == 0).mean())
-    at_best = {name: float(w[best]) for name, w in weights.items()}
-    return _Pick(
-        best=best,
-        peak=peak,
-        sharpness=sharp,
-        base_best=float(base[best]),
-        final_best=float(final[best]),
-        base_peak=float(base[peak]),
-        weights=at_best,
-        evidence=evidence,
-        cold=cold,
-        ctx=ctx,
-        eligible_share=eligible,
-    )
+def _context_picks(
+    batch: _Batch, rows: npt.NDArray[np.int64], evidence: FloatArray, ctxs: list[Context]
+) -> Iterator[tuple[_Pick, bool]]:
+    """Each recipient's pick with live context, and whether any minute keeps a value > 0.
+
+    The same picks as evaluating each recipient over the whole window (``_evaluate``)
+    and taking its best allowed minute: the base curves come as (chunk × window)
+    float32 arrays, the modifiers are applied on each recipient's span only (P_final
+    equals the base elsewhere), and the argmax, maximum and mean run on the chunk.
+    """
+    n = batch.cand.shape[0]
+    chunk = max(1, _CELLS_PER_CHUNK // max(n, 1))
+    for lo in range(0, len(ctxs), chunk):
+        part, who = rows[lo : lo + chunk], ctxs[lo : lo + chunk]
+        final = np.ascontiguousarray(batch.curves.window(part, batch.slots))  # rows at a stride
+        r = np.arange(part.shape[0])
+        peak = final.argmax(axis=1)
+        base_peak = final[r, peak].tolist()
+        spans = []
+        for k, ctx in enumerate(who):
+            a, b = _span(batch, ctx)
+            base = final[k, a:b].copy()
+            final[k, a:b], omegas = apply_modifiers(base, batch.cand[a:b], ctx)
+            spans.append((a, b, base, omegas))
+        best = final.argmax(axis=1)
+        top = final[r, best]
+        clean = np.all(final > 0, axis=1).tolist()
+        for k, (ctx, (a, b, base, omegas)) in enumerate(zip(who, spans, strict=True)):
+            at, value = int(best[k]), float(top[k])
+            inside = a <= at < b
+            if clean[k]:  # all positive; per row: a 2-D mean may sum in another order
+                sharp = 1.0 - float(final[k].mean()) / value
+            else:
+                positive = final[k][final[k] > 0]
+                sharp = 1.0 - float(positive.mean()) / value if positive.size else 0.0
+            breaker = omegas.get("circuit_breaker")
+            eligible = 1.0 if breaker is None else (n - int((breaker != 0).sum())) / n
+            pick = _Pick(
+                best=at,
+                peak=int(peak[k]),
+                sharpness=sharp,
+                base_best=float(base[at - a]) if inside else value,
+                final_best=value,
+                base_peak=base_peak[k],
+                weights={name: float(w[at - a]) if inside else 0.0 for name, w in omegas.items()},
+                evidence=float(evidence[lo + k]),
+                cold=bool(part[k] < 0),
+                ctx=ctx,
+                eligible_share=eligible,
+            )
+            yield pick, clean[k] or bool(final[k].any())
 
 
 def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:

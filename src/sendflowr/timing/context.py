@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Suppression",
     "apply_modifiers",
+    "fatigue_weights",
     "modifier_span",
     "raise_if_blocked",
     "suppression_block",
@@ -119,6 +120,26 @@ def apply_modifiers(
     for omega in weights.values():
         final *= 1.0 + omega
     return final, weights
+
+
+def fatigue_weights(recent_sends: list[list[int]], minutes: npt.NDArray[np.int64]) -> FloatArray:
+    """Fatigue ω of several recipients over ``minutes`` ``(len(recent_sends), len(minutes))``.
+
+    Row ``k`` equals the ω ``apply_modifiers`` gives for sends ``recent_sends[k]``
+    (0 where no send counts).
+    """
+    width = max((len(s) for s in recent_sends), default=0)
+    never = -_FOREVER  # a padding send that no minute counts
+    sends = np.full((len(recent_sends), width), never, dtype=np.int64)
+    for k, s in enumerate(recent_sends):
+        sends[k, : len(s)] = s
+    count = np.zeros((len(recent_sends), minutes.shape[0]), dtype=np.int64)
+    for j in range(width):  # sends in (minute − window, minute]
+        sent = sends[:, j : j + 1]
+        count += (minutes >= sent) & (minutes < sent + FATIGUE_WINDOW_MINUTES)
+    factors = np.asarray(FATIGUE_FACTORS)[np.minimum(count, len(FATIGUE_FACTORS) - 1)]
+    omega: FloatArray = factors - 1.0
+    return omega
 
 
 def modifier_span(context: Context) -> tuple[int, int] | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,7 @@ from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import (
     Context,
     apply_modifiers,
+    fatigue_weights,
     modifier_span,
     suppression_block,
 )
@@ -455,20 +456,23 @@ def _context_picks(
     chunk = max(1, _CELLS_PER_CHUNK // max(n, 1))
     for lo in range(0, len(ctxs), chunk):
         part, who = rows[lo : lo + chunk], ctxs[lo : lo + chunk]
-        final = np.ascontiguousarray(batch.curves.window(part, batch.slots))  # rows at a stride
+        final = batch.runs.values(*batch.curves.factors(part))
         r = np.arange(part.shape[0])
         peak = final.argmax(axis=1)
         base_peak = final[r, peak].tolist()
-        spans = []
+        spans = _fatigue_only(batch, final, who)
         for k, ctx in enumerate(who):
+            if k in spans:
+                continue
             a, b = _span(batch, ctx)
             base = final[k, a:b].copy()
-            final[k, a:b], omegas = apply_modifiers(base, batch.cand[a:b], ctx)
-            spans.append((a, b, base, omegas))
+            final[k, a:b], omegas = apply_modifiers(cast(FloatArray, base), batch.cand[a:b], ctx)
+            spans[k] = (a, b, base, omegas)
         best = final.argmax(axis=1)
         top = final[r, best]
         clean = np.all(final > 0, axis=1).tolist()
-        for k, (ctx, (a, b, base, omegas)) in enumerate(zip(who, spans, strict=True)):
+        for k, ctx in enumerate(who):
+            a, b, base, omegas = spans[k]
             at, value = int(best[k]), float(top[k])
             inside = a <= at < b
             if clean[k]:  # all positive; per row: a 2-D mean may sum in another order
@@ -492,6 +496,31 @@ def _context_picks(
                 eligible_share=eligible,
             )
             yield pick, clean[k] or bool(final[k].any())
+
+
+#: (first candidate, end, base values there, each non-zero ω there) of one recipient's span
+_Span = tuple[int, int, npt.NDArray[np.float32], dict[str, FloatArray]]
+
+
+def _fatigue_only(
+    batch: _Batch, final: npt.NDArray[np.float32], who: list[Context]
+) -> dict[int, _Span]:
+    """Apply the fatigue of the rows of ``final`` whose context is recent sends alone, at once.
+
+    In place, with the same float32 rounding as ``apply_modifiers`` (one factor per
+    minute); the rows share one span of candidates, the union of theirs.
+    """
+    ks = [k for k, c in enumerate(who) if c.recent_sends and not (c.hot_paths or c.suppressions)]
+    spans = [_span(batch, who[k]) for k in ks]
+    if not ks:
+        return {}
+    a, b = min(lo for lo, _ in spans), max(hi for _, hi in spans)
+    omega = fatigue_weights([who[k].recent_sends for k in ks], batch.cand[a:b])
+    at = np.asarray(ks)
+    base = final[at, a:b]
+    final[at, a:b] = base * (1.0 + omega)
+    any_ = np.any(omega, axis=1).tolist()
+    return {k: (a, b, base[n], {"fatigue": omega[n]} if any_[n] else {}) for n, k in enumerate(ks)}
 
 
 def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:

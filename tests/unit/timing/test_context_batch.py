@@ -19,6 +19,7 @@ from sendflowr.timing.context import (
     Context,
     Suppression,
     apply_modifiers,
+    fatigue_weights,
     modifier_span,
 )
 from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
@@ -152,3 +153,15 @@ def test_modifiers_stay_inside_their_span() -> None:
         assert (final[outside] == 1.0).all()
         assert all((w[outside] == 0).all() for w in weights.values())
     assert modifier_span(Context()) is None
+
+
+def test_fatigue_weights_equal_apply_modifiers_per_recipient() -> None:
+    rng = np.random.default_rng(9)
+    minutes = np.arange(50_000, 50_000 + 3000, dtype=np.int64)
+    sends = [sorted((50_000 + rng.integers(-1500, 1500, k)).tolist()) for k in (1, 2, 3, 6, 4)]
+    sends.append([50_000, 50_000, 50_000])  # the same minute thrice counts thrice
+    omega = fatigue_weights(sends, minutes)
+    for row, s in zip(omega, sends, strict=True):
+        _, weights = apply_modifiers(np.ones(minutes.shape[0]), minutes, Context(recent_sends=s))
+        assert np.array_equal(row, weights.get("fatigue", np.zeros(minutes.shape[0])))
+    assert (omega < 0).any()

@@ -65,6 +65,8 @@ AIM_SECONDS: Final = 30.0
 DEFAULT_WINDOW: Final = timedelta(days=7)
 MAX_WINDOW: Final = timedelta(days=28)
 _CELLS_PER_CHUNK: Final = 4_000_000
+#: the with-context chunks: small enough to stay in the CPU caches across their passes
+_CONTEXT_CELLS_PER_CHUNK: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -453,7 +455,7 @@ def _context_picks(
     equals the base elsewhere), and the argmax, maximum and mean run on the chunk.
     """
     n = batch.cand.shape[0]
-    chunk = max(1, _CELLS_PER_CHUNK // max(n, 1))
+    chunk = max(1, _CONTEXT_CELLS_PER_CHUNK // max(n, 1))
     for lo in range(0, len(ctxs), chunk):
         part, who = rows[lo : lo + chunk], ctxs[lo : lo + chunk]
         final = batch.runs.values(*batch.curves.factors(part))

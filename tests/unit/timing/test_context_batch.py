@@ -123,7 +123,7 @@ def test_batched_context_path_equals_the_one_by_one_reference(
         explore_seed=seed,
         capacity=Capacity(per_minute=2) if seed % 2 else None,
     )
-    monkeypatch.setattr(decisions, "_CELLS_PER_CHUNK", 3 * 10080)  # several chunks
+    monkeypatch.setattr(decisions, "_CONTEXT_CELLS_PER_CHUNK", 3 * 10080)  # several chunks
     new = decide(req, fitted, FixedLatency(75.0), contexts, NOW)
     with monkeypatch.context() as m:
         m.setattr(decisions, "_context_picks", _reference_picks)

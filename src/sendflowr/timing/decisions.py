@@ -473,12 +473,14 @@ def _context_picks(
         best = final.argmax(axis=1)
         top = final[r, best]
         clean = np.all(final > 0, axis=1).tolist()
+        # Row-major rows: each row's mean is summed as that row alone would be (pairwise).
+        mean = final.mean(axis=1).tolist()
         for k, ctx in enumerate(who):
             a, b, base, omegas = spans[k]
             at, value = int(best[k]), float(top[k])
             inside = a <= at < b
-            if clean[k]:  # all positive; per row: a 2-D mean may sum in another order
-                sharp = 1.0 - float(final[k].mean()) / value
+            if clean[k]:  # every value positive: the positive values' mean is the row's
+                sharp = 1.0 - mean[k] / value
             else:
                 positive = final[k][final[k] > 0]
                 sharp = 1.0 - float(positive.mean()) / value if positive.size else 0.0

@@ -108,11 +108,12 @@ def _fields(answer: list[Any]) -> list[Any]:
     return out
 
 
+@pytest.mark.parametrize("chunk", [3 * 10080, decisions._CONTEXT_CELLS_PER_CHUNK])
 @pytest.mark.parametrize("seed", range(6))
 def test_batched_context_path_equals_the_one_by_one_reference(
-    fitted: CurveModel, seed: int, monkeypatch: pytest.MonkeyPatch
+    fitted: CurveModel, seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = [*fitted.universal_ids, *(f"cold{i}" for i in range(20)), "u3", "u3"]
+    ids = [*fitted.universal_ids, *(f"cold{i}" for i in range(20)), "u3"] * 3 + ["u3"]
     contexts = _contexts(ids[:-1], seed)
     rng = np.random.default_rng(100 + seed)
     req = DecisionRequest(
@@ -123,7 +124,7 @@ def test_batched_context_path_equals_the_one_by_one_reference(
         explore_seed=seed,
         capacity=Capacity(per_minute=2) if seed % 2 else None,
     )
-    monkeypatch.setattr(decisions, "_CONTEXT_CELLS_PER_CHUNK", 3 * 10080)  # several chunks
+    monkeypatch.setattr(decisions, "_CONTEXT_CELLS_PER_CHUNK", chunk)  # 3 rows, or all in one
     new = decide(req, fitted, FixedLatency(75.0), contexts, NOW)
     with monkeypatch.context() as m:
         m.setattr(decisions, "_context_picks", _reference_picks)

@@ -201,6 +201,9 @@ def main() -> None:
     worst_median = statistics.median(batches["worst"])
     print(f"batch target ≤ 1 s (10,000 distinct warm): "
           f"{'meets' if worst_median <= 1.0 else 'MISSES'}")  # fmt: skip
+    context_median = statistics.median(batches["worst+context"])
+    print(f"batch target ≤ 1 s (10,000 distinct warm, all with live context): "
+          f"{'meets' if context_median <= 1.0 else 'MISSES'}")  # fmt: skip
     s2e = (effect[len(effect) // 2], effect[int(0.95 * (len(effect) - 1))]) if effect else None
     if s2e:
         print(f"signal-to-effect ({len(effect)} complaints, Kafka ack → live context): "
@@ -208,7 +211,7 @@ def main() -> None:
     else:
         print("signal-to-effect: not measured (give --bootstrap HOST:PORT)")
     figures["batch_10k_s"] = round(worst_median, 3)
-    figures["batch_10k_context_s"] = round(statistics.median(batches["worst+context"]), 3)
+    figures["batch_10k_context_s"] = round(context_median, 3)
     figures["batch_10k_realistic_s"] = round(statistics.median(batches["realistic"]), 3)
     figures["signal_to_effect_p50_s"] = round(s2e[0], 4) if s2e else None
     figures["signal_to_effect_p95_s"] = round(s2e[1], 4) if s2e else None

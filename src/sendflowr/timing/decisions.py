@@ -211,7 +211,8 @@ def decide(
 
     Recipients without live context are decided once per distinct curve (all cold
     recipients share one), in chunks of (recipients × candidate minutes) arrays;
-    recipients with context get their modifiers applied one by one. A seeded
+    recipients with context in chunks too, their modifiers applied on the span
+    they touch (``_context_picks``: the decisions of one-by-one evaluation). A seeded
     share explores (``explore``), then the audience is spread within its
     capacity (``audience``). A window with no allowed minute is a ``Skipped``
     (or SuppressedError with ``raise_suppressed``); a window with some is

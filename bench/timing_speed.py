@@ -12,6 +12,9 @@ on a free loopback port and times real HTTP calls:
   the fitted curves tiled under new ids, so nothing is shared);
 - the same with a capacity (``--capacity``, sends per minute): 10,000 cold
   recipients and the realistic audience;
+- 10,000 distinct warm recipients that all have live context (issue 18): a send
+  each in the last 24 h, a tenth with a hot path, 1% with a 48 h breaker and
+  0.2% unsubscribed for good (answered as skipped);
 - the worst case through the engine alone (no HTTP, no JSON), for the breakdown.
 
 And the audience spread: the most sends on one minute with and without the
@@ -27,6 +30,7 @@ e.g. ``sendflowr kafka start``) it also measures signal-to-effect: a complaint
 acknowledged by Kafka → the live context (what every decision reads) shows it,
 p50/p95 over 50 signals. ``--json FILE`` writes every figure, among them
 ``single_p50_ms``, ``batch_10k_s`` (10,000 distinct warm recipients),
+``batch_10k_context_s`` (the same, all with live context),
 ``signal_to_effect_p50_s``, ``signal_to_effect_p95_s`` (null when not measured).
 
     python bench/timing_speed.py [--seed 42] [--batch 10000] [--capacity 200]
@@ -65,7 +69,13 @@ from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.decisions import DecisionRequest
 from sendflowr.timing.engine import _Cached
 from sendflowr.timing.grid import epoch_minute
-from sendflowr.timing.live import BatchedExplanations, LiveContexts, LiveFollower, LiveSource
+from sendflowr.timing.live import (
+    BatchedExplanations,
+    LiveContexts,
+    LiveFollower,
+    LiveSource,
+    Signal,
+)
 from sendflowr.timing.sources import MemorySource, evidence_from_rows
 
 
@@ -138,6 +148,15 @@ def main() -> None:
             c = time.process_time()
             engine.decide(DecisionRequest(worst, capacity=Capacity(per_minute=args.capacity)))
             cpu_capacity.append(time.process_time() - c)
+        # Last, as it changes the live context: every recipient has some (issue 18).
+        skipped = _live_context(live, worst, epoch_minute(h.now), args.seed)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+            batches["worst+context"], _ = _batch(client, worst, None, skipped)
+        cpu_context = []
+        for _ in range(3):
+            c = time.process_time()
+            engine.decide(DecisionRequest(worst))
+            cpu_context.append(time.process_time() - c)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -157,6 +176,7 @@ def main() -> None:
                                       "min": round(min(direct), 3)},
         "engine_only_worst_cpu_seconds": round(min(cpu), 3),
         "engine_only_worst_capacity_cpu_seconds": round(min(cpu_capacity), 3),
+        "engine_only_context_cpu_seconds": round(min(cpu_context), 3),
         "spread": spread,
     }  # fmt: skip
     print(f"seed {args.seed}: {len(known)} users with history; curve fit {fit * 1000:.0f} ms")
@@ -167,7 +187,8 @@ def main() -> None:
                         ("realistic+capacity", f"350 warm + cold, {args.capacity}/min"),
                         ("cold+capacity", f"all cold, {args.capacity}/min"),
                         ("worst", "all distinct warm"),
-                        ("worst+capacity", f"all distinct warm, {args.capacity}/min")):  # fmt: skip
+                        ("worst+capacity", f"all distinct warm, {args.capacity}/min"),
+                        ("worst+context", "all distinct warm, live context")):  # fmt: skip
         batch = batches[name]
         print(f"{f'POST /timing-decisions {args.batch:,}, {label}':<48}"
               f"{statistics.median(batch):>12.2f} s{min(batch):>10.2f} s")  # fmt: skip
@@ -176,9 +197,13 @@ def main() -> None:
     print(f"{f'engine only {args.batch:,}, all distinct warm, CPU':<48}{min(cpu):>12.2f} s"
           f"{'':>12}")  # fmt: skip
     print(f"{f'  the same with {args.capacity}/min, CPU':<48}{min(cpu_capacity):>12.2f} s")
+    print(f"{'  the same, all with live context, CPU':<48}{min(cpu_context):>12.2f} s")
     worst_median = statistics.median(batches["worst"])
     print(f"batch target ≤ 1 s (10,000 distinct warm): "
           f"{'meets' if worst_median <= 1.0 else 'MISSES'}")  # fmt: skip
+    context_median = statistics.median(batches["worst+context"])
+    print(f"batch target ≤ 1 s (10,000 distinct warm, all with live context): "
+          f"{'meets' if context_median <= 1.0 else 'MISSES'}")  # fmt: skip
     s2e = (effect[len(effect) // 2], effect[int(0.95 * (len(effect) - 1))]) if effect else None
     if s2e:
         print(f"signal-to-effect ({len(effect)} complaints, Kafka ack → live context): "
@@ -186,6 +211,7 @@ def main() -> None:
     else:
         print("signal-to-effect: not measured (give --bootstrap HOST:PORT)")
     figures["batch_10k_s"] = round(worst_median, 3)
+    figures["batch_10k_context_s"] = round(context_median, 3)
     figures["batch_10k_realistic_s"] = round(statistics.median(batches["realistic"]), 3)
     figures["signal_to_effect_p50_s"] = round(s2e[0], 4) if s2e else None
     figures["signal_to_effect_p95_s"] = round(s2e[1], 4) if s2e else None
@@ -279,8 +305,30 @@ def _spread_figures(
     }
 
 
+def _live_context(live: LiveContexts, ids: list[str], now: int, seed: int) -> int:
+    """Give every recipient live context; the number whose window is suppressed for good."""
+    rng = np.random.default_rng(seed)
+    sent = rng.integers(1, 24 * 60, len(ids)).tolist()
+    visit = rng.integers(0, 30, len(ids)).tolist()
+    ticket = rng.integers(0, 48 * 60, len(ids)).tolist()
+    skipped = 0
+    for k, uid in enumerate(ids):
+        live.apply(Signal(f"bench-sent-{k}", uid, "sent", now - sent[k]))
+        if k % 10 == 0:
+            live.apply(Signal(f"bench-visit-{k}", uid, "site_visit", now - visit[k]))
+        if k % 100 == 1:
+            live.apply(Signal(f"bench-ticket-{k}", uid, "support_ticket", now - ticket[k]))
+        if k % 500 == 2:
+            live.apply(Signal(f"bench-unsub-{k}", uid, "unsubscribed", now - 5))
+            skipped += 1
+    return skipped
+
+
 def _batch(
-    client: httpx.Client, ids: list[str], capacity: dict[str, int] | None
+    client: httpx.Client,
+    ids: list[str],
+    capacity: dict[str, int] | None,
+    skipped: int | None = None,
 ) -> tuple[list[float], list[dict[str, Any]]]:
     body: dict[str, Any] = {"recipients": [{"universal_id": u} for u in ids]}
     if capacity is not None:
@@ -294,6 +342,7 @@ def _batch(
         assert r.status_code == 200, r.text
         answer = r.json()
         assert answer["count"] + len(answer["skipped"]) == len(ids)
+        assert skipped is None or len(answer["skipped"]) == skipped
         decisions = answer["decisions"]
     return times, decisions
 

@@ -14,6 +14,7 @@ Times are epoch minutes (see ``grid``); arrays cover a window's candidates.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -32,6 +33,8 @@ __all__ = [
     "Context",
     "Suppression",
     "apply_modifiers",
+    "fatigue_weights",
+    "modifier_span",
     "raise_if_blocked",
     "suppression_block",
     "suppressions_from_events",
@@ -117,6 +120,54 @@ def apply_modifiers(
     for omega in weights.values():
         final *= 1.0 + omega
     return final, weights
+
+
+def fatigue_weights(recent_sends: list[list[int]], minutes: npt.NDArray[np.int64]) -> FloatArray:
+    """Fatigue ω of several recipients over ``minutes`` ``(len(recent_sends), len(minutes))``.
+
+    Row ``k`` equals the ω ``apply_modifiers`` gives for sends ``recent_sends[k]``
+    (0 where no send counts).
+    """
+    width = max((len(s) for s in recent_sends), default=0)
+    never = -_FOREVER  # a padding send that no minute counts
+    sends = np.full((len(recent_sends), width), never, dtype=np.int64)
+    for k, s in enumerate(recent_sends):
+        sends[k, : len(s)] = s
+    count = np.zeros((len(recent_sends), minutes.shape[0]), dtype=np.int64)
+    for j in range(width):  # sends in (minute − window, minute]
+        sent = sends[:, j : j + 1]
+        count += (minutes >= sent) & (minutes < sent + FATIGUE_WINDOW_MINUTES)
+    factors = np.asarray(FATIGUE_FACTORS)[np.minimum(count, len(FATIGUE_FACTORS) - 1)]
+    omega: FloatArray = factors - 1.0
+    return omega
+
+
+def modifier_span(context: Context) -> tuple[int, int] | None:
+    """Epoch minutes ``[start, end)`` outside which every ω of ``context`` is 0.
+
+    Outside the span ``apply_modifiers`` leaves the base curve as it is, so a
+    window's modifiers only need evaluating on the span. None: no modifier can apply.
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    for at in context.hot_paths:  # ω > 0 only while 0 ≤ minutes since ≤ horizon
+        starts.append(at)
+        ends.append(at + math.floor(HOT_PATH_HORIZON_MINUTES) + 1)
+    if context.recent_sends:
+        if FATIGUE_FACTORS[0] != 1.0:  # even no send in the last 24 h would weigh
+            return -_FOREVER, _FOREVER
+        for sent in context.recent_sends:  # counted while sent ≤ minute < sent + window
+            starts.append(sent)
+            ends.append(sent + FATIGUE_WINDOW_MINUTES)
+    for s in context.suppressions:
+        starts.append(s.start)
+        ends.append(_FOREVER if s.end is None else s.end)
+    if not starts:
+        return None
+    return min(starts), max(ends)
+
+
+_FOREVER: Final = 1 << 62
 
 
 def suppression_block(

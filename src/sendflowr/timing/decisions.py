@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +36,13 @@ from sendflowr.timing.audience import (
     spread,
 )
 from sendflowr.timing.confidence import ConfidenceScorer
-from sendflowr.timing.context import Context, apply_modifiers, suppression_block
+from sendflowr.timing.context import (
+    Context,
+    apply_modifiers,
+    fatigue_weights,
+    modifier_span,
+    suppression_block,
+)
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.explore import DEFAULT_EXPLORE_SHARE, draws, exploration_choices
 from sendflowr.timing.grid import (
@@ -59,6 +65,8 @@ AIM_SECONDS: Final = 30.0
 DEFAULT_WINDOW: Final = timedelta(days=7)
 MAX_WINDOW: Final = timedelta(days=28)
 _CELLS_PER_CHUNK: Final = 4_000_000
+#: the with-context chunks: small enough to stay in the CPU caches across their passes
+_CONTEXT_CELLS_PER_CHUNK: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -203,7 +211,8 @@ def decide(
 
     Recipients without live context are decided once per distinct curve (all cold
     recipients share one), in chunks of (recipients × candidate minutes) arrays;
-    recipients with context get their modifiers applied one by one. A seeded
+    recipients with context in chunks too, their modifiers applied on the span
+    they touch (``_context_picks``: the decisions of one-by-one evaluation). A seeded
     share explores (``explore``), then the audience is spread within its
     capacity (``audience``). A window with no allowed minute is a ``Skipped``
     (or SuppressedError with ``raise_suppressed``); a window with some is
@@ -281,21 +290,25 @@ def _decide(
             ctx=None,
         )
 
-    # Recipients with context: modifiers, suppression, one by one.
-    for i in np.flatnonzero(live).tolist():
-        ctx = contexts[ids[i]]
-        base, final, weights = _evaluate(batch, int(rows[i]), ctx)
+    # Recipients with context: dense windows in chunks, modifiers on their span only.
+    at_live = np.flatnonzero(live)
+    live_ctx = [contexts[ids[i]] for i in at_live.tolist()]
+    for i, ctx, (pick, any_left) in zip(
+        at_live.tolist(),
+        live_ctx,
+        _context_picks(batch, rows[at_live], weight[at_live], live_ctx),
+        strict=True,
+    ):
         if ctx.suppressions:
             blocked = suppression_block(ctx.suppressions, int(cand[0]), last)
-            if blocked is not None or not final.any():
+            if blocked is not None or not any_left:
                 s, until = blocked or (ctx.suppressions[0], None)
                 until_dt = from_epoch_minute(until) if until is not None else None
                 if raise_suppressed:
                     raise SuppressedError(s.reason, until_dt)
                 answer[i] = Skipped(ids[i], s.reason, until_dt)
                 continue
-        evidence, cold = float(weight[i]), bool(rows[i] < 0)
-        picks[i] = _context_pick((base, final, weights), evidence, cold, ctx)
+        picks[i] = pick
 
     explored = _explore(batch, picks, rows)
     units, members, unit_values, unit_best = _units(batch, picks, explored, group_of, unique, rows)
@@ -409,35 +422,110 @@ class _Pick:
     spread: dict[str, Any] | None = None
 
 
+def _span(batch: _Batch, ctx: Context) -> tuple[int, int]:
+    """The candidates ``[lo, hi)`` the modifiers of ``ctx`` can touch (``modifier_span``)."""
+    span = modifier_span(ctx)
+    if span is None:
+        return 0, 0
+    lo, hi = np.searchsorted(batch.cand, span).tolist()
+    return int(lo), int(hi)
+
+
 def _evaluate(batch: _Batch, row: int, ctx: Context) -> _Evaluated:
     """(base curve, P_final, each modifier's ω) of one recipient over the window."""
     base = batch.curves.window(np.asarray([row], dtype=np.int64), batch.slots)[0]
-    final, weights = apply_modifiers(base, batch.cand, ctx)
+    lo, hi = _span(batch, ctx)
+    part, omegas = apply_modifiers(base[lo:hi], batch.cand[lo:hi], ctx)
+    final = base.copy()
+    final[lo:hi] = part
+    weights: dict[str, FloatArray] = {}
+    for name, omega in omegas.items():  # ω is 0 outside the span
+        weights[name] = np.zeros(base.shape[0])
+        weights[name][lo:hi] = omega
     return base, final, weights
 
 
-def _context_pick(evaluated: _Evaluated, evidence: float, cold: bool, ctx: Context) -> _Pick:
-    """The pick of a recipient with live context: its best allowed minute after modifiers."""
-    base, final, weights = evaluated
-    best, peak = int(final.argmax()), int(base.argmax())
-    positive = final[final > 0]
-    sharp = 1.0 - float(positive.mean()) / float(final.max()) if positive.size else 0.0
-    breaker = weights.get("circuit_breaker")
-    eligible = 1.0 if breaker is None else float((breaker == 0).mean())
-    at_best = {name: float(w[best]) for name, w in weights.items()}
-    return _Pick(
-        best=best,
-        peak=peak,
-        sharpness=sharp,
-        base_best=float(base[best]),
-        final_best=float(final[best]),
-        base_peak=float(base[peak]),
-        weights=at_best,
-        evidence=evidence,
-        cold=cold,
-        ctx=ctx,
-        eligible_share=eligible,
-    )
+def _context_picks(
+    batch: _Batch, rows: npt.NDArray[np.int64], evidence: FloatArray, ctxs: list[Context]
+) -> Iterator[tuple[_Pick, bool]]:
+    """Each recipient's pick with live context, and whether any minute keeps a value > 0.
+
+    The same picks as evaluating each recipient over the whole window (``_evaluate``)
+    and taking its best allowed minute: the base curves come as (chunk × window)
+    float32 arrays, the modifiers are applied on each recipient's span only (P_final
+    equals the base elsewhere), and the argmax, maximum and mean run on the chunk.
+    """
+    n = batch.cand.shape[0]
+    chunk = max(1, _CONTEXT_CELLS_PER_CHUNK // max(n, 1))
+    for lo in range(0, len(ctxs), chunk):
+        part, who = rows[lo : lo + chunk], ctxs[lo : lo + chunk]
+        final = batch.runs.values(*batch.curves.factors(part))
+        r = np.arange(part.shape[0])
+        peak = final.argmax(axis=1)
+        base_peak = final[r, peak].tolist()
+        spans = _fatigue_only(batch, final, who)
+        for k, ctx in enumerate(who):
+            if k in spans:
+                continue
+            a, b = _span(batch, ctx)
+            base = final[k, a:b].copy()
+            final[k, a:b], omegas = apply_modifiers(cast(FloatArray, base), batch.cand[a:b], ctx)
+            spans[k] = (a, b, base, omegas)
+        best = final.argmax(axis=1)
+        top = final[r, best]
+        clean = np.all(final > 0, axis=1).tolist()
+        # Row-major rows: each row's mean is summed as that row alone would be (pairwise).
+        mean = final.mean(axis=1).tolist()
+        for k, ctx in enumerate(who):
+            a, b, base, omegas = spans[k]
+            at, value = int(best[k]), float(top[k])
+            inside = a <= at < b
+            if clean[k]:  # every value positive: the positive values' mean is the row's
+                sharp = 1.0 - mean[k] / value
+            else:
+                positive = final[k][final[k] > 0]
+                sharp = 1.0 - float(positive.mean()) / value if positive.size else 0.0
+            breaker = omegas.get("circuit_breaker")
+            eligible = 1.0 if breaker is None else (n - int((breaker != 0).sum())) / n
+            pick = _Pick(
+                best=at,
+                peak=int(peak[k]),
+                sharpness=sharp,
+                base_best=float(base[at - a]) if inside else value,
+                final_best=value,
+                base_peak=base_peak[k],
+                weights={name: float(w[at - a]) if inside else 0.0 for name, w in omegas.items()},
+                evidence=float(evidence[lo + k]),
+                cold=bool(part[k] < 0),
+                ctx=ctx,
+                eligible_share=eligible,
+            )
+            yield pick, clean[k] or bool(final[k].any())
+
+
+#: (first candidate, end, base values there, each non-zero ω there) of one recipient's span
+_Span = tuple[int, int, npt.NDArray[np.float32], dict[str, FloatArray]]
+
+
+def _fatigue_only(
+    batch: _Batch, final: npt.NDArray[np.float32], who: list[Context]
+) -> dict[int, _Span]:
+    """Apply the fatigue of the rows of ``final`` whose context is recent sends alone, at once.
+
+    In place, with the same float32 rounding as ``apply_modifiers`` (one factor per
+    minute); the rows share one span of candidates, the union of theirs.
+    """
+    ks = [k for k, c in enumerate(who) if c.recent_sends and not (c.hot_paths or c.suppressions)]
+    spans = [_span(batch, who[k]) for k in ks]
+    if not ks:
+        return {}
+    a, b = min(lo for lo, _ in spans), max(hi for _, hi in spans)
+    omega = fatigue_weights([who[k].recent_sends for k in ks], batch.cand[a:b])
+    at = np.asarray(ks)
+    base = final[at, a:b]
+    final[at, a:b] = base * (1.0 + omega)
+    any_ = np.any(omega, axis=1).tolist()
+    return {k: (a, b, base[n], {"fatigue": omega[n]} if any_[n] else {}) for n, k in enumerate(ks)}
 
 
 def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:

@@ -102,6 +102,25 @@ class Runs:
         mean = total.sum(axis=1) / max(self.size, 1)
         return (self.start[run] + inside).astype(np.int64), top[r, run], mean
 
+    def values(self, hours: F32, minutes: F32, floor: F32) -> F32:
+        """The rows' values at every candidate ``(n, size)``, row-major: what ``window`` gives.
+
+        Filled run by run (one hour factor times a slice of minute factors), so
+        each row comes out contiguous without gathering every minute.
+        """
+        out = np.empty((hours.shape[0], self.size), dtype=np.float32)
+        for start, length, hour, minute in zip(
+            self.start.tolist(),
+            self.length.tolist(),
+            self.hour.tolist(),
+            self.minute.tolist(),
+            strict=True,
+        ):
+            block = out[:, start : start + length]
+            np.multiply(hours[:, hour : hour + 1], minutes[:, minute : minute + length], out=block)
+            block += floor[:, None]
+        return out
+
     def value_at(self, hours: F32, minutes: F32, floor: F32, index: I64) -> F32:
         """Each row's value at its candidate ``index`` (what ``window`` gives there)."""
         r = np.arange(hours.shape[0])

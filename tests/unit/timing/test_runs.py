@@ -85,3 +85,12 @@ def test_top_holds_the_k_best_values(name: str, k: int) -> None:
     np.testing.assert_array_equal(np.sort(vals, axis=1), np.sort(dense, axis=1)[:, -k:])
     at = np.arange(200) % slots.shape[0]
     np.testing.assert_array_equal(runs.value_at(h, m, f, at), dense[np.arange(200), at])
+
+
+@pytest.mark.parametrize("name", list(_windows()))
+def test_values_equal_the_dense_window_and_are_row_major(name: str) -> None:
+    slots = _windows()[name]
+    h, m, f = _factors(30, 8)
+    values = Runs.of(slots).values(h, m, f)
+    assert values.flags["C_CONTIGUOUS"] and values.dtype == np.float32
+    assert np.array_equal(values, _dense(h, m, f, slots))

@@ -1,0 +1,168 @@
+"""The batched with-context path gives the decisions of the one-by-one reference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from sendflowr.timing import decisions
+from sendflowr.timing.audience import Capacity
+from sendflowr.timing.context import (
+    FATIGUE_WINDOW_MINUTES,
+    HOT_PATH_HORIZON_MINUTES,
+    Context,
+    Suppression,
+    apply_modifiers,
+    fatigue_weights,
+    modifier_span,
+)
+from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
+from sendflowr.timing.decisions import Decision, DecisionRequest, decide
+from sendflowr.timing.grid import epoch_minute
+from tests.unit.timing.synthetic import START, history
+from tests.unit.timing.test_decisions import FixedLatency
+
+NOW = START + timedelta(weeks=6, hours=5, minutes=17, seconds=23)
+
+
+def _reference_evaluate(
+    batch: Any, row: int, ctx: Context
+) -> tuple[Any, Any, dict[str, Any]]:  # the former one-by-one code, kept as the reference
+    base = batch.curves.window(np.asarray([row], dtype=np.int64), batch.slots)[0]
+    final, weights = apply_modifiers(base, batch.cand, ctx)
+    return base, final, weights
+
+
+def _reference_picks(
+    batch: Any, rows: npt.NDArray[np.int64], evidence: npt.NDArray[np.float64], ctxs: list[Context]
+) -> Iterator[tuple[Any, bool]]:
+    for row, ev, ctx in zip(rows.tolist(), evidence.tolist(), ctxs, strict=True):
+        base, final, weights = _reference_evaluate(batch, row, ctx)
+        best, peak = int(final.argmax()), int(base.argmax())
+        positive = final[final > 0]
+        sharp = 1.0 - float(positive.mean()) / float(final.max()) if positive.size else 0.0
+        breaker = weights.get("circuit_breaker")
+        eligible = 1.0 if breaker is None else float((breaker == 0).mean())
+        pick = decisions._Pick(
+            best=best,
+            peak=peak,
+            sharpness=sharp,
+            base_best=float(base[best]),
+            final_best=float(final[best]),
+            base_peak=float(base[peak]),
+            weights={name: float(w[best]) for name, w in weights.items()},
+            evidence=float(ev),
+            cold=row < 0,
+            ctx=ctx,
+            eligible_share=eligible,
+        )
+        yield pick, bool(final.any())
+
+
+@pytest.fixture(scope="module")
+def fitted() -> CurveModel:
+    peaks = {f"u{i}": ((5 + 7 * i) % 24, (13 + 5 * i) % 24) for i in range(40)}
+    evidence, _ = history(peaks, weeks=6, sends_per_day=2, seed=5)
+    return fit_curves(evidence, epoch_minute(NOW), CurveConfig(segments=5), "ctx")
+
+
+def _contexts(ids: list[str], seed: int) -> dict[str, Context]:
+    """Random live contexts: sends, hot paths and breakers (short, long, permanent, past)."""
+    rng = np.random.default_rng(seed)
+    now = epoch_minute(NOW)
+    reasons = ["complaint", "support_ticket", "unsubscribe_request", "unsubscribed"]
+    out = {}
+    for u in ids:
+        ctx = Context()
+        if rng.random() < 0.8:
+            ctx.recent_sends = sorted(
+                (now - rng.integers(0, FATIGUE_WINDOW_MINUTES, rng.integers(1, 5))).tolist()
+            )
+        if rng.random() < 0.3:
+            ctx.hot_paths = (now - rng.integers(0, 2 * HOT_PATH_HORIZON_MINUTES, 2)).tolist()
+        if rng.random() < 0.25:
+            for _ in range(int(rng.integers(1, 3))):
+                start = now + int(rng.integers(-3 * 1440, 6 * 1440))
+                kind = rng.integers(0, 4)
+                end = None if kind == 0 else start + int(rng.choice([60, 2880, 10080, 20000]))
+                ctx.suppressions.append(Suppression(str(rng.choice(reasons)), start, end))
+        out[u] = ctx
+    return out
+
+
+def _fields(answer: list[Any]) -> list[Any]:
+    out = []
+    for a in answer:
+        if isinstance(a, Decision):
+            d = asdict(a)
+            d.pop("decision_id")
+            out.append(d)
+        else:
+            out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("chunk", [3 * 10080, decisions._CONTEXT_CELLS_PER_CHUNK])
+@pytest.mark.parametrize("seed", range(6))
+def test_batched_context_path_equals_the_one_by_one_reference(
+    fitted: CurveModel, seed: int, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [*fitted.universal_ids, *(f"cold{i}" for i in range(20)), "u3"] * 3 + ["u3"]
+    contexts = _contexts(ids[:-1], seed)
+    rng = np.random.default_rng(100 + seed)
+    req = DecisionRequest(
+        ids,
+        send_after=NOW + timedelta(minutes=int(rng.integers(0, 600))),
+        send_before=NOW + timedelta(days=int(rng.integers(1, 9))),
+        explore_share=float(rng.choice([0.0, 0.3])),
+        explore_seed=seed,
+        capacity=Capacity(per_minute=2) if seed % 2 else None,
+    )
+    monkeypatch.setattr(decisions, "_CONTEXT_CELLS_PER_CHUNK", chunk)  # 3 rows, or all in one
+    new = decide(req, fitted, FixedLatency(75.0), contexts, NOW)
+    with monkeypatch.context() as m:
+        m.setattr(decisions, "_context_picks", _reference_picks)
+        m.setattr(decisions, "_evaluate", _reference_evaluate)
+        reference = decide(req, fitted, FixedLatency(75.0), contexts, NOW)
+    assert _fields(new) == _fields(reference)
+    kinds = [type(a).__name__ for a in new]
+    assert "Decision" in kinds
+    assert any(a.debug["applied_weights"] for a in new if isinstance(a, Decision))
+
+
+def test_modifiers_stay_inside_their_span() -> None:
+    rng = np.random.default_rng(3)
+    minutes = np.arange(10_000, 10_000 + 4 * 1440, dtype=np.int64)
+    for _ in range(50):
+        ctx = Context(
+            hot_paths=(10_000 + rng.integers(-60, 600, 2)).tolist(),
+            recent_sends=(10_000 + rng.integers(-1440, 1440, 3)).tolist(),
+            suppressions=[Suppression("complaint", 10_000 + int(rng.integers(0, 3000)), None)]
+            if rng.random() < 0.3
+            else [],
+        )
+        span = modifier_span(ctx)
+        assert span is not None
+        outside = (minutes < span[0]) | (minutes >= span[1])
+        final, weights = apply_modifiers(np.ones(minutes.shape[0]), minutes, ctx)
+        assert (final[outside] == 1.0).all()
+        assert all((w[outside] == 0).all() for w in weights.values())
+    assert modifier_span(Context()) is None
+
+
+def test_fatigue_weights_equal_apply_modifiers_per_recipient() -> None:
+    rng = np.random.default_rng(9)
+    minutes = np.arange(50_000, 50_000 + 3000, dtype=np.int64)
+    sends = [sorted((50_000 + rng.integers(-1500, 1500, k)).tolist()) for k in (1, 2, 3, 6, 4)]
+    sends.append([50_000, 50_000, 50_000])  # the same minute thrice counts thrice
+    omega = fatigue_weights(sends, minutes)
+    for row, s in zip(omega, sends, strict=True):
+        _, weights = apply_modifiers(np.ones(minutes.shape[0]), minutes, Context(recent_sends=s))
+        assert np.array_equal(row, weights.get("fatigue", np.zeros(minutes.shape[0])))
+    assert (omega < 0).any()

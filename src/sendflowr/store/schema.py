@@ -23,12 +23,13 @@ into ``email_events`` (``AGGREGATE_TABLES``, docs/engine.md "Evidence"):
 
 Every column is a ``SimpleAggregateFunction`` (min, max or sum), so rows are right
 however events arrive (a click before its delivery, one message over several
-inserts); readers still ``GROUP BY`` the key (parts merge in the background). Each
-keeps its own deduplication window, so a replayed insert that ``email_events``
-drops adds nothing to them either. ``stored_at`` is the store's clock at insert
-(``now64``), not the event's ``ingested_at`` (bulk loads leave that empty): the
-watermark of the incremental refresh. ``backfill`` fills a new table from the
-events already stored (an existing database migrating).
+inserts); readers read them ``FINAL`` (a key's rows in parts not merged yet are
+merged at read; parts merge in the background). Each keeps its own deduplication
+window, so a replayed insert that ``email_events`` drops adds nothing to them either.
+``stored_at`` is the store's clock at insert (``now64``), not the event's
+``ingested_at`` (bulk loads leave that empty): the watermark of the incremental refresh.
+``backfill`` fills a new table from the events already stored (an existing database
+migrating).
 
 Identifiers (database, cluster and table names) are validated and quoted; values
 never appear in DDL. ``email_events`` keeps a deduplication window (non-replicated

@@ -10,6 +10,7 @@ event the connector acknowledged must be stored exactly once.
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -40,10 +41,25 @@ EVENTS = 50_000
 BATCH = 500
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux; 32768 when unknown)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def _port_block() -> tuple[int, int]:
-    """A client and controller port whose three-node blocks (+0, +2, +4; +1, +3, +5) are free."""
-    for _ in range(50):
-        base = free_port()
+    """A client and controller port whose three-node blocks (+0, +2, +4; +1, +3, +5) are free.
+
+    Chosen below the kernel's ephemeral range: a port from inside it can be taken as the
+    source port of any outgoing connection (the suite's clients make many) between this
+    check and the node's bind.
+    """
+    low = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(max(1024, low - 12_000), low - 6) if low > 2_048 else free_port()
         if base + 5 > 65535:
             continue
         ports = range(base, base + 6)

@@ -324,6 +324,7 @@ class LocalKafka:
         while True:
             for node, proc in launched:
                 if proc.poll() is not None:
+                    self.stop()  # the nodes that did start must not outlive a failed start
                     raise ServiceError(
                         f"Kafka node {node.node_id} exited with {proc.returncode}; "
                         f"see {node.log_path}"

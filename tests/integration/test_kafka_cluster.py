@@ -269,4 +269,3 @@ def test_acknowledged_events_are_stored_exactly_once_when_a_partition_leader_die
         f"{in_topic} records in the topic for {EVENTS} events; "
         f"stored {total} = uniq {unique}; {elapsed:.1f}s"
     )
-

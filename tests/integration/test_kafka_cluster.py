@@ -269,3 +269,19 @@ def test_acknowledged_events_are_stored_exactly_once_when_a_partition_leader_die
         f"{in_topic} records in the topic for {EVENTS} events; "
         f"stored {total} = uniq {unique}; {elapsed:.1f}s"
     )
+
+
+def test_a_node_that_cannot_start_takes_the_started_ones_down(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    port, controller = _port_block()
+    settings = Settings(home=tmp_path_factory.mktemp("kafka-broken"), kafka_port=port,
+                        kafka_controller_port=controller, kafka_heap="256m")  # fmt: skip
+    broker = LocalKafka(settings, brokers=3)
+    with socket.socket() as taken:  # node 3's controller port is someone else's
+        taken.bind(("127.0.0.1", controller + 4))
+        taken.listen()
+        with pytest.raises(ServiceError, match=f"port {controller + 4} .* is taken"):
+            broker.start()
+    pids = [p for node in broker.nodes if (p := broker._pid(node)) is not None]
+    assert pids == []  # nodes 1 and 2 had started: they were stopped, not left running

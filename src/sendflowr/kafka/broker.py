@@ -294,6 +294,49 @@ class LocalKafka:
         node.pid_path.write_text(str(proc.pid))
         return proc
 
+    def _launch_all(
+        self,
+        java: str,
+        nodes: tuple[KafkaNode, ...],
+        launched: list[tuple[KafkaNode, subprocess.Popen[bytes]]],
+    ) -> None:
+        """Format (first start) and launch every node not running; ``launched`` grows as
+        each one starts, so a failure part-way knows what to stop."""
+        cluster_id: str | None = None
+        for node in nodes:
+            if self._pid(node) is not None:
+                continue
+            node.dir.mkdir(parents=True, exist_ok=True)
+            node.config_path.write_text(server_properties(self._settings, node, nodes))
+            if not (node.data / "meta.properties").exists():
+                cluster_id = cluster_id or self._cluster_id(java, nodes)
+                self._format(java, node, cluster_id)
+            launched.append((node, self._launch(java, node)))
+
+    def _wait_started(
+        self,
+        nodes: tuple[KafkaNode, ...],
+        launched: list[tuple[KafkaNode, subprocess.Popen[bytes]]],
+        brokers: int,
+        timeout: float,
+    ) -> None:
+        """Until every node answers; ServiceError when a launched node exits."""
+        bootstrap = ",".join(node.address for node in nodes)
+        deadline = time.monotonic() + timeout
+        while True:
+            for node, proc in launched:
+                if proc.poll() is not None:
+                    raise ServiceError(
+                        f"Kafka node {node.node_id} exited with {proc.returncode}; "
+                        f"see {node.log_path}"
+                    )
+            try:
+                wait_ready(bootstrap, timeout=2.0, brokers=brokers)
+                return
+            except KafkaUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+
     def start(self, timeout: float = 90.0) -> bool:
         """Start every node that is not running and create the topics; True if any started.
 
@@ -309,34 +352,14 @@ class LocalKafka:
             self.cluster_dir.mkdir(parents=True, exist_ok=True)
             (self.cluster_dir / "size").write_text(str(brokers))
         launched: list[tuple[KafkaNode, subprocess.Popen[bytes]]] = []
-        cluster_id: str | None = None
-        for node in nodes:
-            if self._pid(node) is not None:
-                continue
-            node.dir.mkdir(parents=True, exist_ok=True)
-            node.config_path.write_text(server_properties(self._settings, node, nodes))
-            if not (node.data / "meta.properties").exists():
-                cluster_id = cluster_id or self._cluster_id(java, nodes)
-                self._format(java, node, cluster_id)
-            launched.append((node, self._launch(java, node)))
+        try:
+            self._launch_all(java, nodes, launched)
+            self._wait_started(nodes, launched, brokers, timeout)
+        except BaseException:
+            if launched:  # the nodes that did start must not outlive a failed start
+                self.stop()
+            raise
         bootstrap = ",".join(node.address for node in nodes)
-        deadline = time.monotonic() + timeout
-        while True:
-            for node, proc in launched:
-                if proc.poll() is not None:
-                    self.stop()  # the nodes that did start must not outlive a failed start
-                    raise ServiceError(
-                        f"Kafka node {node.node_id} exited with {proc.returncode}; "
-                        f"see {node.log_path}"
-                    )
-            try:
-                wait_ready(bootstrap, timeout=2.0, brokers=brokers)
-                break
-            except KafkaUnavailable:
-                if time.monotonic() > deadline:
-                    if launched:
-                        self.stop()
-                    raise
         s = self._settings
         factor, min_isr = replication(brokers)
         ensure_topics(

@@ -205,8 +205,13 @@ class Stack:
         *,
         refresh_seconds: float = 86_400.0,
     ) -> None:
-        # The roles run on the simulation's clock; curves refresh when the loop says so.
-        self.settings = settings.model_copy(update={"timing_refresh_seconds": refresh_seconds})
+        # The roles run on the simulation's clock; curves refresh when the loop says so,
+        # each time a full fit: an incremental refresh picks recipients by when their
+        # events were stored (wall clock), which would make a rerun of a seed differ.
+        self.settings = settings.model_copy(update={
+            "timing_refresh_seconds": refresh_seconds,
+            "timing_full_fit_seconds": refresh_seconds,
+        })  # fmt: skip
         self.clock = clock
         self.refresh_seconds = refresh_seconds
         self.resources = Resources(self.settings, clock=clock)

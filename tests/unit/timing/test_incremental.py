@@ -24,7 +24,7 @@ from sendflowr.timing.grid import from_epoch_minute, hour_of_day, hourly_project
 from sendflowr.timing.latency import HeuristicLatency
 from sendflowr.timing.live import LiveContexts, LiveSource
 from sendflowr.timing.segments import fit_segments
-from sendflowr.timing.sources import MemorySource
+from sendflowr.timing.sources import MemorySource, merge
 from tests.unit.timing.synthetic import history
 
 PEAKS = {f"m{i}": (8,) for i in range(8)} | {f"e{i}": (19,) for i in range(8)}
@@ -92,24 +92,7 @@ class _Growing:
         self.calls: list[Sequence[str] | None] = []
 
     def add(self, more: Evidence) -> None:
-        ids = [*self.full.universal_ids]
-        index = {u: i for i, u in enumerate(ids)}
-        for uid in more.universal_ids:
-            index.setdefault(uid, len(ids))
-            if len(ids) < len(index):
-                ids.append(uid)
-        remap = np.array([index[u] for u in more.universal_ids], dtype=np.int64)
-        self.full = Evidence(
-            universal_ids=ids,
-            user_index=np.concatenate([self.full.user_index, remap[more.user_index]]),
-            delivered_minute=np.concatenate([self.full.delivered_minute, more.delivered_minute]),
-            clicked=np.concatenate([self.full.clicked, more.clicked]),
-            opened=np.concatenate([self.full.opened, more.opened]),
-            activity_index=np.concatenate(
-                [self.full.activity_index, remap[more.activity_index]]
-            ),  # fmt: skip
-            activity_minute=np.concatenate([self.full.activity_minute, more.activity_minute]),
-        )
+        self.full = merge(self.full, more)
         self.log.extend(more.universal_ids)
 
     def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:

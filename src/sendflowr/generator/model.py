@@ -6,6 +6,7 @@ Time is int64 milliseconds since the Unix epoch (UTC) throughout the generator;
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -77,9 +78,14 @@ class Model:
     sends_per_day: float
     fatigue: F64
     layout: npt.NDArray[np.int64]
-    #: IANA zones of the world's mix, and the zone of user i (mod its length).
+    #: rank of user i among its persona's users within one block of ``len(layout)``.
+    persona_rank: npt.NDArray[np.int64]
+    #: per persona: a key from its name, so its users' random streams do not depend
+    #: on which other personas the world has (see ``population.user_rng``).
+    persona_keys: tuple[int, ...]
+    #: IANA zones of the world's mix; per persona, the zone of its r-th user (mod length).
     zone_names: tuple[str, ...]
-    zone_layout: npt.NDArray[np.int64]
+    zone_layouts: tuple[npt.NDArray[np.int64], ...]
     #: per campaign: True when its send window is read on the recipient's clock.
     campaign_local: npt.NDArray[np.bool_]
     #: (personas, 1441): cumulative "activity ms" over a local day at each minute
@@ -130,22 +136,42 @@ def _layout(world: World) -> npt.NDArray[np.int64]:
     return out
 
 
-def _zone_layout(world: World) -> npt.NDArray[np.int64]:
-    """Zone of user i (mod the world's user count): the mix's exact shares, shuffled.
+def persona_key(name: str) -> int:
+    """A persona's stream key: CRC-32 of its name (stable across runs and worlds)."""
+    return zlib.crc32(name.encode())
 
-    A fixed shuffle (not the run's seed), so like the persona a user's zone
-    depends only on the index; independent of the persona layout.
+
+def _ranks(layout: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Rank of each position among the earlier positions of the same persona."""
+    ranks = np.empty(len(layout), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, k in enumerate(layout.tolist()):
+        ranks[i] = seen.get(k, 0)
+        seen[k] = ranks[i] + 1
+    return ranks
+
+
+def _zone_layouts(world: World) -> tuple[npt.NDArray[np.int64], ...]:
+    """Per persona: the zone of its r-th user (mod its count), the mix's shares, shuffled.
+
+    Every persona gets the world's mix (largest remainders), shuffled by a fixed
+    stream keyed by the persona's name (not the run's seed): a user's zone depends
+    only on its persona and rank, so adding a persona to a world moves no one.
     """
     weights = np.array(list(world.timezones.mix.values()), dtype=np.float64)
-    total = world.history.users
-    counts = np.floor(weights / weights.sum() * total).astype(np.int64)
-    rest = weights / weights.sum() * total - counts
-    for k in np.argsort(-rest, kind="stable")[: total - int(counts.sum())]:
-        counts[k] += 1
-    layout = np.repeat(np.arange(len(weights), dtype=np.int64), counts)
-    if len(weights) == 1:
-        return layout
-    return np.asarray(np.random.default_rng(15).permutation(layout), dtype=np.int64)
+    share = weights / weights.sum()
+    out = []
+    for persona in world.personas:
+        exact = share * persona.count
+        counts = np.floor(exact).astype(np.int64)
+        for k in np.argsort(-(exact - counts), kind="stable")[: persona.count - int(counts.sum())]:
+            counts[k] += 1
+        layout = np.repeat(np.arange(len(weights), dtype=np.int64), counts)
+        if len(weights) > 1:
+            rng = np.random.default_rng([15, persona_key(persona.name)])
+            layout = np.asarray(rng.permutation(layout), dtype=np.int64)
+        out.append(layout)
+    return tuple(out)
 
 
 def _wakefulness(world: World) -> tuple[F64, F64]:
@@ -190,6 +216,7 @@ def compile_world(world: World) -> Model:
         hours = sorted(set(persona.hours("peak")) | set(persona.hours("secondary")))
         active.append(np.array(hours or list(range(24)), dtype=np.int64))
     wake_cum, wake_rate = _wakefulness(world)
+    layout = _layout(world)
     return Model(
         world=world,
         persona_names=tuple(p.name for p in world.personas),
@@ -207,9 +234,11 @@ def compile_world(world: World) -> Model:
         campaign_provider_cdf=cdf,
         sends_per_day=float(freq.sum()) / 7.0,
         fatigue=np.array(world.fatigue.multipliers),
-        layout=_layout(world),
+        layout=layout,
+        persona_rank=_ranks(layout),
+        persona_keys=tuple(persona_key(p.name) for p in world.personas),
         zone_names=tuple(world.timezones.mix),
-        zone_layout=_zone_layout(world),
+        zone_layouts=_zone_layouts(world),
         campaign_local=np.array([c.send_in == "recipient" for c in world.campaigns]),
         wake_cum=wake_cum,
         wake_rate=wake_rate,

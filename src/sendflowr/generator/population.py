@@ -26,6 +26,8 @@ class User:
     universal_id: str
     #: IANA time zone the user lives in (the world's mix; "UTC" before time zones).
     zone: str = "UTC"
+    #: the user's random stream: (persona key, rank among the persona's users).
+    stream: tuple[int, int] = (0, 0)
 
 
 @lru_cache(maxsize=65_536)
@@ -42,18 +44,23 @@ def user(model: Model, index: int) -> User:
     a new email, so in-process and connector runs agree.
     """
     email, rid, digest, uid = _identity(index)
-    persona = int(model.layout[index % len(model.layout)])
-    zone = model.zone_names[int(model.zone_layout[index % len(model.zone_layout)])]
-    return User(index, persona, email, rid, digest, uid, zone)
+    block, at = divmod(index, len(model.layout))
+    persona = int(model.layout[at])
+    count = model.world.personas[persona].count
+    rank = block * count + int(model.persona_rank[at])
+    zones = model.zone_layouts[persona]
+    zone = model.zone_names[int(zones[rank % len(zones)])]
+    return User(index, persona, email, rid, digest, uid, zone, (model.persona_keys[persona], rank))
 
 
-def user_rng(seed: int, index: int) -> np.random.Generator:
-    """User ``index``'s own stream: child ``index`` of ``SeedSequence(seed)``.
+def user_rng(seed: int, stream: tuple[int, int]) -> np.random.Generator:
+    """A user's own stream: the child ``stream`` (persona key, rank) of ``SeedSequence(seed)``.
 
-    Equivalent to ``SeedSequence(seed).spawn(n)[index]`` for any n > index, but
-    O(1), so one user's draws never depend on how many users run or on shards.
+    O(1), so one user's draws never depend on how many users run, on shards, or
+    on which other personas the world has: a persona's r-th user is the same
+    person in any world that has that persona.
     """
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(index,))))
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=stream)))
 
 
 @dataclass(frozen=True, slots=True)

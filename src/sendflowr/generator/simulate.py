@@ -123,7 +123,7 @@ def simulate_user(
 ) -> tuple[EventBlock, UserTruth]:
     """Every event of ``who`` in ``[start, end)`` (sorted by time) and their ground truth."""
     world = model.world
-    rng = user_rng(seed, who.index)
+    rng = user_rng(seed, who.stream)
     start_ms, days = date_ms(start), (end - start).days
     day_ms = start_ms + np.arange(days, dtype=np.int64) * DAY_MS
     months = month_starts(start, end)

@@ -20,13 +20,16 @@ line per seed with ``--live`` adds the result with live context applied).
 One seed prints the per-persona table; several print one row per seed and
 min / median / max. ``--decided-after DAYS`` decides that long after the
 history ends and also scores the same seed decided the day after, printing the
-ratio (the staleness target: ≥ 90 %). ``--json FILE`` writes every figure:
+ratio (the staleness target: ≥ 90 %). ``--baseline FILE`` (a ``--json`` output of an
+earlier run, e.g. of a world without the personas this one adds) prints how far each
+persona the two runs share moved: |peak share − baseline's| in points per seed, min /
+median / max, and the seeds that moved more than 5 points. ``--json FILE`` writes every figure:
 ``{"seeds": {"<seed>": {"personas": {name: {"peak_share", "pct_oracle",
 "x_random", ...}}, "overall": {"pct_oracle", "x_random", ...},
 "spearman_confidence": ...}}, "summary": {...}}``.
 
     python bench/timing_quality.py [--seeds 1-20] [--world FILE] [--json FILE]
-                                   [--decided-after 335]
+                                   [--decided-after 335] [--baseline FILE]
                                    [--now 2025-10-22]
 """
 
@@ -76,6 +79,10 @@ def main() -> None:
         "--decided-after", type=float, default=0.0, metavar="DAYS",
         help="decide DAYS after the day following the history's end (11 months ≈ 335)",
     )  # fmt: skip
+    parser.add_argument(
+        "--baseline", type=Path, default=None,
+        help="a --json output of an earlier run: print each shared persona's peak-share move",
+    )  # fmt: skip
     parser.add_argument("--live", action="store_true", help="also score with live context")
     parser.add_argument(
         "--now",
@@ -86,6 +93,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds) if args.seeds else [args.seed if args.seed else 42]
+    baseline = _read_baseline(args.baseline) if args.baseline else None
 
     results: dict[str, Any] = {}
     for seed in seeds:
@@ -121,6 +129,9 @@ def main() -> None:
     summary = _summary(results)
     if len(seeds) > 1:
         _print_summary(results, summary)
+    if baseline is not None:
+        summary["baseline"] = {"file": str(args.baseline), **moves(results, baseline)}
+        _print_moves(summary["baseline"])
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -314,6 +325,42 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     out["spearman_confidence"] = {"min": min(rhos), "median": statistics.median(rhos),
                                   "max": max(rhos)}  # fmt: skip
     return out
+
+
+def _read_baseline(path: Path) -> dict[str, Any]:
+    try:
+        seeds = json.loads(path.read_text())["seeds"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"--baseline {path}: not a --json output of this bench ({exc})") from None
+    return dict(seeds)
+
+
+def moves(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Per persona in both runs: |peak share − baseline's| in points, over their common seeds."""
+    common = [seed for seed in results if seed in baseline]
+    per: dict[str, list[float]] = defaultdict(list)
+    for seed in common:
+        before, after = baseline[seed]["personas"], results[seed]["personas"]
+        for name, fig in after.items():
+            old = before.get(name, {}).get("peak_share")
+            if fig["peak_share"] is not None and old is not None:
+                per[name].append(round(abs(fig["peak_share"] - old) * 100, 2))
+    return {
+        "seeds": common,
+        "moves": {
+            name: {"min": min(v), "median": statistics.median(v), "max": max(v),
+                   "seeds_over_5pts": sum(m > 5 for m in v), "per_seed": v}
+            for name, v in per.items()
+        },
+    }  # fmt: skip
+
+
+def _print_moves(base: dict[str, Any]) -> None:
+    print(f"peak-share move against {base['file']} ({len(base['seeds'])} common seeds), "
+          "points min / median / max, seeds > 5 points:")  # fmt: skip
+    for name, m in base["moves"].items():
+        print(f"  {name:<16}{m['min']:>6.1f}{m['median']:>7.1f}{m['max']:>7.1f}"
+              f"{m['seeds_over_5pts']:>5}")  # fmt: skip
 
 
 def _print_summary(results: dict[str, Any], summary: dict[str, Any]) -> None:

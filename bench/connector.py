@@ -28,6 +28,9 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _json import add_json_option, write_json
+
 from sendflowr.events import IncomingEvent
 from sendflowr.kafka import LocalKafka, topic_offsets
 from sendflowr.settings import Settings
@@ -106,6 +109,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--single-concurrency", type=int, default=16)
     parser.add_argument("--users", type=int, default=20_000)
+    add_json_option(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="sendflowr-bench-") as tmp:
@@ -157,6 +161,16 @@ def main() -> None:
             )
             print(f"ratio batched/single: {batch_rate / single_rate:.1f}x")
             print(f"records in topic: {stored} (acknowledged: {expected})")
+            write_json(args.json, "connector", {
+                "batched": {"events": batch_n, "seconds": round(batch_s, 3),
+                            "events_per_s": round(batch_rate), "batch_size": args.batch_size,
+                            "concurrency": args.concurrency},
+                "single": {"events": single_n, "seconds": round(single_s, 3),
+                           "events_per_s": round(single_rate),
+                           "concurrency": args.single_concurrency},
+                "batched_over_single": round(batch_rate / single_rate, 2),
+                "records_in_topic": stored, "acknowledged": expected,
+            })  # fmt: skip
             if stored < expected:
                 raise SystemExit("FAIL: Kafka holds fewer records than were acknowledged")
         finally:

@@ -27,6 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _json import add_json_option, write_json
+
 from sendflowr.auth import read_token
 from sendflowr.cli.up import wait_until_stored
 from sendflowr.kafka import LocalKafka
@@ -82,6 +85,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=2000, help="events in the 1-per-request run")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=42)
+    add_json_option(parser)
     opts = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="sendflowr-e2e-"))
@@ -155,6 +159,11 @@ def main() -> None:
         f"full history stored in {full['wall_s']:.1f} s (target <= 10 s); the seed's flow at "
         f"1 event/request and 100 req/s would need ~{seed_minutes:.0f} min"
     )
+    write_json(opts.json, "e2e", {
+        "runs": {"full_history": full, "one_per_request": single, "live_max_speed": live},
+        "batched_over_single": round(ratio, 2),
+        "seed_flow_minutes": round(seed_minutes, 1),
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

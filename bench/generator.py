@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 import uuid
@@ -23,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _json import add_json_option, write_json
 
 from sendflowr.generator import model_for
 from sendflowr.generator.outputs.base import DryRunOutput
@@ -71,6 +75,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=3)
+    add_json_option(parser)
     args = parser.parse_args()
     model = model_for(None)
     history = model.world.history
@@ -91,6 +96,7 @@ def main() -> None:
         elapsed = time.perf_counter() - began
         rows = pq.ParquetFile(path).metadata.num_rows
         size = path.stat().st_size / 1e6
+        parquet_s = elapsed
         print(
             f"parquet: {rows:,} events ({result.users:,} users) in {elapsed:.2f} s = "
             f"{rows / elapsed:,.0f} events/s, {size:.1f} MB"
@@ -101,11 +107,22 @@ def main() -> None:
         run(Plan(model, args.seed, quick.start, quick.end, count=sample), JsonlOutput(model, jsonl))
         elapsed = time.perf_counter() - began
         print(f"jsonl: {sample:,} events in {elapsed:.2f} s = {sample / elapsed:,.0f} events/s")
+        jsonl_s = elapsed
 
     events, seconds = _seed_style(30_000)
     baseline = events / seconds
     print(f"baseline, the seed script's per-event loop (no HTTP): {baseline:,.0f} events/s")
     print(f"dry run vs baseline: {total / best / baseline:.1f}x")
+    write_json(args.json, "generator", {
+        "dry_run": {"events": total, "best_s": round(best, 4),
+                    "events_per_s": round(total / best), "repeat": args.repeat},
+        "parquet": {"events": rows, "users": result.users, "seconds": round(parquet_s, 3),
+                    "events_per_s": round(rows / parquet_s), "megabytes": round(size, 2)},
+        "jsonl": {"events": sample, "seconds": round(jsonl_s, 3),
+                  "events_per_s": round(sample / jsonl_s)},
+        "baseline_seed_loop_events_per_s": round(baseline),
+        "dry_run_over_baseline": round(total / best / baseline, 2),
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

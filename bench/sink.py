@@ -25,6 +25,7 @@ import logging
 import random
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import uuid
@@ -33,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _json import add_json_option, write_json
 
 from sendflowr.events import CanonicalEvent, encode_event, uuid7
 from sendflowr.kafka import LocalKafka, ensure_topics, producer_config
@@ -144,6 +148,7 @@ def main() -> None:
         "--shuffled", action="store_true", help="events at random times, not in time order"
     )
     parser.add_argument("--verbose", action="store_true")
+    add_json_option(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
@@ -188,9 +193,14 @@ def main() -> None:
             )
         )
         results = []
+        figures: dict[str, object] = {"events": args.events, "shuffled": args.shuffled, "runs": []}
         for label, overrides, limit in runs:
             rate, with_fetch, rows = run(settings(**overrides), args.events, limit)
             results.append(rate)
+            figures["runs"].append(  # type: ignore[attr-defined]
+                {"run": label, "rows_per_s": round(rate), "rows_per_s_with_first_fetch":
+                 round(with_fetch), "rows": rows}
+            )  # fmt: skip
             print(f"{label:<48}{rate:>10,.0f}{with_fetch:>17,.0f}{rows:>10,}")
         big, asked, plain, small = results
         print(f"ratio (defaults / baseline): {big / small:.1f}x")
@@ -198,6 +208,12 @@ def main() -> None:
             f"with the duplicate check / without: {big / plain:.2f}x from memory, "
             f"{asked / plain:.2f}x asking ClickHouse"
         )
+        figures["defaults_over_baseline"] = round(big / small, 2)
+        figures["dedup_cost"] = {
+            "memory": round(big / plain, 3),
+            "clickhouse": round(asked / plain, 3),
+        }
+        write_json(args.json, "sink", figures)
     finally:
         broker.stop()
         shutil.rmtree(home, ignore_errors=True)

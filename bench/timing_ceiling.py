@@ -22,10 +22,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _json import add_json_option, write_json
+
 from _timing_common import load_history
 from sendflowr.generator import model_for
 from sendflowr.timing.grid import epoch_minute
@@ -34,6 +37,7 @@ from sendflowr.timing.grid import epoch_minute
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
+    add_json_option(parser)
     args = parser.parse_args()
     h = load_history(args.seed)
     ev = h.engine().source.evidence(epoch_minute(h.now))
@@ -58,6 +62,7 @@ def main() -> None:
         f"{'persona':<16}{'peak minutes':>18}{'top-4 estimated':>20}{'hits':>6}{'z(peaks)':>10}"
         f"{'expected z':>12}"
     )
+    figures: dict[str, Any] = {"seed": args.seed, "deliveries": int(ev.size), "personas": {}}
     for p, persona in enumerate(personas):
         if not persona.peak_minutes:
             continue
@@ -74,6 +79,10 @@ def main() -> None:
         # What z would average if the estimator saw the true +30 % lift at peak minutes.
         z_true = (world.engagement.peak_minute - 1) * float(np.sqrt(den[peaks].sum() / var))
         print(f"{persona.name:<16}{peaks!s:>18}{top!s:>20}{hits:>6}{z:>10.2f}{z_true:>12.2f}")
+        figures["personas"][persona.name] = {
+            "peak_minutes": peaks, "top4_estimated": top, "hits": hits,
+            "z_peaks": round(z, 3), "expected_z": round(z_true, 3),
+        }  # fmt: skip
     edges = list(world.engagement.edge_minutes)
     num = np.bincount(minute, weights=lift * resid, minlength=60)
     den = np.bincount(minute, weights=lift**2, minlength=60)
@@ -81,6 +90,7 @@ def main() -> None:
     z = float(num[edges].sum() / np.sqrt(var * den[edges].sum()))
     z_true = (world.engagement.edge - 1) * float(np.sqrt(den[edges].sum() / var))
     print(f"edge minutes {edges} pooled over everyone: z = {z:.2f} (expected {z_true:.2f})")
+    figures["edge_minutes"] = {"minutes": edges, "z": round(z, 3), "expected_z": round(z_true, 3)}
 
     # Bayes classifier with the generator's persona parameters.
     n, k = len(label), len(personas)
@@ -100,6 +110,10 @@ def main() -> None:
     print("Bayes classifier with the true persona parameters, share of users recognised:")
     print("  " + "  ".join(f"{p.name} {np.mean(best[label == i] == i):.0%}"
                            for i, p in enumerate(personas)))  # fmt: skip
+    figures["bayes_recognised"] = {
+        p.name: round(float(np.mean(best[label == i] == i)), 4) for i, p in enumerate(personas)
+    }
+    write_json(args.json, "timing_ceiling", figures)
 
 
 if __name__ == "__main__":

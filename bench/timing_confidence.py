@@ -17,10 +17,12 @@ users who share a segment no longer share its minute's luck; ``random_minute_pct
 that costs (its mean engine/oracle over the engine's, in percent).
 
 It also prints how often the chosen minute is one of the persona's peak minutes against
-chance (peak minutes / 60). When the minute is chance, a persona whose decisions happen to
-land on peak minutes scores ≈ 100 % of the oracle on that seed and ≈ 90 % on another,
-whatever the confidence says: that part of engine/oracle is luck, and ``hour_known`` is
-about the best ranking a confidence can reach.
+chance (peak minutes / 60), and, pooled over the seeds, whether the recipient's fitted
+minute factor at the chosen minute tells those hits apart (AUC; 0.5 = not at all). When
+the minute is chance, a persona whose decisions happen to land on peak minutes scores
+≈ 100 % of the oracle on that seed and ≈ 90 % on another, whatever the confidence says:
+that part of engine/oracle is luck, and ``hour_known`` is about the best ranking a
+confidence can reach.
 
     python bench/timing_confidence.py [--seeds 1-20] [--world FILE] [--json FILE]
 """
@@ -63,6 +65,7 @@ def measure(h: History) -> dict[str, Any]:
     cols: list[tuple[float, float, float, float]] = []
     rng = np.random.default_rng(h.seed)
     hits = chance = 0.0
+    minute_pairs: list[tuple[float, float]] = []  # (hit, fitted minute factor there)
     for t in h.truths:
         d = decided.get(t.universal_id)
         if d is None:
@@ -78,8 +81,12 @@ def measure(h: History) -> dict[str, Any]:
         names.append(t.persona)
         peak_minutes = personas[t.persona].peak_minutes
         if peak_minutes:
-            hits += float(wall % 60 in peak_minutes)
+            hit = float(wall % 60 in peak_minutes)
+            hits += hit
             chance += len(peak_minutes) / 60
+            row = int(curves.rows([t.universal_id])[0])
+            slot = int(d.explanation["target"]["slot"])
+            minute_pairs.append((hit, float(curves.minute_factor[row, slot % 60])))
     v = np.asarray(cols)
     ratio = v[:, 0]
     persona = np.asarray(names)
@@ -95,7 +102,17 @@ def measure(h: History) -> dict[str, Any]:
         "peak_minute_hits": round(hits / max(with_peaks, 1), 4),
         "peak_minute_chance": round(chance / max(with_peaks, 1), 4),
         "users": len(v),
+        "minute_pairs": minute_pairs,
     }
+
+
+def auc(score: np.ndarray, label: np.ndarray) -> float:  # type: ignore[type-arg]
+    """P(a positive's score > a negative's), ties counted half (Mann–Whitney)."""
+    pos, neg = score[label], score[~label]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
 
 
 _KEYS = (
@@ -113,11 +130,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     results: dict[str, Any] = {}
+    pairs: list[tuple[float, float]] = []
     print(f"{'seed':>5}{'confidence':>12}{'hour_known':>12}{'persona':>10}{'rand-min':>10}"
           f"{'peak-min hits':>17}")  # fmt: skip
     for seed in parse_seeds(args.seeds):
         h = load_history(seed, args.world)
         r = results[str(seed)] = measure(h)
+        pairs.extend(r.pop("minute_pairs"))
         h.drop()
         print(f"{seed:>5}" + "".join(f"{r[k]:>12.2f}" for k in _KEYS[:2])
               + f"{r['spearman_persona_mean']:>10.2f}{r['spearman_random_minute']:>10.2f}"
@@ -134,6 +153,14 @@ def main() -> None:
               + f"{summary['spearman_random_minute'][stat]:>10.2f}"
               + f"{summary['peak_minute_hits'][stat]:>9.1%}"
               + f"  rand-min {summary['random_minute_pct'][stat]:.1f}%")  # fmt: skip
+    hit, factor = np.asarray(pairs).T if pairs else (np.zeros(0), np.zeros(0))
+    summary["peak_minute_pooled"] = {
+        "hits": round(float(hit.mean()), 4) if len(hit) else None,
+        "auc_fitted_minute_factor": round(auc(factor, hit > 0), 4),
+    }
+    print(f"pooled over the seeds: chosen minute a peak minute for {hit.mean():.1%} of the "
+          f"peaked users; AUC of the fitted minute factor for those hits "
+          f"{summary['peak_minute_pooled']['auc_fitted_minute_factor']:.2f}")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"seeds": results, "summary": summary,
                                          "world": str(args.world or "")}, indent=1))  # fmt: skip

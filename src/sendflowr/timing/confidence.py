@@ -20,8 +20,8 @@ is larger than one standard error of an hour's rate in that segment,
 × the mean exposures per recipient, spread over the 24 hours of the day). Below that the
 segment is taken as flat: nothing at stake within the hour and every hour as good as its
 best (``beyond_noise`` 0). On the bench's worlds that separates the recipients who engage
-at any hour (lift 0.6 standard errors, median) from every peaked persona (≥ 1.2 in 95% of
-their segments).
+at any hour (lift 0.6 standard errors, median) from the peaked personas (≥ 1.2 in 95% of
+their segments); the highly engaged (0.9), whose peaks are worth ≈ 4% to them, count as flat.
 
 So a decision scores high when the evidence pins the recipient to one segment,
 the chosen hour is that segment's best and the segment is forgiving; it scores

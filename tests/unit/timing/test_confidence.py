@@ -89,7 +89,9 @@ _MON_08, _MON_19 = 8, 19  # hours of the week (Monday 00h = 0)
 _NOW = 29_000_000  # an epoch minute
 
 
-def _hand(resp: list[list[float]], age_days: list[float] | None = None) -> CurveModel:
+def _hand(
+    resp: list[list[float]], age_days: list[float] | None = None, sizes: list[float] | None = None
+) -> CurveModel:
     profiles = np.full((3, 168), 0.1)  # lifts like the shipped world's segments (0.1–0.3)
     profiles[0, _MON_08] = 0.14
     profiles[1, _MON_19] = 0.14
@@ -113,6 +115,7 @@ def _hand(resp: list[list[float]], age_days: list[float] | None = None) -> Curve
         segment_profiles=profiles,
         segment_weights=np.full(3, 1 / 3),
         segment_resp=np.asarray(resp, dtype=np.float64),
+        **({"segment_sizes": np.asarray(sizes)} if sizes is not None else {}),
     )
 
 
@@ -154,3 +157,36 @@ def test_confidence_falls_with_the_age_of_the_evidence_toward_the_cold_score() -
     assert all(a > b for a, b in itertools.pairwise(known))
     assert known[-1] > cold
     assert known[-1] - cold < 0.01 * (known[0] - cold)
+
+
+def test_a_lift_within_its_segments_sampling_noise_puts_nothing_at_stake() -> None:
+    # Segment 0 peaks at Monday 08h by 0.04 over a 0.1 rate. With 100 exposures (one
+    # recipient) an hour's rate is uncertain by ±0.15: that peak is noise, any hour is as
+    # good and the score is the same at the peak and elsewhere. With 100,000 exposures
+    # (±0.005) the same peak is real: the other hour costs, and so does the lift at risk.
+    pinned = [[1.0, 0.0, 0.0]]
+    thin = _hand(pinned, sizes=[1.0, 1.0, 1.0])
+    thick = _hand(pinned, sizes=[1000.0, 1000.0, 1000.0])
+    at_peak, elsewhere = _hand_scores(thin, [0, 0], [_MON_08, _MON_19])
+    assert at_peak == elsewhere > 0.99
+    real_peak, real_elsewhere = _hand_scores(thick, [0, 0], [_MON_08, _MON_19])
+    assert real_peak > real_elsewhere
+    assert at_peak > real_peak
+    window = np.arange(7 * 1440, dtype=np.int64)
+    slot = np.asarray([_MON_08 * 60])
+    beyond = [ConfidenceScorer(m, window, _NOW).batch(np.asarray([0]), slot)[0][1]["beyond_noise"]
+              for m in (thin, thick)]  # fmt: skip
+    assert beyond == [0.0, 1.0]
+
+
+def test_more_exposures_never_lower_the_share_of_segments_beyond_noise() -> None:
+    # Segments 0 and 1 are peaked (posterior 0.7 between them), segment 2 is exactly flat.
+    window = np.arange(7 * 1440, dtype=np.int64)
+    shares = []
+    for size in (1.0, 10.0, 100.0, 1000.0, 10000.0):
+        model = _hand([[0.4, 0.3, 0.3]], sizes=[size] * 3)
+        parts = ConfidenceScorer(model, window, _NOW).batch(np.asarray([0]), np.asarray([30]))
+        shares.append(parts[0][1]["beyond_noise"])
+    assert all(a <= b for a, b in itertools.pairwise(shares))
+    assert shares[0] == 0.0
+    assert shares[-1] == 0.7

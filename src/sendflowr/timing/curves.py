@@ -27,6 +27,7 @@ sends in take their hour lift from it.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, overload
@@ -67,6 +68,11 @@ class CurveConfig:
     day_pool: float = 1.0
     activity_pseudo: float = 0.1
     activity_prior: float = 3.0
+    #: minutes of an hour whose factor is within this many standard errors of the best are
+    #: told apart by no evidence: they share their mean, and each recipient breaks the tie
+    #: its own way (a stable hash of its id), so a segment's users do not all bet on one
+    #: noisy minute. 0 keeps every minute's own factor.
+    minute_ties: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,9 @@ class CurveModel:
     segment_activity: FloatArray = field(default_factory=lambda: np.zeros((0, 24)))
     segment_minute: FloatArray = field(default_factory=lambda: np.ones((1, 60)))
     segment_sizes: FloatArray = field(default_factory=lambda: np.zeros(1))
+    #: engagements per minute-of-hour bin behind each segment's minute factors (K,): their
+    #: standard error (``CurveConfig.minute_ties``); empty = unknown (no tie spreading)
+    segment_minute_evidence: FloatArray = field(default_factory=lambda: np.zeros(0))
     _split: tuple[Any, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -430,6 +439,7 @@ class _UserBins:
     m_en: FloatArray  # (n, 60)
     activity: FloatArray  # (n, 24)
     newest: npt.NDArray[np.int64]  # (n,)
+    keys: npt.NDArray[np.uint64]  # (n,) a stable hash of each user's id (minute tie-breaks)
 
     def block(self, start: int, stop: int) -> _UserBins:
         """Users ``start…stop−1`` (views, no copy)."""
@@ -472,7 +482,44 @@ def _user_bins(evidence: Evidence, now_minute: int, config: CurveConfig) -> tupl
         m_en=_bins(moh, w_long * score, n, 60),
         activity=activity,
         newest=newest,
+        keys=_keys(evidence.universal_ids),
     ), share
+
+
+def _keys(universal_ids: Iterable[str]) -> npt.NDArray[np.uint64]:
+    """CRC-32 of each id: the same recipient breaks minute ties the same way in every fit."""
+    return np.fromiter((zlib.crc32(u.encode()) for u in universal_ids), dtype=np.uint64)
+
+
+def _spread_ties(
+    u_min: FloatArray, evidence: FloatArray, keys: npt.NDArray[np.uint64], z: float
+) -> FloatArray:
+    """Minutes within ``z`` standard errors of each row's best factor get their mean,
+    nudged by a per-recipient hash (within ±0.05%) so ties break differently per user.
+
+    ``evidence`` (n,) is the engagements per minute bin behind each row's factors; a
+    factor's relative standard error is 1/√evidence. The tied group's mean keeps the
+    row's total, so the curve's level is unchanged.
+    """
+    if z <= 0 or not u_min.shape[0]:
+        return u_min
+    se = 1.0 / np.sqrt(evidence.clip(1e-9))
+    best = u_min.max(axis=1, keepdims=True)
+    tied = u_min >= best * (1.0 - z * se[:, None])
+    mean = (u_min * tied).sum(axis=1, keepdims=True) / tied.sum(axis=1, keepdims=True)
+    # splitmix64's finaliser over (id hash, minute): every minute its own random rank per id.
+    with np.errstate(over="ignore"):
+        mixed = keys[:, None] * np.uint64(0x9E3779B97F4A7C15) + np.arange(
+            1, 61, dtype=np.uint64
+        ) * np.uint64(0xBF58476D1CE4E5B9)
+        mixed ^= mixed >> np.uint64(31)
+        mixed *= np.uint64(0x94D049BB133111EB)
+        mixed ^= mixed >> np.uint64(29)
+    # Distinct ranks, so no two tied minutes are equal even in float32 (1/60 of 1e-3 apart).
+    rank = np.argsort(np.argsort(mixed, axis=1), axis=1)
+    nudge = 1.0 + 1e-3 * (rank / 59.0 - 0.5)
+    out: FloatArray = np.where(tied, mean * nudge, u_min)
+    return out
 
 
 #: users per block of the per-user stage (bounded working memory, cache-sized arrays)
@@ -486,6 +533,7 @@ def _user_rows(
     segment_minute: FloatArray,
     sizes: FloatArray,
     config: CurveConfig,
+    minute_evidence: FloatArray,
 ) -> dict[str, Any]:
     """``_rows_of`` block by block, straight into the model's compact arrays."""
     n = resp.shape[0]
@@ -502,7 +550,7 @@ def _user_rows(
     for start in range(0, n, _BLOCK):
         stop = min(start + _BLOCK, n)
         part = _rows_of(b.block(start, stop), resp[start:stop], profiles, segment_minute,
-                        sizes, config)  # fmt: skip
+                        sizes, config, minute_evidence)  # fmt: skip
         for key, values in part.items():
             out[key][start:stop] = values
     return out
@@ -515,6 +563,7 @@ def _rows_of(
     segment_minute: FloatArray,
     sizes: FloatArray,
     config: CurveConfig,
+    minute_evidence: FloatArray,
 ) -> dict[str, Any]:
     """Each user's curve factors given the (frozen or just fitted) segments: the
     per-user half of the fit, the same for a full fit and an incremental refit."""
@@ -546,8 +595,16 @@ def _rows_of(
     ms = config.minute_strength
     c_min = resp @ segment_minute
     u_rate = b.m_en.sum(axis=1, keepdims=True) / b.m_ex.sum(axis=1, keepdims=True).clip(1e-9)
-    u_min = (b.m_en + ms * c_min) / (b.m_ex * u_rate + ms)
+    own = b.m_ex * u_rate
+    u_min = (b.m_en + ms * c_min) / (own + ms)
     u_min /= u_min.mean(axis=1, keepdims=True).clip(1e-12)
+    if minute_evidence.size == resp.shape[1] and config.minute_ties > 0:
+        # A row's factor mixes its own evidence with its segments' (each with its own error).
+        own_bin = own.mean(axis=1)
+        w_own = own_bin / (own_bin + ms)
+        var = (1 - w_own) ** 2 / (resp @ minute_evidence).clip(1e-9)
+        var += w_own**2 / own_bin.clip(1e-9)
+        u_min = _spread_ties(u_min, 1.0 / var.clip(1e-12), b.keys, config.minute_ties)
     main = resp.argmax(axis=1) if resp.shape[1] else np.zeros(n, np.int64)
     return {
         "hour_rate": hour_rate,
@@ -615,6 +672,7 @@ def _fit_curves(
     sm_ex, sm_en = resp.T @ b.m_ex, resp.T @ b.m_en
     s_rate = sm_en.sum(axis=1, keepdims=True) / sm_ex.sum(axis=1, keepdims=True).clip(1e-9)
     s_min = (sm_en + ms * g_min) / (sm_ex * s_rate + ms)
+    s_evidence = sm_en.sum(axis=1) / 60.0 + ms
     sizes = resp.sum(axis=0)
 
     return CurveModel(
@@ -629,7 +687,8 @@ def _fit_curves(
         segment_activity=activity_profiles,
         segment_minute=s_min,
         segment_sizes=sizes,
-        **_user_rows(b, resp, profiles, s_min, sizes, config),
+        segment_minute_evidence=s_evidence,
+        **_user_rows(b, resp, profiles, s_min, sizes, config, s_evidence),
     )
 
 
@@ -657,7 +716,13 @@ def _refit_curves(
         model,
         universal_ids=RecipientIndex(evidence.universal_ids),
         **_user_rows(
-            b, resp, model.segment_profiles, model.segment_minute, model.segment_sizes, config
+            b,
+            resp,
+            model.segment_profiles,
+            model.segment_minute,
+            model.segment_sizes,
+            config,
+            model.segment_minute_evidence,
         ),  # fmt: skip
     )
     return model.patched(fit, now_minute, version)

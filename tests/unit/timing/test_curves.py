@@ -12,6 +12,7 @@ from sendflowr.timing.curves import (
     Evidence,
     _signal_share,
     _smooth_hours,
+    _spread_ties,
     fit_curves,
 )
 from sendflowr.timing.grid import hour_of_day, hourly_projection, weekday
@@ -189,3 +190,43 @@ def test_engagement_times_that_only_echo_the_send_times_add_nothing() -> None:
     awake = np.zeros_like(expected)
     awake[:, 20:23] = rng.poisson(12.0, (200, 3))
     assert _signal_share(awake, expected) > 0.5
+
+
+def _rows(n: int, seed: int = 3) -> np.ndarray:  # type: ignore[type-arg]
+    """Minute factors around 1 with a few percent of noise (what thin evidence gives)."""
+    return 1.0 + 0.03 * np.random.default_rng(seed).standard_normal((n, 60))
+
+
+def test_minutes_within_noise_share_their_mean_and_keep_the_row_total() -> None:
+    rows = _rows(50)
+    keys = np.arange(50, dtype=np.uint64)
+    out = _spread_ties(rows, np.full(50, 25.0), keys, 1.0)  # se 20%: everything is noise
+    assert np.allclose(out.sum(axis=1), rows.sum(axis=1), rtol=1e-3)
+    assert (out.max(axis=1) / out.min(axis=1) < 1.0011).all()  # nudges of ±0.05 %
+    assert np.array_equal(_spread_ties(rows, np.full(50, 25.0), keys, 0.0), rows)
+
+
+def test_each_recipient_breaks_ties_its_own_way_and_always_the_same_way() -> None:
+    rows = np.repeat(_rows(1), 200, axis=0)  # one segment: identical factors
+    keys = np.arange(200, dtype=np.uint64) * np.uint64(7919)
+    best = _spread_ties(rows, np.full(200, 100.0), keys, 1.0).argmax(axis=1)
+    assert len(set(best.tolist())) >= 40  # spread over the hour, not one minute for all
+    again = _spread_ties(rows, np.full(200, 100.0), keys, 1.0).argmax(axis=1)
+    assert np.array_equal(best, again)
+
+
+def test_a_minute_the_evidence_backs_stays_the_best() -> None:
+    rows = _rows(100)
+    rows[:, 17] = 1.4  # +40 % against a 3 % standard error: not a tie
+    out = _spread_ties(rows, np.full(100, 1000.0), np.arange(100, dtype=np.uint64), 1.0)
+    assert (out.argmax(axis=1) == 17).all()
+    assert np.allclose(out[:, 17], 1.4, rtol=1e-3)
+
+
+def test_a_segments_users_spread_over_minutes_the_history_cannot_tell_apart() -> None:
+    peaks = {f"u{i}": (13,) for i in range(30)}
+    evidence, now = history(peaks)
+    spread = fit_curves(evidence, now, CurveConfig(segments=2), "t")
+    best = spread.curves(spread.rows(list(peaks))).argmax(axis=1)
+    assert (hour_of_day(best) == 13).all()  # the hour is the evidence's; only minutes spread
+    assert len(set((best % 60).tolist())) >= 10

@@ -159,6 +159,7 @@ def _hour_step(
     den = (w * day[:, :, None] ** 2).sum(axis=1)
     hour = np.clip(num / (den + 1e-12), 0.0, None)
     if act is not None:
+        act = _smooth(_smooth(act, kernel), kernel)
         sq = float((act**2 * seen).sum())
         c = max(float((hour * act * seen).sum()) / sq, 0.0) if sq > 0 else 0.0
         lam = act_strength * den.mean(axis=1, keepdims=True)
@@ -240,7 +241,8 @@ def fit_segments(
     strength: float,
     kernel: tuple[float, float, float],
     seed: int = 0,
-    restarts: int = 4,
+    restarts: int = 16,
+    short: int = 15,
     iterations: int = 60,
     activity: FloatArray | None = None,
     activity_pseudo: float = 0.1,
@@ -271,18 +273,11 @@ def fit_segments(
     miss = ex - en
     rates = (_smooth(en, kernel) + strength * prior) / (_smooth(ex, kernel) + strength)
     feats = np.sqrt(rates / rates.sum(axis=1, keepdims=True).clip(1e-12))
-    best: Segments | None = None
-    for _ in range(restarts):
-        centres = _seed_centres(feats, k, rng)
-        profiles = np.clip(rates[centres], _EPS, 1 - _EPS)
-        weights = np.full(k, 1.0 / k)
-        act = None
-        if activity is not None:
-            seeds = np.zeros((n, k))
-            seeds[centres, np.arange(k)] = 1.0
-            act = _activity_profiles(seeds, activity, activity_pseudo)
+
+    def run(state: Segments, steps: int) -> Segments:
+        profiles, weights, act = state.profiles, state.weights, state.activity
         previous = -np.inf
-        for _ in range(iterations):
+        for _ in range(steps):
             resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
             weights = resp.mean(axis=0)
             if activity is not None:
@@ -293,8 +288,27 @@ def fit_segments(
                 break
             previous = ll
         resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
-        if best is None or ll > best.loglik:
-            best = Segments(profiles, weights, resp, ll, act)
+        return Segments(profiles, weights, resp, ll, act)
+
+    # Many short runs from different seeds, then the most likely one run to convergence:
+    # the same cost as a few full runs, and a merge of two behaviours that one unlucky
+    # start settles into no longer decides the segments (adding unrelated recipients
+    # reshuffles the starts, which moved whole personas between segments).
+    best: Segments | None = None
+    for _ in range(restarts):
+        centres = _seed_centres(feats, k, rng)
+        act = None
+        if activity is not None:
+            seeds = np.zeros((n, k))
+            seeds[centres, np.arange(k)] = 1.0
+            act = _activity_profiles(seeds, activity, activity_pseudo)
+        start = Segments(np.clip(rates[centres], _EPS, 1 - _EPS), np.full(k, 1.0 / k),
+                         np.zeros((0, k)), -np.inf, act)  # fmt: skip
+        state = run(start, short)
+        if best is None or state.loglik > best.loglik:
+            best = state
+    assert best is not None
+    best = run(best, iterations)
     assert best is not None
     if n < n_all:
         resp = responsibilities(best.profiles, best.weights, all_en, all_ex, all_act,

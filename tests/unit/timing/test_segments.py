@@ -103,3 +103,22 @@ def test_no_evidence_at_all_gives_a_flat_positive_curve() -> None:
     model = fit_curves(empty, 29_000_000, CurveConfig(), "empty")
     curve = model.curves(model.rows(["anyone"]))[0]
     assert (curve > 0).all()
+
+
+def test_hours_nothing_is_sent_in_peak_inside_the_awake_span_not_at_its_edge() -> None:
+    # Sends only 06–22 h; the segment browses 01–05 h, with chance doubling the count at
+    # 05 h (one seed's night_shift: 26, 28, 23, 25, 49). Browsing says when people are
+    # around, not which of those hours is best: the lift belongs inside the span (02–04 h),
+    # not at the hour where a sent hour's rate also leaks in.
+    ex = np.zeros((1, 7, 24))
+    ex[:, :, 6:23] = 40.0
+    en = ex * 0.3
+    en[:, :, 6] = ex[:, :, 6] * 0.36  # 06 h is somewhat better than the other sent hours
+    act = np.zeros((1, 24))
+    act[0, 1:6] = [26, 28, 23, 25, 49]
+    act = (act + 0.1) / (act + 0.1).sum()
+    prof = _profiles(np.ones((1, 1)), en.reshape(1, 168), ex.reshape(1, 168), 5.0,
+                     (0.25, 0.5, 0.25), act, 3.0)  # fmt: skip
+    night = prof.reshape(7, 24)[:, :6].mean(axis=0)
+    assert int(night.argmax()) in (2, 3, 4)
+    assert night[3] > prof.reshape(7, 24)[:, 6:].max()  # the awake span beats every sent hour

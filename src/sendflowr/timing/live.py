@@ -181,6 +181,12 @@ class LiveSource:
         zone_of = getattr(self.store_source, "zone_of", None)
         return zone_of(universal_id) if zone_of is not None else None
 
+    def release_memory(self) -> None:
+        """The store source's release of the memory its reads freed (when it has one)."""
+        release = getattr(self.store_source, "release_memory", None)
+        if release is not None:
+            release()
+
     def zones_of(self, universal_ids: Sequence[str]) -> list[ZoneChoice | None]:
         """The store source's zones of these recipients (None where it knows none)."""
         return learned_zones(self.store_source, universal_ids)

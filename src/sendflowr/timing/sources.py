@@ -253,6 +253,10 @@ class StoreSource:
             self._zones = self._zones.updated(zones)
         return localise(with_engaged(evidence, engaged), zones)
 
+    def release_memory(self) -> None:
+        """Hand what the store's engine freed after the reads back to the system."""
+        self._store.release_memory()
+
     def changed_since(self, watermark: int) -> tuple[list[str], int]:
         """Recipients with evidence stored after ``watermark`` (epoch ms of the store's
         clock; 0 = every one) and the next watermark, from ``recipient_updates`` alone."""

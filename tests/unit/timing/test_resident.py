@@ -73,6 +73,9 @@ class _ArraySource(StoreSource):
             if wanted is None or u in wanted
         }
 
+    def release_memory(self) -> None:
+        pass  # no store engine here
+
     def changed_since(self, watermark: int) -> tuple[list[str], int]:
         if watermark >= self.version:
             return [], watermark

@@ -170,6 +170,7 @@ class TimingEngine:
             refitted = len(evidence.universal_ids)
             del evidence
         self._cached = _Cached(model, now.timestamp(), cached.full_at, watermark)
+        del cached, model  # the replaced model's arrays are freed here, before the release
         if refitted:
             self._release_memory()
         if self._latency_dir is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -46,6 +47,9 @@ class _ArraySource(StoreSource):
         self._arrays = evidence
         self._stored_zones = stored
         self.version = 1
+        #: what ``watch`` returned at each release of memory (the engine's, after a fit)
+        self.released: list[object] = []
+        self.watch: Any = None
 
     def _read(
         self, now_minute: int, universal_ids: Sequence[str] | None
@@ -74,7 +78,7 @@ class _ArraySource(StoreSource):
         }
 
     def release_memory(self) -> None:
-        pass  # no store engine here
+        self.released.append(self.watch() if self.watch is not None else None)
 
     def changed_since(self, watermark: int) -> tuple[list[str], int]:
         if watermark >= self.version:
@@ -140,3 +144,22 @@ def test_a_fit_and_a_refresh_keep_only_the_compact_rows_per_recipient() -> None:
     assert zones.nbytes / USERS <= ZONE_BUDGET
     assert fitted / USERS <= (model.nbytes + zones.nbytes) / USERS + SLACK
     assert refreshed / USERS <= SLACK  # a refresh replaces rows; it keeps nothing more
+
+
+def test_memory_is_released_after_the_replaced_model_is_freed() -> None:
+    """A refresh's release of freed memory must come after the old model's arrays are
+    freed: released before, they would stay resident until the next fit."""
+    clock = ManualClock(NOW)
+    source = _ArraySource(*_evidence(3))
+    engine = _engine(source, clock)
+    engine.curves(refresh=True)
+    old = engine.fitted
+    assert old is not None
+    source.watch = weakref.ref(old)
+    del old
+    source.version += 1
+    assert engine.refresh() > 0
+    assert source.released[-1] is None  # the old model was gone when memory was released
+    source.watch = weakref.ref(engine.fitted)
+    engine.curves(refresh=True)  # a full fit: the same
+    assert source.released[-1] is None

@@ -88,11 +88,11 @@ class _ArraySource(StoreSource):
         return ids, self.version
 
 
-def _evidence(seed: int) -> tuple[Evidence, dict[str, str]]:
-    """USERS recipients, 60 deliveries each over 12 weeks; half with a stored zone."""
+def _evidence(seed: int, users: int = USERS) -> tuple[Evidence, dict[str, str]]:
+    """``users`` recipients, 60 deliveries each over 12 weeks; half with a stored zone."""
     rng = np.random.default_rng(seed)
-    ids = [f"sf_{seed:04d}{i:012d}" for i in range(USERS)]
-    user = np.repeat(np.arange(USERS, dtype=np.int64), 60)
+    ids = [f"sf_{seed:04d}{i:012d}" for i in range(users)]
+    user = np.repeat(np.arange(users, dtype=np.int64), 60)
     now = epoch_minute(NOW)
     minute = now - rng.integers(60, 12 * 7 * 1440, user.shape[0])
     clicked = rng.random(user.shape[0]) < 0.1 + 0.2 * ((minute % 1440) // 60 == user % 24)
@@ -150,7 +150,7 @@ def test_memory_is_released_after_the_replaced_model_is_freed() -> None:
     """A refresh's release of freed memory must come after the old model's arrays are
     freed: released before, they would stay resident until the next fit."""
     clock = ManualClock(NOW)
-    source = _ArraySource(*_evidence(3))
+    source = _ArraySource(*_evidence(3, users=300))
     engine = _engine(source, clock)
     engine.curves(refresh=True)
     old = engine.fitted

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from sendflowr.errors import ConfigError, StoreError
@@ -101,6 +102,29 @@ def test_url_path_runs_the_same_ddl_and_dedup(make_settings: Any, store: ClickHo
     finally:
         via_url.command(f"DROP DATABASE IF EXISTS `{via_url.database}`")
         via_url.stop()
+
+
+def test_an_embedded_arrow_read_is_read_in_place_not_into_pyarrows_pool(
+    store: ClickHouseStore,
+) -> None:
+    """The engine's uncompressed Arrow result is read where it lies: nothing is decompressed
+    into pyarrow's pool (whose allocator kept freed pages resident after a curve fit)."""
+    pool = pa.default_memory_pool()
+    before = pool.bytes_allocated()
+    table = store.query_arrow(
+        "SELECT number AS n, toString(number) AS s FROM numbers({n:UInt32})", {"n": 200_000}
+    )
+    assert table.num_rows == 200_000 and table.column("s")[199_999].as_py() == "199999"
+    assert pool.bytes_allocated() - before < table.nbytes // 100
+
+
+def test_the_embedded_engine_purges_its_freed_memory_and_a_server_is_left_alone(
+    make_settings: Any, store: ClickHouseStore
+) -> None:
+    assert store.release_memory()
+    path = make_settings().clickhouse_path.resolve()
+    via_url = ClickHouseStore(make_settings(clickhouse_url=f"chdb://{path}"))
+    assert not via_url.release_memory()  # not started, and not this process's engine
 
 
 def test_clickhouse_url_must_be_http_or_chdb(make_settings: Any) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from sendflowr.clock import SYSTEM_CLOCK, Clock
-from sendflowr.process.memory import malloc_trim
+from sendflowr.process.memory import release_freed_memory
 from sendflowr.timing.context import raise_if_blocked
 from sendflowr.timing.curves import CurveConfig, CurveModel, Evidence, fit_curves, refit_curves
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, decide, slot_latencies
@@ -138,7 +138,7 @@ class TimingEngine:
         model = fit_curves(evidence, minute, self.config, version)
         del evidence
         self._cached = _Cached(model, now.timestamp(), now.timestamp(), watermark)
-        malloc_trim()  # the heap a fit freed (the evidence read's) back to the OS
+        self._release_memory()
         if self._latency_dir is not None:
             self.latency = load_latency(self._latency_dir)
         return len(model.universal_ids)
@@ -170,11 +170,22 @@ class TimingEngine:
             refitted = len(evidence.universal_ids)
             del evidence
         self._cached = _Cached(model, now.timestamp(), cached.full_at, watermark)
+        del cached, model  # the replaced model's arrays are freed here, before the release
         if refitted:
-            malloc_trim()  # the heap a fit freed (the evidence read's) back to the OS
+            self._release_memory()
         if self._latency_dir is not None:
             self.latency = load_latency(self._latency_dir)
         return refitted
+
+    def _release_memory(self) -> None:
+        """Hand what a fit freed (the evidence read's buffers, the fit's arrays) back to the
+        system: the allocators would keep it (the store engine's for ~5 s, pyarrow's pool
+        and the C heap until reused), and the process's resident memory would stay at the
+        fit's high-water mark, not the model's size."""
+        release = getattr(self.source, "release_memory", None)
+        if release is not None:
+            release()
+        release_freed_memory()
 
     @property
     def fitted(self) -> CurveModel | None:

@@ -50,6 +50,7 @@ from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.params import DEFAULT_PARAMS
 from sendflowr.timing.schedules import ScheduleBook
 from sendflowr.timing.sources import EventSource
+from sendflowr.timing.zone_choices import learned_zones
 from sendflowr.timing.zones import ZoneChoice
 
 __all__ = ["BatchedExplanations", "LiveContexts", "LiveFollower", "LiveSource", "Signal"]
@@ -179,6 +180,16 @@ class LiveSource:
         """The store source's zone of this recipient, when it knows one."""
         zone_of = getattr(self.store_source, "zone_of", None)
         return zone_of(universal_id) if zone_of is not None else None
+
+    def release_memory(self) -> None:
+        """The store source's release of the memory its reads freed (when it has one)."""
+        release = getattr(self.store_source, "release_memory", None)
+        if release is not None:
+            release()
+
+    def zones_of(self, universal_ids: Sequence[str]) -> list[ZoneChoice | None]:
+        """The store source's zones of these recipients (None where it knows none)."""
+        return learned_zones(self.store_source, universal_ids)
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
         """Context of each recipient that has any, from memory."""

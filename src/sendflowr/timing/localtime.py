@@ -22,6 +22,7 @@ from sendflowr.timing.context import Context
 from sendflowr.timing.curves import CurveModel
 from sendflowr.timing.decisions import Decision, DecisionRequest, Skipped, decide
 from sendflowr.timing.latency import LatencyPredictor
+from sendflowr.timing.zone_choices import learned_zones
 from sendflowr.timing.zones import (
     ZoneChoice,
     check_zone,
@@ -52,12 +53,10 @@ class ZonePlan:
 
 def plan_zones(source: Any, ids: Sequence[str], requested: Sequence[str | None]) -> list[ZonePlan]:
     """The clocks of each recipient (``requested``: the request's zone for each, or None)."""
-    zone_of = getattr(source, "zone_of", None)
     plans = []
     asked_choice: dict[str, ZoneChoice] = {}
     default = ZonePlan(_DEFAULT, _DEFAULT.name)
-    for uid, asked in zip(ids, requested, strict=True):
-        learned: ZoneChoice | None = zone_of(uid) if zone_of is not None else None
+    for learned, asked in zip(learned_zones(source, ids), requested, strict=True):
         if asked:
             shown = asked_choice.get(asked) or asked_choice.setdefault(
                 asked, ZoneChoice(check_zone(asked), "request", 1.0)
@@ -88,10 +87,8 @@ def decide_by_clock(
     UTC window is evaluated on each recipient's own clock; recipients sharing one
     are decided together. The answer keeps the order of ``req.universal_ids``.
     """
-    zone_of = getattr(source, "zone_of", None)
     groups: dict[str, list[int]] = {}
-    for i, uid in enumerate(req.universal_ids):
-        learned = zone_of(uid) if zone_of is not None else None
+    for i, learned in enumerate(learned_zones(source, req.universal_ids)):
         groups.setdefault(learned.curve_clock if learned is not None else "UTC", []).append(i)
     out: dict[int, Decision | Skipped] = {}
     for clock, members in groups.items():

@@ -12,11 +12,12 @@ that can still be active (permanent ones whenever they happened).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Final, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from sendflowr.events import (
     CIRCUIT_BREAKER_TYPES,
@@ -31,8 +32,9 @@ from sendflowr.timing.context import (
     Context,
     suppressions_from_events,
 )
-from sendflowr.timing.curves import Evidence
+from sendflowr.timing.curves import Evidence, RecipientIndex
 from sendflowr.timing.params import DEFAULT_PARAMS
+from sendflowr.timing.zone_choices import SOURCES, ZoneChoices
 from sendflowr.timing.zone_inference import infer_zones
 from sendflowr.timing.zones import ZoneChoice, is_zone, to_wall_minutes
 
@@ -66,19 +68,22 @@ WHERE universal_id IN {ids:Array(String)}
 #: the confidence below which an inferred zone is not used (UTC is, and says so).
 MIN_INFER_EVENTS: Final = 10
 MIN_INFER_CONFIDENCE: Final = 0.6
+_STORED: Final = SOURCES.index("stored")
+_INFERRED: Final = SOURCES.index("inferred")
 
 
 def choose_zones(
     evidence: Evidence,
-    stored: dict[str, str],
+    stored: Mapping[str, str],
     *,
     infer: bool = True,
     engaged: Engaged | None = None,
     now_minute: int | None = None,
-) -> dict[str, ZoneChoice]:
+) -> ZoneChoices:
     """Each evidence user's clock: the stored zone (latest on their events), else one
     inferred from when they engage and browse (``zone_inference``), else UTC
-    (``ZoneChoice.source`` says which).
+    (``ZoneChoice.source`` says which), in a compact ``ZoneChoices`` (rows in the
+    evidence's user order).
 
     ``engaged`` is ``(user index, UTC epoch minute)`` of each message's first open or
     click (``StoreSource`` reads them); without it the delivery minutes of engaged
@@ -99,16 +104,19 @@ def choose_zones(
         if now_minute is None:
             now_minute = int(minutes.max(initial=0))
         guesses = infer_zones(idx, minutes, n, now_minute, known=known)
-    out: dict[str, ZoneChoice] = {}
-    for u, uid in enumerate(evidence.universal_ids):
-        guess = guesses[u]
+    names = {"UTC": 0}
+    zone = np.zeros(n, np.int16)
+    source = np.zeros(n, np.int8)  # the default: UTC, nothing known
+    confidence = np.ones(n)
+    for u, guess in enumerate(guesses):
         if u in known:
-            out[uid] = ZoneChoice(known[u], "stored", 1.0)
+            zone[u] = names.setdefault(known[u], len(names))
+            source[u] = _STORED
         elif guess is not None and guess.confidence >= MIN_INFER_CONFIDENCE:
-            out[uid] = ZoneChoice(guess.zone, "inferred", guess.confidence)
-        else:
-            out[uid] = ZoneChoice()
-    return out
+            zone[u] = names.setdefault(guess.zone, len(names))
+            source[u], confidence[u] = _INFERRED, guess.confidence
+    index = RecipientIndex(evidence.universal_ids)
+    return ZoneChoices.from_columns(index, list(names), zone, source, confidence)
 
 
 def with_engaged(evidence: Evidence, engaged: Engaged) -> Evidence:
@@ -118,15 +126,13 @@ def with_engaged(evidence: Evidence, engaged: Engaged) -> Evidence:
                    engaged_minute=np.asarray(engaged[1], np.int64))  # fmt: skip
 
 
-def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
+def localise(evidence: Evidence, zones: Mapping[str, ZoneChoice]) -> Evidence:
     """``evidence`` with every minute read on its user's local clock, so that curves are
     learned in each recipient's local week (a DST change does not smear them), on the
     clock ``ZoneChoice.curve_clock`` names (stored, requested or confidently inferred)."""
-    names = [zones.get(uid, ZoneChoice()).curve_clock for uid in evidence.universal_ids]
-    distinct = sorted(set(names) - {"UTC"})
+    distinct, code = _clocks(evidence.universal_ids, zones)
     if not distinct:
         return evidence
-    code = np.array([distinct.index(n) if n != "UTC" else -1 for n in names], dtype=np.int64)
     delivered = evidence.delivered_minute.copy()
     activity = evidence.activity_minute.copy()
     engaged = evidence.engaged_minute.copy()
@@ -142,6 +148,18 @@ def localise(evidence: Evidence, zones: dict[str, ZoneChoice]) -> Evidence:
         engaged[rows] = to_wall_minutes(engaged[rows], name)
     return replace(evidence, delivered_minute=delivered, activity_minute=activity,
                    engaged_minute=engaged)  # fmt: skip
+
+
+def _clocks(
+    universal_ids: Sequence[str], zones: Mapping[str, ZoneChoice]
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The curve clocks other than UTC (sorted) and each id's position among them (−1: UTC)."""
+    if isinstance(zones, ZoneChoices):
+        return zones.clocks(universal_ids)
+    names = [zones.get(uid, ZoneChoice()).curve_clock for uid in universal_ids]
+    distinct = sorted(set(names) - {"UTC"})
+    position = {name: i for i, name in enumerate(distinct)}
+    return distinct, np.array([position.get(n, -1) for n in names], dtype=np.int64)
 
 
 class EventSource(Protocol):
@@ -202,7 +220,8 @@ class StoreSource:
         #: ignore the zones events carry (the zone-inference bench: what if none were known)
         self._hide = hide_zones
         self._settle_ms = settle_ms
-        self._zones: dict[str, ZoneChoice] = {}
+        #: the clock each recipient's evidence was last read on (``zone_of``)
+        self._zones = ZoneChoices()
         self._engaged: tuple[Evidence, Engaged] | None = None
 
     def evidence(self, now_minute: int, universal_ids: Sequence[str] | None = None) -> Evidence:
@@ -224,16 +243,19 @@ class StoreSource:
         if full:
             self._zones = zones
         else:
-            new = [u for u in evidence.universal_ids if u not in self._zones]
-            if new and self._infer:
+            ids = evidence.universal_ids
+            new = self._zones.rows(ids) < 0
+            if new.any() and self._infer:
                 guessed = choose_zones(evidence, stored, engaged=engaged, now_minute=now_minute)
-                zones.update({u: guessed[u] for u in new})
-            for uid, choice in zones.items():
-                previous = self._zones.get(uid)
-                if choice.source != "stored" and previous is not None:
-                    zones[uid] = previous
-            self._zones.update(zones)
+                zones = zones.where(new, guessed)
+            # a recipient seen before keeps its clock unless a zone is now stored
+            zones = zones.where(~new & ~zones.stored(), self._zones.taken(ids))
+            self._zones = self._zones.updated(zones)
         return localise(with_engaged(evidence, engaged), zones)
+
+    def release_memory(self) -> None:
+        """Hand what the store's engine freed after the reads back to the system."""
+        self._store.release_memory()
 
     def changed_since(self, watermark: int) -> tuple[list[str], int]:
         """Recipients with evidence stored after ``watermark`` (epoch ms of the store's
@@ -267,6 +289,10 @@ class StoreSource:
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The clock the last evidence read this recipient on (None: not in the evidence)."""
         return self._zones.get(universal_id)
+
+    def zones_of(self, universal_ids: Sequence[str]) -> list[ZoneChoice | None]:
+        """``zone_of`` of many recipients at once (one vectorised lookup)."""
+        return self._zones.choices(universal_ids)
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
         """One query for the whole audience's live context."""
@@ -317,7 +343,7 @@ class MemorySource:
         self._contexts = contexts or {}
         self._stored = dict(zones or {})
         # Only users given a zone are moved to their local clock (no inference here).
-        self._zones = choose_zones(evidence, self._stored, infer=False) if zones else {}
+        self._zones = choose_zones(evidence, self._stored, infer=False) if zones else ZoneChoices()
         self._version = 1
         #: user → the addition that last brought them evidence (built on first use)
         self._changed: dict[str, int] | None = None
@@ -351,6 +377,10 @@ class MemorySource:
     def zone_of(self, universal_id: str) -> ZoneChoice | None:
         """The clock this recipient's evidence is read on (None: no zone was given)."""
         return self._zones.get(universal_id)
+
+    def zones_of(self, universal_ids: Sequence[str]) -> list[ZoneChoice | None]:
+        """``zone_of`` of many recipients at once."""
+        return self._zones.choices(universal_ids)
 
     def contexts(self, universal_ids: list[str], now_minute: int) -> dict[str, Context]:
         """The given contexts of these recipients."""

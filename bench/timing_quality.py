@@ -13,7 +13,10 @@ against:
 Per persona: the share of users whose decision lands in one of their persona's
 peak hours on an active weekday ("peak_share", personas with specific peak
 hours only), % of the oracle's expected clicks and × random. Overall: % of the
-oracle and × random, and Spearman(confidence, engine/oracle per user). The
+oracle and × random, and Spearman(confidence, engine/oracle per user).
+Decisions are the engine's learned choice: exploration is off unless ``--explore
+SHARE`` (the API's default is 0.03), since its draws are keyed by recipient id, and
+which users explore would otherwise add its own noise to every comparison. The
 generator scores a rested user, so decisions use the base curves alone (one
 line per seed with ``--live`` adds the result with live context applied).
 
@@ -83,6 +86,10 @@ def main() -> None:
         "--baseline", type=Path, default=None,
         help="a --json output of an earlier run: print each shared persona's peak-share move",
     )  # fmt: skip
+    parser.add_argument(
+        "--explore", type=float, default=0.0, metavar="SHARE",
+        help="exploration share of the decisions (default 0: the learned choice; the API: 0.03)",
+    )  # fmt: skip
     parser.add_argument("--live", action="store_true", help="also score with live context")
     parser.add_argument(
         "--now",
@@ -100,10 +107,12 @@ def main() -> None:
         h = load_history(seed, args.world, args.decided_after)
         if args.now is not None:
             h.now = datetime(args.now.year, args.now.month, args.now.day, tzinfo=UTC)
-        rows, skipped = score(h, h.engine(), h.now, live_context=False)
+        rows, skipped = score(h, h.engine(), h.now, live_context=False, explore=args.explore)
         result = summarise(h, rows, skipped)
         if args.decided_after:
-            fresh_rows, _ = score(h, h.engine(now=h.ended), h.ended, live_context=False)
+            fresh_rows, _ = score(
+                h, h.engine(now=h.ended), h.ended, live_context=False, explore=args.explore
+            )
             fresh = summarise(h, fresh_rows, 0)["overall"]
             result["overall"]["fresh_pct_oracle"] = fresh["pct_oracle"]
             result["overall"]["fresh_engine"] = fresh["engine"]
@@ -112,7 +121,9 @@ def main() -> None:
                 result["overall"]["pct_oracle"] / fresh["pct_oracle"] * 100, 2
             )
         if args.live:
-            live, live_skipped = score(h, h.engine(), h.now, live_context=True)
+            live, live_skipped = score(
+                h, h.engine(), h.now, live_context=True, explore=args.explore
+            )
             result["live"] = summarise(h, live, live_skipped)["overall"]
         results[str(seed)] = result
         if len(seeds) == 1:
@@ -121,7 +132,8 @@ def main() -> None:
         else:
             if len(results) == 1:
                 print(f"decided at the history's end + 1 day + {args.decided_after:g} days; "
-                      f"world {h.world.name}; window 7 days")  # fmt: skip
+                      f"world {h.world.name}; window 7 days; "
+                      f"exploration {args.explore:g}")  # fmt: skip
                 print(_header(h))
             print(_row(h, seed, result), flush=True)
         h.drop()
@@ -140,6 +152,7 @@ def main() -> None:
                     "summary": summary,
                     "world": str(args.world or ""),
                     "decided_after_days": args.decided_after,
+                    "explore_share": args.explore,
                 },
                 indent=1,
             )  # fmt: skip
@@ -173,7 +186,7 @@ def inferred_offsets(h: Any) -> None:
 
 
 def score(
-    h: History, engine: Any, now: datetime, *, live_context: bool
+    h: History, engine: Any, now: datetime, *, live_context: bool, explore: float = 0.0
 ) -> tuple[dict[str, list[tuple[float, ...]]], int]:
     """Per persona, one row per decided user (see the column constants above).
 
@@ -183,7 +196,7 @@ def score(
     model = model_for(h.world)
     curves = engine.curves(refresh=True)
     ids = [t.universal_id for t in h.truths]
-    req = DecisionRequest(ids, send_after=now, send_before=now + WINDOW)
+    req = DecisionRequest(ids, send_after=now, send_before=now + WINDOW, explore_share=explore)
     contexts = engine.source.contexts(ids, epoch_minute(now)) if live_context else {}
     # Curves live on each recipient's local week: decide each on its own clock.
     out = decide_by_clock(req, curves, engine.latency, contexts, now, engine.source)

@@ -72,7 +72,7 @@ class CurveConfig:
     #: told apart by no evidence: they share their mean, and each recipient breaks the tie
     #: its own way (a stable hash of its id), so a segment's users do not all bet on one
     #: noisy minute. 0 keeps every minute's own factor.
-    minute_ties: float = 1.0
+    minute_ties: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -226,7 +226,13 @@ def test_a_minute_the_evidence_backs_stays_the_best() -> None:
 def test_a_segments_users_spread_over_minutes_the_history_cannot_tell_apart() -> None:
     peaks = {f"u{i}": (13,) for i in range(30)}
     evidence, now = history(peaks)
-    spread = fit_curves(evidence, now, CurveConfig(segments=2), "t")
-    best = spread.curves(spread.rows(list(peaks))).argmax(axis=1)
-    assert (hour_of_day(best) == 13).all()  # the hour is the evidence's; only minutes spread
-    assert len(set((best % 60).tolist())) >= 10
+
+    def minutes(z: float) -> set[int]:
+        model = fit_curves(evidence, now, CurveConfig(segments=2, minute_ties=z), "t")
+        best = model.curves(model.rows(list(peaks))).argmax(axis=1)
+        assert (hour_of_day(best) == 13).all()  # the hour is the evidence's; only minutes spread
+        return set((best % 60).tolist())
+
+    alone = len(minutes(0.0))
+    assert len(minutes(CurveConfig().minute_ties)) > alone
+    assert len(minutes(1.0)) >= max(10, 3 * alone)

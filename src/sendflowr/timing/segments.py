@@ -311,7 +311,6 @@ def fit_segments(
             best = state
     assert best is not None
     best = run(best, iterations)
-    assert best is not None
     if n < n_all:
         resp = responsibilities(best.profiles, best.weights, all_en, all_ex, all_act,
                                 best.activity)  # fmt: skip

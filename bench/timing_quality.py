@@ -101,6 +101,8 @@ def main() -> None:
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds) if args.seeds else [args.seed if args.seed else 42]
     baseline = _read_baseline(args.baseline) if args.baseline else None
+    if not 0.0 <= args.explore <= 1.0:
+        parser.error(f"--explore must be a share between 0 and 1, got {args.explore:g}")
 
     results: dict[str, Any] = {}
     for seed in seeds:

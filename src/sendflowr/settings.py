@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -30,6 +30,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices(
             "KAFKA_BOOTSTRAP_SERVERS", "SENDFLOWR_KAFKA_BOOTSTRAP_SERVERS"
         ),
+        description="Brokers to use; unset = the local broker on kafka_port.",
     )
     kafka_version: str = "4.1.1"
     kafka_port: int = Field(default=9092, description="Local broker's client port.")
@@ -147,6 +148,14 @@ class Settings(BaseSettings):
     timing_explore_seed: int = Field(
         default=0, description="Seed choosing which decisions explore, and where."
     )
+
+    @model_validator(mode="after")
+    def _local_bootstrap(self) -> Settings:
+        """Without brokers named, clients use the local broker on ``kafka_port``: setting
+        SENDFLOWR_KAFKA_PORT alone moves the broker and every client with it."""
+        if "kafka_bootstrap_servers" not in self.model_fields_set:
+            object.__setattr__(self, "kafka_bootstrap_servers", f"127.0.0.1:{self.kafka_port}")
+        return self
 
     @property
     def clickhouse_path(self) -> Path:

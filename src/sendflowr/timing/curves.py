@@ -65,7 +65,7 @@ class CurveConfig:
     hour_kernel: tuple[float, float, float] = (0.25, 0.5, 0.25)
     activity_weight: float = 2.0
     engaged_weight: float = 1.0
-    day_pool: float = 1.0
+    day_pool: float = 2.0
     activity_pseudo: float = 0.1
     activity_prior: float = 3.0
     #: minutes of an hour whose factor is within this many standard errors of the best are

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import itertools
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sendflowr.clock import ManualClock
+from sendflowr.errors import ConfigError
 from sendflowr.generator import default_world, generate_truth, load_world, model_for
 from sendflowr.generator.outputs.store import StoreOutput
 from sendflowr.generator.run import Plan, run
@@ -25,7 +27,7 @@ from sendflowr.timing.role import curve_config
 from sendflowr.timing.sources import StoreSource
 from sendflowr.timing.training import fit_latency, load_deliveries
 
-__all__ = ["History", "load_history"]
+__all__ = ["History", "load_history", "world_option"]
 
 _RUNS = itertools.count()
 _HOME: list[Path] = []
@@ -88,6 +90,19 @@ class History:
             clock=ManualClock(at),
             refresh_seconds=1e12,
         )
+
+
+def world_option(value: str) -> Path:
+    """``type=`` of a bench's ``--world``: the path of a valid world file, or a usage error
+    saying what is wrong with it (a missing field, a bad value, no such file)."""
+    path = Path(value)
+    try:
+        load_world(path)
+    except (ConfigError, OSError) as exc:
+        raise argparse.ArgumentTypeError(
+            exc.reason if isinstance(exc, ConfigError) else str(exc)
+        ) from None
+    return path
 
 
 def load_history(seed: int, world: Path | None = None, decided_after_days: float = 0.0) -> History:

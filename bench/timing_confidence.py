@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing_common import History, load_history
+from _timing_common import History, load_history, world_option
 from sendflowr.generator import expected_click_probability, model_for
 from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute
@@ -126,7 +126,7 @@ _KEYS = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="1-20", help="e.g. 1-20 or 1,2,42")
-    parser.add_argument("--world", type=Path, default=None, help="generator world file")
+    parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     results: dict[str, Any] = {}

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing_common import History, load_history
+from _timing_common import History, load_history, world_option
 from sendflowr.generator import expected_click_probability, model_for
 from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute, hourly_projection
@@ -76,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default=None, help="e.g. 1-20 or 1,2,42 (default 42)")
     parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
-    parser.add_argument("--world", type=Path, default=None, help="generator world file")
+    parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument(
         "--decided-after", type=float, default=0.0, metavar="DAYS",

@@ -40,7 +40,7 @@ import msgspec
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing_common import History, load_history
+from _timing_common import History, load_history, world_option
 from sendflowr.clock import ManualClock
 from sendflowr.generator import default_world, load_world
 from sendflowr.timing.engine import TimingEngine
@@ -222,7 +222,7 @@ def _world_to(world: Path | None, end: date) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--world", type=Path, default=None, help="generator world file")
+    parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     parser.add_argument("--extend-to", type=date.fromisoformat, default=None, metavar="DATE",
                         help="generate the history up to DATE (e.g. 2026-03-22)")  # fmt: skip
     parser.add_argument(

@@ -65,7 +65,9 @@ async def _run(handles: list[RoleHandle], host: str) -> None:
         for s in servers:
             s.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        for h in reversed(workers):
+        # HTTP roles first (their servers are down: the inference's live context, schedule
+        # firing and explanation writer), then the workers in reverse start order.
+        for h in [h for h in handles if h.start is None] + list(reversed(workers)):
             if h.stop is not None:
                 await asyncio.to_thread(h.stop)
 

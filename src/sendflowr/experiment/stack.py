@@ -217,6 +217,7 @@ class Stack:
         self.resources = Resources(self.settings, clock=clock)
         self._workers: list[RoleHandle] = []
         self._servers: _Servers | None = None
+        self._http: list[RoleHandle] = []
 
     @property
     def connector_url(self) -> str:
@@ -246,7 +247,8 @@ class Stack:
                 consumer.start()
                 self._workers.append(consumer)
             inference = build_role("inference", self.resources)
-            self._servers = _Servers([connector, inference], "127.0.0.1")
+            self._http = [connector, inference]
+            self._servers = _Servers(self._http, "127.0.0.1")
             self._servers.start()
         except BaseException:
             self.stop()
@@ -257,6 +259,13 @@ class Stack:
         if self._servers is not None:
             self._servers.stop()
             self._servers = None
+        # As `sendflowr serve` does: each HTTP role's own stop once its server is down (the
+        # inference's live-context consumer, schedule producer and explanation writer);
+        # left running, they outlived the run and retried a stopped broker until exit.
+        while self._http:
+            handle = self._http.pop()
+            if handle.stop is not None:
+                handle.stop()
         while self._workers:
             handle = self._workers.pop()
             if handle.stop is not None:

@@ -144,30 +144,33 @@ def test_ctrl_c_stops_cleanly_with_nothing_half_sent(
 
 
 def test_stopping_the_stack_stops_the_inference_roles_own_threads(
-    tmp_path: Path, kafka_bootstrap: str
+    kafka_settings: Any, privacy_findings: Any
 ) -> None:
     # The HTTP roles' own stop (the inference's live-context consumer, schedule firing and
     # explanation writer) runs when the stack stops; left running, they outlived the run
-    # and retried a broker `sendflowr experiment` had already stopped.
+    # and retried a broker `sendflowr experiment` had already stopped. In this process:
+    # the session's chDB folder (one engine per process), a database of the test's own.
     import threading
 
     from sendflowr.clock import ManualClock
-    from sendflowr.experiment.stack import Stack, experiment_settings
-    from sendflowr.settings import Settings
+    from sendflowr.experiment.stack import Stack
+    from tests.conftest import drop_database
 
-    base = Settings(home=tmp_path, kafka_bootstrap_servers=kafka_bootstrap,
-                    connector_port=free_port(), inference_port=free_port(),
-                    admin_port=free_port())  # fmt: skip
-    stack = Stack(experiment_settings(base, unique_name("stack")), ManualClock.at_ms(0))
+    settings = kafka_settings.model_copy(update={
+        "connector_port": free_port(), "inference_port": free_port(),
+        "admin_port": free_port(),
+    })  # fmt: skip
+    stack = Stack(settings, ManualClock.at_ms(0))
     names = {"sendflowr-live", "sendflowr-schedules", "sendflowr-explanations"}
 
     def running() -> set[str]:
         return {t.name for t in threading.enumerate() if t.is_alive()} & names
 
-    stack.start()
     try:
+        stack.start()
         assert httpx.get(f"{stack.inference_url}/health", timeout=30).status_code == 200
         assert running() == names
+        drop_database(stack.store(), privacy_findings)
     finally:
         stack.stop()
     assert running() == set()

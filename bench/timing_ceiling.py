@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _json import add_json_option, write_json
-
+from _figures import add_json_option, write_json
 from _timing_common import load_history
 from sendflowr.generator import model_for
 from sendflowr.timing.grid import epoch_minute

@@ -27,7 +27,7 @@ from sendflowr.timing.role import curve_config
 from sendflowr.timing.sources import StoreSource
 from sendflowr.timing.training import fit_latency, load_deliveries
 
-__all__ = ["History", "load_history", "world_option"]
+__all__ = ["History", "load_history", "parse_seeds", "world_option"]
 
 _RUNS = itertools.count()
 _HOME: list[Path] = []
@@ -103,6 +103,15 @@ def world_option(value: str) -> Path:
             exc.reason if isinstance(exc, ConfigError) else str(exc)
         ) from None
     return path
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"1-20"``, ``"1,4,9"`` or ``"1-5,42"`` → the seeds."""
+    out: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    return out
 
 
 def load_history(seed: int, world: Path | None = None, decided_after_days: float = 0.0) -> History:

@@ -29,8 +29,7 @@ import aiohttp
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _json import add_json_option, write_json
-
+from _figures import add_json_option, write_json
 from sendflowr.events import IncomingEvent
 from sendflowr.kafka import LocalKafka, topic_offsets
 from sendflowr.settings import Settings

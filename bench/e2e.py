@@ -28,8 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _json import add_json_option, write_json
-
+from _figures import add_json_option, write_json
 from sendflowr.auth import read_token
 from sendflowr.cli.up import wait_until_stored
 from sendflowr.kafka import LocalKafka

@@ -26,8 +26,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _json import add_json_option, write_json
-
+from _figures import add_json_option, write_json
 from sendflowr.generator import model_for
 from sendflowr.generator.outputs.base import DryRunOutput
 from sendflowr.generator.outputs.files import JsonlOutput, ParquetOutput

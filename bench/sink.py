@@ -36,8 +36,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _json import add_json_option, write_json
-
+from _figures import add_json_option, write_json
 from sendflowr.events import CanonicalEvent, encode_event, uuid7
 from sendflowr.kafka import LocalKafka, ensure_topics, producer_config
 from sendflowr.settings import Settings

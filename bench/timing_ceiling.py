@@ -1,4 +1,4 @@
-"""What can any engine learn from the generated history? Two ceilings, using the truth.
+"""What can any engine learn from the generated history? Three ceilings, using the truth.
 
 1. Minute of hour. The generator lifts a persona's 4 peak minutes (×1.3 affinity)
    in every hour of its active days and damps :59/:00/:01 (×0.7) for everyone.
@@ -13,39 +13,98 @@
    the share of each persona's users whose own deliveries and activity signals
    point at their persona. Decisions that hinge on the persona (weekend vs
    weekday) cannot beat this by much.
+3. Truth-pooled hour of the week. The engine decides on segment profiles
+   ``base + day[d]·hour[h]`` fitted to behaviour segments it finds by EM. If that
+   segmentation were perfect (one segment per TRUE persona), would each persona's
+   profile put its best hour of the week on one of the persona's active days, in one
+   of its peak hours (local time)? The profiles are fitted as the engine fits its own
+   (``timing.curves.pooled_profiles``: the same evidence, settings and M-step). A
+   persona whose best hour falls outside its peak on a seed cannot be fixed there by
+   any segmentation: the deliveries that would show its peak are missing. Personas
+   without peak hours (``"all"`` or none) are skipped, as in timing_quality.
 
-    python bench/timing_ceiling.py [--seed 42]
+Every ceiling runs on each seed of ``--seeds`` (``--seed N`` is ``--seeds N``; default
+42). The truth-pooled table prints one row per seed (best hour, ``+`` in peak, ``-``
+not), then per persona: in peak on N of M seeds. ``--json FILE`` writes every figure:
+``{"seeds": {"<seed>": {"deliveries", "personas", "edge_minutes", "bayes_recognised"}},
+"truth_pooled": {"<seed>": {"<persona>": {"best_hour": "Sat 08", "in_peak": true}}},
+"truth_pooled_summary": {"<persona>": {"in_peak": N, "seeds": M, "missed": [...]}}}``;
+with one seed, its figures also stand at the top level (the layout before ``--seeds``).
+
+    python bench/timing_ceiling.py [--seeds 1-20 | --seed 42] [--world FILE] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _json import add_json_option, write_json
-
-from _timing_common import load_history
+from _figures import add_json_option, write_json
+from _timing_common import History, load_history, parse_seeds, world_option
 from sendflowr.generator import model_for
+from sendflowr.generator.world import Persona
+from sendflowr.timing.curves import CurveConfig, Evidence, pooled_profiles
 from sendflowr.timing.grid import epoch_minute
+
+IntArray = npt.NDArray[np.int64]
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", default=None, help="e.g. 1-20 or 1,2,42 (default 42)")
+    parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
+    parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     add_json_option(parser)
     args = parser.parse_args()
-    h = load_history(args.seed)
-    ev = h.engine().source.evidence(epoch_minute(h.now))
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed if args.seed else 42]
+
+    per_seed: dict[str, Any] = {}
+    pooled: dict[str, dict[str, dict[str, Any]]] = {}
+    peaked: list[str] = []
+    for seed in seeds:
+        h = load_history(seed, args.world)
+        engine = h.engine()
+        ev = engine.source.evidence(epoch_minute(h.now))
+        label = _labels(h, ev)
+        per_seed[str(seed)] = {
+            "deliveries": int(ev.size),
+            **minute_ceiling(h, ev, label, seed),
+            "bayes_recognised": bayes_ceiling(h, ev, label),
+        }
+        persona_of = {t.universal_id: t.persona for t in h.truths}
+        pooled[str(seed)] = truth_pooled(
+            ev, epoch_minute(h.now), engine.config, persona_of, h.world.personas
+        )
+        peaked = [p.name for p in h.world.personas if has_peaks(p)]
+        h.drop()
+
+    summary = print_truth_pooled(pooled, peaked)
+    figures: dict[str, Any] = {
+        "world": str(args.world or ""),
+        "seeds": per_seed,
+        "truth_pooled": pooled,
+        "truth_pooled_summary": summary,
+    }
+    if len(seeds) == 1:
+        figures = {"seed": seeds[0], **per_seed[str(seeds[0])], **figures}
+    write_json(args.json, "timing_ceiling", figures)
+
+
+def minute_ceiling(h: History, ev: Evidence, label: IntArray, seed: int) -> dict[str, Any]:
+    """Ceiling 1: each persona's peak minutes and the shared edge minutes, estimated with
+    the true persona (``label``: each evidence user's) and hour-level affinity of every
+    delivery."""
     model = model_for(h.world)
     world = h.world
     personas = world.personas
-    of_user = {t.universal_id: t.persona_index for t in h.truths}
-    label = np.asarray([of_user[u] for u in ev.universal_ids])
     who = label[ev.user_index]
     slot = (ev.delivered_minute + 3 * 1440) % 10080
     minute = slot % 60
@@ -57,12 +116,12 @@ def main() -> None:
     lift = aff[who, np.arange(len(who))] * share[who]
     resid = engaged - (open_rate[who] + lift)
 
-    print(f"seed {args.seed}: {ev.size} deliveries, {len(label)} users")
+    print(f"seed {seed}: {ev.size} deliveries, {len(ev.universal_ids)} users")
     print(
         f"{'persona':<16}{'peak minutes':>18}{'top-4 estimated':>20}{'hits':>6}{'z(peaks)':>10}"
         f"{'expected z':>12}"
     )
-    figures: dict[str, Any] = {"seed": args.seed, "deliveries": int(ev.size), "personas": {}}
+    figures: dict[str, Any] = {"personas": {}}
     for p, persona in enumerate(personas):
         if not persona.peak_minutes:
             continue
@@ -91,8 +150,18 @@ def main() -> None:
     z_true = (world.engagement.edge - 1) * float(np.sqrt(den[edges].sum() / var))
     print(f"edge minutes {edges} pooled over everyone: z = {z:.2f} (expected {z_true:.2f})")
     figures["edge_minutes"] = {"minutes": edges, "z": round(z, 3), "expected_z": round(z_true, 3)}
+    return figures
 
-    # Bayes classifier with the generator's persona parameters.
+
+def bayes_ceiling(h: History, ev: Evidence, label: IntArray) -> dict[str, float]:
+    """Ceiling 2: the share of each persona's users that the Bayes classifier with the
+    generator's own persona parameters recognises from their own evidence."""
+    model = model_for(h.world)
+    world = h.world
+    personas = world.personas
+    slot = (ev.delivered_minute + 3 * 1440) % 10080
+    engaged = (ev.clicked | ev.opened).astype(float)
+    open_rate = np.asarray([p.open_rate for p in personas])
     n, k = len(label), len(personas)
     p_open = 1 - (1 - world.engagement.affinity_open * model.affinity[:, slot]) * (
         1 - open_rate[:, None]
@@ -110,10 +179,66 @@ def main() -> None:
     print("Bayes classifier with the true persona parameters, share of users recognised:")
     print("  " + "  ".join(f"{p.name} {np.mean(best[label == i] == i):.0%}"
                            for i, p in enumerate(personas)))  # fmt: skip
-    figures["bayes_recognised"] = {
-        p.name: round(float(np.mean(best[label == i] == i)), 4) for i, p in enumerate(personas)
-    }
-    write_json(args.json, "timing_ceiling", figures)
+    return {p.name: round(float(np.mean(best[label == i] == i)), 4) for i, p in enumerate(personas)}
+
+
+def _labels(h: History, ev: Evidence) -> IntArray:
+    """Each evidence user's true persona index."""
+    of_user = {t.universal_id: t.persona_index for t in h.truths}
+    return np.asarray([of_user[u] for u in ev.universal_ids])
+
+
+def has_peaks(persona: Persona) -> bool:
+    """Whether the persona has specific peak hours (not ``"all"``, not none)."""
+    return persona.peak_hours not in ("all", [])
+
+
+def truth_pooled(
+    ev: Evidence,
+    now_minute: int,
+    config: CurveConfig,
+    persona_of: Mapping[str, str],
+    personas: Sequence[Persona],
+) -> dict[str, dict[str, Any]]:
+    """Ceiling 3: per persona with peak hours, the best hour of the week of its profile
+    fitted on the true partition (one segment per persona, ``persona_of`` each user's
+    persona name) and whether it is in the persona's peak (an active day, a peak hour).
+
+    ``{"<persona>": {"best_hour": "Sat 08", "in_peak": True}}``.
+    """
+    column = {p.name: i for i, p in enumerate(personas)}
+    resp = np.zeros((len(ev.universal_ids), len(personas)))
+    for row, uid in enumerate(ev.universal_ids):
+        resp[row, column[persona_of[uid]]] = 1.0
+    profiles = pooled_profiles(ev, now_minute, config, resp)
+    out: dict[str, dict[str, Any]] = {}
+    for i, persona in enumerate(personas):
+        if not has_peaks(persona):
+            continue
+        day, hour = divmod(int(profiles[i].argmax()), 24)
+        in_peak = day in persona.active_days and hour in persona.hours("peak")
+        out[persona.name] = {"best_hour": f"{DAYS[day]} {hour:02d}", "in_peak": in_peak}
+    return out
+
+
+def print_truth_pooled(
+    pooled: Mapping[str, Mapping[str, Mapping[str, Any]]], names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Print the truth-pooled table (one row per seed) and, per persona, on how many seeds
+    its best hour is in its peak; return those counts."""
+    print("truth-pooled best hour of the week (+ in peak, - not):")
+    print(f"{'seed':>5}" + "".join(f"{n[:10]:>11}" for n in names))
+    for seed, row in pooled.items():
+        cells = (f"{row[n]['best_hour']}h{'+' if row[n]['in_peak'] else '-'}" for n in names)
+        print(f"{seed:>5}" + "".join(f"{c:>11}" for c in cells))
+    summary: dict[str, dict[str, Any]] = {}
+    for n in names:
+        missed = [int(s) for s, row in pooled.items() if not row[n]["in_peak"]]
+        hits = len(pooled) - len(missed)
+        summary[n] = {"in_peak": hits, "seeds": len(pooled), "missed": missed}
+        miss = f" (misses {', '.join(map(str, missed))})" if missed else ""
+        print(f"  {n:<18} in peak on {hits} of {len(pooled)} seeds{miss}")
+    return summary
 
 
 if __name__ == "__main__":

@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing_common import History, load_history, world_option
+from _timing_common import History, load_history, parse_seeds, world_option
 from sendflowr.generator import expected_click_probability, model_for
 from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.localtime import decide_by_clock
 from sendflowr.timing.zones import to_wall_minutes
-from timing_quality import WINDOW, parse_seeds, spearman
+from timing_quality import WINDOW, spearman
 
 
 def measure(h: History) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _timing_common import History, load_history, world_option
+from _timing_common import History, load_history, parse_seeds, world_option
 from sendflowr.generator import expected_click_probability, model_for
 from sendflowr.timing.decisions import Decision, DecisionRequest
 from sendflowr.timing.grid import epoch_minute, hourly_projection
@@ -61,15 +61,6 @@ from sendflowr.timing.zones import table_for, to_wall_minutes, tzinfo_of
 WINDOW = timedelta(days=7)
 #: Columns of one decided user's row in ``score``.
 IN_PEAK, ENGINE, RANDOM, HOURLY, ORACLE, ORACLE_HOUR, CONFIDENCE = range(7)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"1-20"``, ``"1,4,9"`` or ``"1-5,42"`` → the seeds."""
-    out: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    return out
 
 
 def main() -> None:

@@ -30,16 +30,24 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, overload
+from typing import Any, TypedDict, overload
 
 import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from sendflowr.timing.grid import SLOTS_PER_WEEK
-from sendflowr.timing.segments import fit_segments, responsibilities
+from sendflowr.timing.segments import fit_segments, responsibilities, segment_profiles
 
-__all__ = ["CurveConfig", "CurveModel", "Evidence", "RecipientIndex", "fit_curves", "refit_curves"]
+__all__ = [
+    "CurveConfig",
+    "CurveModel",
+    "Evidence",
+    "RecipientIndex",
+    "fit_curves",
+    "pooled_profiles",
+    "refit_curves",
+]
 
 FloatArray = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
@@ -623,6 +631,47 @@ def _one_blas_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
+class _SegmentOptions(TypedDict):
+    strength: float
+    kernel: tuple[float, float, float]
+    activity_pseudo: float
+    act_strength: float
+    day_pool: float
+
+
+def _segment_options(config: CurveConfig, share: float) -> _SegmentOptions:
+    """How segments are fitted (``fit_segments``, ``segment_profiles``) under ``config``,
+    given the beyond-chance share of the users' engagement times (``_user_bins``)."""
+    return _SegmentOptions(
+        strength=config.cohort_strength,
+        kernel=config.hour_kernel,
+        activity_pseudo=config.activity_pseudo,
+        # Activity profiles built on every engagement, not a few site visits, set the hour
+        # lift with more weight (× 1 + 2·share: × 2 at the shipped world's share ≈ 0.5).
+        act_strength=config.activity_prior * (1.0 + 2.0 * share),
+        day_pool=config.day_pool,
+    )
+
+
+def pooled_profiles(
+    evidence: Evidence, now_minute: int, config: CurveConfig, resp: FloatArray
+) -> FloatArray:
+    """Hour-of-week profiles (K, 168) of the segments ``resp`` (n, K) partitions
+    ``evidence``'s users into, fitted as ``fit_curves`` fits its segments (same binned
+    evidence, same settings) but on that partition instead of the EM's.
+
+    With one segment per true persona (a generated audience's truths), they are what a
+    perfect segmentation would decide on: the truth-pooled ceiling of
+    ``bench/timing_ceiling.py``.
+    """
+    with _one_blas_thread():
+        b, share = _user_bins(evidence, now_minute, config)
+        profiles, _ = segment_profiles(
+            resp, b.en_raw, b.ex_raw, activity=b.activity, **_segment_options(config, share)
+        )
+    return profiles
+
+
 def fit_curves(
     evidence: Evidence, now_minute: int, config: CurveConfig, version: str
 ) -> CurveModel:
@@ -647,17 +696,19 @@ def _fit_curves(
     gs = config.global_strength
     global_hour = (g_en + gs * floor) / (g_ex + gs)
 
-    # Activity profiles built on every engagement, not a few site visits, set the hour
-    # lift with more weight (× 1 + 2·share: × 2 at the shipped world's share ≈ 0.5).
-    act_strength = config.activity_prior * (1.0 + 2.0 * share)
     # Cohorts: behaviour segments fitted by EM; a user's prior is its segments' mixture.
     activity_profiles = np.zeros((0, 24))
     if n:
-        seg = fit_segments(b.en_raw, b.ex_raw, global_hour, k=config.segments,
-                           strength=config.cohort_strength, kernel=k, seed=config.seed,
-                           activity=b.activity, activity_pseudo=config.activity_pseudo,
-                           act_strength=act_strength,
-                           day_pool=config.day_pool)  # fmt: skip
+        options = _segment_options(config, share)
+        seg = fit_segments(
+            b.en_raw,
+            b.ex_raw,
+            global_hour,
+            k=config.segments,
+            seed=config.seed,
+            activity=b.activity,
+            **options,
+        )
         resp, profiles, weights = seg.resp, seg.profiles, seg.weights
         if seg.activity is not None:
             activity_profiles = seg.activity

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FIT_USERS", "Segments", "fit_segments", "responsibilities"]
+__all__ = ["FIT_USERS", "Segments", "fit_segments", "responsibilities", "segment_profiles"]
 
 FloatArray = npt.NDArray[np.float64]
 _EPS = 1e-6
@@ -183,6 +183,31 @@ def _activity_profiles(resp: FloatArray, activity: FloatArray, pseudo: float) ->
     return out
 
 
+def segment_profiles(
+    resp: FloatArray,
+    en: FloatArray,
+    ex: FloatArray,
+    *,
+    strength: float,
+    kernel: tuple[float, float, float],
+    activity: FloatArray | None = None,
+    activity_pseudo: float = 0.1,
+    act_strength: float = 1.0,
+    day_pool: float = 0.0,
+) -> tuple[FloatArray, FloatArray | None]:
+    """The segments of the partition ``resp`` (n, K): their hour-of-week profiles (K, cells)
+    and, with ``activity``, their activity profiles (K, 24), else None.
+
+    The M-step of ``fit_segments`` (same arguments): given its responsibilities, these are
+    the segments the EM fits. Given the true partition of a generated audience (one segment
+    per persona), they are what a perfect segmentation would decide on
+    (``bench/timing_ceiling.py``, the truth-pooled ceiling).
+    """
+    act = _activity_profiles(resp, activity, activity_pseudo) if activity is not None else None
+    profiles = _profiles(resp, en, ex, strength, kernel, act, act_strength, day_pool=day_pool)
+    return profiles, act
+
+
 def _responsibilities(
     profiles: FloatArray,
     weights: FloatArray,
@@ -281,10 +306,17 @@ def fit_segments(
         for _ in range(steps):
             resp, ll = _responsibilities(profiles, weights, en, miss, activity, act)
             weights = resp.mean(axis=0)
-            if activity is not None:
-                act = _activity_profiles(resp, activity, activity_pseudo)
-            profiles = _profiles(resp, en, ex, strength, kernel, act, act_strength,
-                                 day_pool=day_pool)  # fmt: skip
+            profiles, act = segment_profiles(
+                resp,
+                en,
+                ex,
+                strength=strength,
+                kernel=kernel,
+                activity=activity,
+                activity_pseudo=activity_pseudo,
+                act_strength=act_strength,
+                day_pool=day_pool,
+            )
             if ll - previous < 1e-7 * abs(ll):
                 break
             previous = ll

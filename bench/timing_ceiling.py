@@ -13,6 +13,8 @@
    the share of each persona's users whose own deliveries and activity signals
    point at their persona. Decisions that hinge on the persona (weekend vs
    weekday) cannot beat this by much.
+   Both read the evidence as the engine does: every minute already on its user's
+   local clock (``timing.sources.localise``), as persona hours and days are.
 3. Truth-pooled hour of the week. The engine decides on segment profiles
    ``base + day[d]·hour[h]`` fitted to behaviour segments it finds by EM. If that
    segmentation were perfect (one segment per TRUE persona), would each persona's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any
 
 import numpy as np
@@ -19,12 +19,14 @@ from sendflowr.timing.context import (
     Context,
     Suppression,
     apply_modifiers,
+    batch_weights,
     fatigue_weights,
     modifier_span,
 )
 from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
 from sendflowr.timing.decisions import Decision, DecisionRequest, decide
 from sendflowr.timing.grid import epoch_minute
+from sendflowr.timing.runs import Runs
 from tests.unit.timing.synthetic import START, history
 from tests.unit.timing.test_decisions import FixedLatency
 
@@ -123,6 +125,7 @@ def test_batched_context_path_equals_the_one_by_one_reference(
         explore_share=float(rng.choice([0.0, 0.3])),
         explore_seed=seed,
         capacity=Capacity(per_minute=2) if seed % 2 else None,
+        quiet_hours=(time(22), time(7), "Europe/Berlin") if seed % 3 == 0 else None,  # gaps
     )
     monkeypatch.setattr(decisions, "_CONTEXT_CELLS_PER_CHUNK", chunk)  # 3 rows, or all in one
     new = decide(req, fitted, FixedLatency(75.0), contexts, NOW)
@@ -166,3 +169,78 @@ def test_fatigue_weights_equal_apply_modifiers_per_recipient() -> None:
         _, weights = apply_modifiers(np.ones(minutes.shape[0]), minutes, Context(recent_sends=s))
         assert np.array_equal(row, weights.get("fatigue", np.zeros(minutes.shape[0])))
     assert (omega < 0).any()
+
+
+def _mixed_contexts(n: int, now: int, rng: np.random.Generator) -> list[Context]:
+    """Contexts of every kind and mix: quiet ones, many sends (3+), hot paths near the
+    window's edges, short/long/permanent/past/overlapping breakers, future events."""
+    reasons = ["complaint", "support_ticket", "unsubscribe_request", "unsubscribed"]
+    out = []
+    for _ in range(n):
+        ctx = Context()
+        if rng.random() < 0.7:
+            k = int(rng.choice([1, 1, 2, 3, 5, 8]))
+            ctx.recent_sends = sorted((now + rng.integers(-2 * 1440, 3 * 1440, k)).tolist())
+            if rng.random() < 0.1:
+                ctx.recent_sends += ctx.recent_sends[:1] * 2  # the same minute counted thrice
+        if rng.random() < 0.3:
+            ctx.hot_paths = (now + rng.integers(-45, 4 * 1440, int(rng.integers(1, 4)))).tolist()
+        if rng.random() < 0.2:
+            for _ in range(int(rng.integers(1, 4))):
+                start = now + int(rng.integers(-3 * 1440, 6 * 1440))
+                end = None if rng.random() < 0.2 else start + int(rng.choice([1, 60, 2880, 9000]))
+                ctx.suppressions.append(Suppression(str(rng.choice(reasons)), start, end))
+        out.append(ctx)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batch_weights_equal_apply_modifiers_per_recipient(seed: int) -> None:
+    rng = np.random.default_rng(40 + seed)
+    now = 60_000
+    minutes = np.arange(now, now + 5 * 1440, dtype=np.int64)
+    minutes = minutes[rng.random(minutes.shape[0]) < 0.8]  # gaps, as quiet hours cut
+    contexts = _mixed_contexts(120, now, rng)
+    kinds = batch_weights(contexts, minutes)
+    for k, ctx in enumerate(contexts):
+        _, expected = apply_modifiers(np.ones(minutes.shape[0]), minutes, ctx)
+        got = {}
+        for w in kinds:
+            if k in w.rows.tolist():
+                omega = np.zeros(minutes.shape[0])
+                omega[w.start : w.end] = w.omega[w.rows.tolist().index(k)]
+                if omega.any():
+                    got[w.name] = omega
+        assert list(got) == list(expected)  # the same kinds, in the same order
+        for name, omega in expected.items():
+            assert np.array_equal(got[name], omega), (k, name)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_context_picks_equal_one_by_one_evaluation(fitted: CurveModel, seed: int) -> None:
+    """The chunked picks against ``_evaluate`` (the one-recipient path) on mixed contexts."""
+    rng = np.random.default_rng(seed)
+    now = epoch_minute(NOW)
+    cand = np.arange(now + 1, now + 1 + int(rng.integers(600, 9 * 1440)), dtype=np.int64)
+    cand = cand[rng.random(cand.shape[0]) < 0.9]
+    slots = cand % 10080  # the epoch-minute week grid: any fixed map to slots will do
+    scorer: Any = None  # no confidences here
+    lat = np.zeros(cand.shape[0])
+    req = DecisionRequest([])
+    batch = decisions._Batch(
+        cand, slots, lat, fitted, FixedLatency(0.0), "v", NOW, req, scorer, Runs.of(slots)
+    )
+    n = 150
+    rows = rng.integers(-1, len(fitted.universal_ids), n).astype(np.int64)
+    evidence = fitted.evidence_weight(rows)
+    contexts = _mixed_contexts(n, now, rng)
+    picks = list(decisions._context_picks(batch, rows, evidence, contexts))
+    reference = list(_reference_picks(batch, rows, evidence, contexts))
+    assert picks == reference
+    for (pick, _), row, ctx in zip(picks, rows.tolist(), contexts, strict=True):
+        base, final, weights = decisions._evaluate(batch, row, ctx)
+        assert pick.best == int(final.argmax())
+        assert pick.final_best == float(final[pick.best])
+        assert pick.base_best == float(base[pick.best])
+        assert pick.weights == {name: float(w[pick.best]) for name, w in weights.items()}
+    assert any(p.weights for p, _ in picks) and not all(left for _, left in picks)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import (
     Context,
     apply_modifiers,
-    fatigue_weights,
+    batch_weights,
     modifier_span,
     suppression_block,
 )
@@ -452,80 +452,65 @@ def _context_picks(
 
     The same picks as evaluating each recipient over the whole window (``_evaluate``)
     and taking its best allowed minute: the base curves come as (chunk × window)
-    float32 arrays, the modifiers are applied on each recipient's span only (P_final
-    equals the base elsewhere), and the argmax, maximum and mean run on the chunk.
+    float32 arrays, the modifiers of the whole chunk are applied kind by kind on the
+    span their recipients touch (``batch_weights``; P_final equals the base elsewhere),
+    and the argmax, maximum and mean run on the chunk.
     """
     n = batch.cand.shape[0]
     chunk = max(1, _CONTEXT_CELLS_PER_CHUNK // max(n, 1))
     for lo in range(0, len(ctxs), chunk):
         part, who = rows[lo : lo + chunk], ctxs[lo : lo + chunk]
-        final = batch.runs.values(*batch.curves.factors(part))
+        factors = batch.curves.factors(part)
+        final = batch.runs.values(*factors)
         r = np.arange(part.shape[0])
         peak = final.argmax(axis=1)
         base_peak = final[r, peak].tolist()
-        spans = _fatigue_only(batch, final, who)
-        for k, ctx in enumerate(who):
-            if k in spans:
-                continue
-            a, b = _span(batch, ctx)
-            base = final[k, a:b].copy()
-            final[k, a:b], omegas = apply_modifiers(cast(FloatArray, base), batch.cand[a:b], ctx)
-            spans[k] = (a, b, base, omegas)
+        kinds = batch_weights(who, batch.cand)
+        for w in kinds:  # in float32 after each kind, as apply_modifiers rounds
+            final[w.rows, w.start : w.end] = final[w.rows, w.start : w.end] * (1.0 + w.omega)
         best = final.argmax(axis=1)
         top = final[r, best]
-        clean = np.all(final > 0, axis=1).tolist()
+        clean = (final.min(axis=1) > 0).tolist()
         # Row-major rows: each row's mean is summed as that row alone would be (pairwise).
         mean = final.mean(axis=1).tolist()
+        base_best = batch.runs.value_at(*factors, best).tolist()
+        weights: list[dict[str, float]] = [{} for _ in who]
+        eligible = [1.0] * len(who)
+        for w in kinds:  # each kind's ω at the best minute, for the rows it applies to
+            applies = np.flatnonzero(w.omega.any(axis=1))
+            at = best[w.rows[applies]] - w.start
+            inside = (at >= 0) & (at < w.end - w.start)
+            here = np.zeros(applies.shape[0])
+            here[inside] = w.omega[applies[inside], at[inside]]
+            for k, value in zip(w.rows[applies].tolist(), here.tolist(), strict=True):
+                weights[k][w.name] = value
+            if w.name == "circuit_breaker":
+                left = (n - np.count_nonzero(w.omega[applies], axis=1)) / n
+                for k, share in zip(w.rows[applies].tolist(), left.tolist(), strict=True):
+                    eligible[k] = share
+        top_of, best_of, peak_of = top.tolist(), best.tolist(), peak.tolist()
+        evidence_of, cold_of = evidence[lo : lo + chunk].tolist(), (part < 0).tolist()
         for k, ctx in enumerate(who):
-            a, b, base, omegas = spans[k]
-            at, value = int(best[k]), float(top[k])
-            inside = a <= at < b
+            value = top_of[k]
             if clean[k]:  # every value positive: the positive values' mean is the row's
                 sharp = 1.0 - mean[k] / value
             else:
                 positive = final[k][final[k] > 0]
                 sharp = 1.0 - float(positive.mean()) / value if positive.size else 0.0
-            breaker = omegas.get("circuit_breaker")
-            eligible = 1.0 if breaker is None else (n - int((breaker != 0).sum())) / n
             pick = _Pick(
-                best=at,
-                peak=int(peak[k]),
+                best=best_of[k],
+                peak=peak_of[k],
                 sharpness=sharp,
-                base_best=float(base[at - a]) if inside else value,
+                base_best=base_best[k] if weights[k] else value,
                 final_best=value,
                 base_peak=base_peak[k],
-                weights={name: float(w[at - a]) if inside else 0.0 for name, w in omegas.items()},
-                evidence=float(evidence[lo + k]),
-                cold=bool(part[k] < 0),
+                weights=weights[k],
+                evidence=evidence_of[k],
+                cold=cold_of[k],
                 ctx=ctx,
-                eligible_share=eligible,
+                eligible_share=eligible[k],
             )
             yield pick, clean[k] or bool(final[k].any())
-
-
-#: (first candidate, end, base values there, each non-zero ω there) of one recipient's span
-_Span = tuple[int, int, npt.NDArray[np.float32], dict[str, FloatArray]]
-
-
-def _fatigue_only(
-    batch: _Batch, final: npt.NDArray[np.float32], who: list[Context]
-) -> dict[int, _Span]:
-    """Apply the fatigue of the rows of ``final`` whose context is recent sends alone, at once.
-
-    In place, with the same float32 rounding as ``apply_modifiers`` (one factor per
-    minute); the rows share one span of candidates, the union of theirs.
-    """
-    ks = [k for k, c in enumerate(who) if c.recent_sends and not (c.hot_paths or c.suppressions)]
-    spans = [_span(batch, who[k]) for k in ks]
-    if not ks:
-        return {}
-    a, b = min(lo for lo, _ in spans), max(hi for _, hi in spans)
-    omega = fatigue_weights([who[k].recent_sends for k in ks], batch.cand[a:b])
-    at = np.asarray(ks)
-    base = final[at, a:b]
-    final[at, a:b] = base * (1.0 + omega)
-    any_ = np.any(omega, axis=1).tolist()
-    return {k: (a, b, base[n], {"fatigue": omega[n]} if any_[n] else {}) for n, k in enumerate(ks)}
 
 
 def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:

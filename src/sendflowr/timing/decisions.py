@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +38,7 @@ from sendflowr.timing.audience import (
 from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import (
     Context,
+    Weights,
     apply_modifiers,
     batch_weights,
     modifier_span,
@@ -466,28 +467,14 @@ def _context_picks(
         peak = final.argmax(axis=1)
         base_peak = final[r, peak].tolist()
         kinds = batch_weights(who, batch.cand)
-        for w in kinds:  # in float32 after each kind, as apply_modifiers rounds
-            final[w.rows, w.start : w.end] = final[w.rows, w.start : w.end] * (1.0 + w.omega)
+        _apply(final, kinds)
         best = final.argmax(axis=1)
         top = final[r, best]
         clean = (final.min(axis=1) > 0).tolist()
         # Row-major rows: each row's mean is summed as that row alone would be (pairwise).
         mean = final.mean(axis=1).tolist()
         base_best = batch.runs.value_at(*factors, best).tolist()
-        weights: list[dict[str, float]] = [{} for _ in who]
-        eligible = [1.0] * len(who)
-        for w in kinds:  # each kind's ω at the best minute, for the rows it applies to
-            applies = np.flatnonzero(w.omega.any(axis=1))
-            at = best[w.rows[applies]] - w.start
-            inside = (at >= 0) & (at < w.end - w.start)
-            here = np.zeros(applies.shape[0])
-            here[inside] = w.omega[applies[inside], at[inside]]
-            for k, value in zip(w.rows[applies].tolist(), here.tolist(), strict=True):
-                weights[k][w.name] = value
-            if w.name == "circuit_breaker":
-                left = (n - np.count_nonzero(w.omega[applies], axis=1)) / n
-                for k, share in zip(w.rows[applies].tolist(), left.tolist(), strict=True):
-                    eligible[k] = share
+        weights, eligible = _weights_at(kinds, best, n)
         top_of, best_of, peak_of = top.tolist(), best.tolist(), peak.tolist()
         evidence_of, cold_of = evidence[lo : lo + chunk].tolist(), (part < 0).tolist()
         for k, ctx in enumerate(who):
@@ -513,6 +500,35 @@ def _context_picks(
             yield pick, clean[k] or bool(final[k].any())
 
 
+def _apply(final: npt.NDArray[np.float32], kinds: list[Weights]) -> None:
+    """``final *= 1 + ω`` kind by kind, in place: float32 after each, as ``apply_modifiers``."""
+    for w in kinds:
+        final[w.rows, w.start : w.end] = final[w.rows, w.start : w.end] * (1.0 + w.omega)
+
+
+def _weights_at(
+    kinds: list[Weights], index: npt.NDArray[np.int64], n: int
+) -> tuple[list[dict[str, float]], list[float]]:
+    """Each row's ω at its candidate ``index``, by the kinds that apply to it (as
+    ``apply_modifiers`` names them), and its eligible share of the ``n`` candidates."""
+    weights: list[dict[str, float]] = [{} for _ in range(index.shape[0])]
+    eligible = [1.0] * index.shape[0]
+    for w in kinds:
+        applies = np.flatnonzero(w.omega.any(axis=1))
+        who = w.rows[applies]
+        at = index[who] - w.start
+        inside = (at >= 0) & (at < w.end - w.start)
+        here = np.zeros(applies.shape[0])
+        here[inside] = w.omega[applies[inside], at[inside]]
+        for k, value in zip(who.tolist(), here.tolist(), strict=True):
+            weights[k][w.name] = value
+        if w.name == "circuit_breaker":
+            left = (n - np.count_nonzero(w.omega[applies], axis=1)) / n
+            for k, share in zip(who.tolist(), left.tolist(), strict=True):
+                eligible[k] = share
+    return weights, eligible
+
+
 def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:
     """One recipient's values over the window: P_final with context, else the base curve."""
     if ctx is None or ctx.empty:
@@ -534,30 +550,80 @@ def _explore(
     at = sorted(picks)
     drawn = draws([req.universal_ids[i] for i in at], req.explore_seed, salt)
     prior = batch.curves.window(np.asarray([-1], dtype=np.int64), batch.slots)[0]
-    out: dict[int, _Pick] = {}
+    draw = drawn.tolist()
+    chosen = [(i, d[1]) for i, d in zip(at, draw, strict=True) if d[0] < req.explore_share]
+    live = [(i, where) for i, where in chosen if picks[i].ctx is not None]
+    out = _explore_live(batch, picks, rows, live, prior)
     plain: dict[int, tuple[FloatArray, npt.NDArray[np.int64]]] = {}  # by curve row
-    for i, (u, where) in zip(at, drawn.tolist(), strict=True):
-        if u >= req.explore_share:
-            continue
+    for i, where in chosen:
         pick, row = picks[i], int(rows[i])
-        if pick.ctx is None and row in plain:
-            values, choices = plain[row]
-        else:
-            values = _values(batch, row, pick.ctx)
-            choices = exploration_choices(values, prior)
-            if pick.ctx is None:
-                plain[row] = values, choices
+        if pick.ctx is not None:
+            continue
+        if row not in plain:
+            values = _values(batch, row, None)
+            plain[row] = values, exploration_choices(values, prior)
+        values, choices = plain[row]
         if not choices.size:
             continue
         index = int(choices[min(int(where * choices.size), choices.size - 1)])
-        note = {
-            "explored": True,
-            "share": req.explore_share,
-            "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
-            "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
-        }
+        note = _exploration(batch, pick, values, index)
         out[i] = _at(batch, pick, index, row, float(values[index]), exploration=note)
     return out
+
+
+def _explore_live(
+    batch: _Batch,
+    picks: dict[int, _Pick],
+    rows: npt.NDArray[np.int64],
+    chosen: list[tuple[int, float]],
+    prior: FloatArray,
+) -> dict[int, _Pick]:
+    """The exploration picks of ``chosen`` (recipient, draw) with context, in chunks.
+
+    What ``_values`` and ``_at`` give one by one: the windows of a chunk as in
+    ``_context_picks``, the base value and weights read at each exploration minute.
+    """
+    n = batch.cand.shape[0]
+    chunk = max(1, _CONTEXT_CELLS_PER_CHUNK // max(n, 1))
+    out: dict[int, _Pick] = {}
+    for lo in range(0, len(chosen), chunk):
+        part = chosen[lo : lo + chunk]
+        who = [cast(Context, picks[i].ctx) for i, _ in part]
+        factors = batch.curves.factors(rows[[i for i, _ in part]])
+        final = batch.runs.values(*factors)
+        kinds = batch_weights(who, batch.cand)
+        _apply(final, kinds)
+        index = np.zeros(len(part), dtype=np.int64)
+        notes: dict[int, dict[str, Any]] = {}
+        for k, (i, where) in enumerate(part):
+            values = final[k].astype(np.float64)
+            choices = exploration_choices(values, prior)
+            if choices.size:
+                index[k] = choices[min(int(where * choices.size), choices.size - 1)]
+                notes[k] = _exploration(batch, picks[i], values, int(index[k]))
+        base = batch.runs.value_at(*factors, index).tolist()
+        weights, _ = _weights_at(kinds, index, n)
+        for k, note in notes.items():
+            i, at = part[k][0], int(index[k])
+            out[i] = replace(
+                picks[i],
+                best=at,
+                base_best=base[k],
+                final_best=float(final[k, at]),
+                weights=weights[k],
+                exploration=note,
+            )
+    return out
+
+
+def _exploration(batch: _Batch, pick: _Pick, values: FloatArray, index: int) -> dict[str, Any]:
+    """The explanation's note on ``pick`` explored at candidate ``index``."""
+    return {
+        "explored": True,
+        "share": batch.req.explore_share,
+        "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
+        "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
+    }
 
 
 def _at(

@@ -25,6 +25,7 @@ from sendflowr.timing.context import (
 )
 from sendflowr.timing.curves import CurveConfig, CurveModel, fit_curves
 from sendflowr.timing.decisions import Decision, DecisionRequest, decide
+from sendflowr.timing.explore import exploration_choices
 from sendflowr.timing.grid import epoch_minute
 from sendflowr.timing.runs import Runs
 from tests.unit.timing.synthetic import START, history
@@ -65,6 +66,22 @@ def _reference_picks(
             eligible_share=eligible,
         )
         yield pick, bool(final.any())
+
+
+def _reference_explore_live(
+    batch: Any, picks: dict[int, Any], rows: npt.NDArray[np.int64], chosen: Any, prior: Any
+) -> dict[int, Any]:  # the former one-by-one exploration of recipients with context
+    out = {}
+    for i, where in chosen:
+        pick, row = picks[i], int(rows[i])
+        values = decisions._values(batch, row, pick.ctx)
+        choices = exploration_choices(values, prior)
+        if not choices.size:
+            continue
+        index = int(choices[min(int(where * choices.size), choices.size - 1)])
+        note = decisions._exploration(batch, pick, values, index)
+        out[i] = decisions._at(batch, pick, index, row, float(values[index]), exploration=note)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +149,15 @@ def test_batched_context_path_equals_the_one_by_one_reference(
     with monkeypatch.context() as m:
         m.setattr(decisions, "_context_picks", _reference_picks)
         m.setattr(decisions, "_evaluate", _reference_evaluate)
+        m.setattr(decisions, "_explore_live", _reference_explore_live)
         reference = decide(req, fitted, FixedLatency(75.0), contexts, NOW)
     assert _fields(new) == _fields(reference)
     kinds = [type(a).__name__ for a in new]
     assert "Decision" in kinds
     assert any(a.debug["applied_weights"] for a in new if isinstance(a, Decision))
+    if req.explore_share:  # recipients with context explored too
+        explored = [a for a in new if isinstance(a, Decision) and a.debug["exploration"]]
+        assert any(a.debug["applied_weights"] for a in explored)
 
 
 def test_modifiers_stay_inside_their_span() -> None:
@@ -216,20 +237,25 @@ def test_batch_weights_equal_apply_modifiers_per_recipient(seed: int) -> None:
             assert np.array_equal(got[name], omega), (k, name)
 
 
+def _batch(fitted: CurveModel, rng: np.random.Generator, req: DecisionRequest) -> Any:
+    """A window from now, cut by random gaps; slots by the epoch-minute week."""
+    now = epoch_minute(NOW)
+    cand = np.arange(now + 1, now + 1 + int(rng.integers(600, 9 * 1440)), dtype=np.int64)
+    cand = cand[rng.random(cand.shape[0]) < 0.9]
+    slots = cand % 10080  # any fixed map of minutes to week slots will do
+    scorer: Any = None  # no confidences here
+    lat = np.zeros(cand.shape[0])
+    return decisions._Batch(
+        cand, slots, lat, fitted, FixedLatency(0.0), "v", NOW, req, scorer, Runs.of(slots)
+    )
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_context_picks_equal_one_by_one_evaluation(fitted: CurveModel, seed: int) -> None:
     """The chunked picks against ``_evaluate`` (the one-recipient path) on mixed contexts."""
     rng = np.random.default_rng(seed)
     now = epoch_minute(NOW)
-    cand = np.arange(now + 1, now + 1 + int(rng.integers(600, 9 * 1440)), dtype=np.int64)
-    cand = cand[rng.random(cand.shape[0]) < 0.9]
-    slots = cand % 10080  # the epoch-minute week grid: any fixed map to slots will do
-    scorer: Any = None  # no confidences here
-    lat = np.zeros(cand.shape[0])
-    req = DecisionRequest([])
-    batch = decisions._Batch(
-        cand, slots, lat, fitted, FixedLatency(0.0), "v", NOW, req, scorer, Runs.of(slots)
-    )
+    batch = _batch(fitted, rng, DecisionRequest([]))
     n = 150
     rows = rng.integers(-1, len(fitted.universal_ids), n).astype(np.int64)
     evidence = fitted.evidence_weight(rows)
@@ -244,3 +270,24 @@ def test_context_picks_equal_one_by_one_evaluation(fitted: CurveModel, seed: int
         assert pick.base_best == float(base[pick.best])
         assert pick.weights == {name: float(w[pick.best]) for name, w in weights.items()}
     assert any(p.weights for p, _ in picks) and not all(left for _, left in picks)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exploring_with_context_equals_one_by_one_evaluation(
+    fitted: CurveModel, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every recipient explores: the chunked exploration against ``_values`` and ``_at``."""
+    rng = np.random.default_rng(20 + seed)
+    n = 120
+    ids = [f"r{k}" for k in range(n)]
+    batch = _batch(fitted, rng, DecisionRequest(ids, explore_share=1.0, explore_seed=seed))
+    rows = rng.integers(-1, len(fitted.universal_ids), n).astype(np.int64)
+    hot = Context(hot_paths=[epoch_minute(NOW) + 90])  # for the quiet ones: all have context
+    contexts = [hot if c.empty else c for c in _mixed_contexts(n, epoch_minute(NOW), rng)]
+    picks = dict(enumerate(p for p, _ in _reference_picks(batch, rows, rows * 0.0, contexts)))
+    new = decisions._explore(batch, picks, rows)
+    monkeypatch.setattr(decisions, "_explore_live", _reference_explore_live)
+    monkeypatch.setattr(decisions, "_evaluate", _reference_evaluate)
+    assert new == decisions._explore(batch, picks, rows)
+    assert len(new) > n // 2
+    assert any(p.base_best != p.final_best for p in new.values())  # a modifier at the minute

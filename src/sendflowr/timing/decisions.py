@@ -470,7 +470,7 @@ def _context_picks(
         _apply(final, kinds)
         best = final.argmax(axis=1)
         top = final[r, best]
-        clean = (final.min(axis=1) > 0).tolist()
+        clean = _positive(final, factors, kinds).tolist()
         # Row-major rows: each row's mean is summed as that row alone would be (pairwise).
         mean = final.mean(axis=1).tolist()
         base_best = batch.runs.value_at(*factors, best).tolist()
@@ -503,7 +503,33 @@ def _context_picks(
 def _apply(final: npt.NDArray[np.float32], kinds: list[Weights]) -> None:
     """``final *= 1 + ω`` kind by kind, in place: float32 after each, as ``apply_modifiers``."""
     for w in kinds:
-        final[w.rows, w.start : w.end] = final[w.rows, w.start : w.end] * (1.0 + w.omega)
+        if w.rows.shape[0] == final.shape[0]:  # every row (ascending, distinct): no gather
+            block = final[:, w.start : w.end]
+            block[...] = block * (1.0 + w.omega)
+        else:
+            final[w.rows, w.start : w.end] = final[w.rows, w.start : w.end] * (1.0 + w.omega)
+
+
+def _positive(
+    final: npt.NDArray[np.float32],
+    factors: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]],
+    kinds: list[Weights],
+) -> npt.NDArray[np.bool_]:
+    """Whether each row of ``final`` is > 0 everywhere, reading only what may not be.
+
+    A base curve ``hours × minutes + floor`` with no negative factor and a positive
+    floor is ≥ its floor everywhere (float32 rounding is monotone); P_final equals it
+    outside the modifiers' spans, so only those (and other rows in full) are read.
+    """
+    hours, minutes, floor = factors
+    out: npt.NDArray[np.bool_] = (hours.min(axis=1) >= 0) & (minutes.min(axis=1) >= 0)
+    out &= floor > 0
+    for k in np.flatnonzero(~out).tolist():
+        out[k] = final[k].min() > 0
+    for w in kinds:
+        if w.end > w.start:
+            out[w.rows] &= final[w.rows, w.start : w.end].min(axis=1) > 0
+    return out
 
 
 def _weights_at(

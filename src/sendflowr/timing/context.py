@@ -222,13 +222,14 @@ def fatigue_weights(recent_sends: list[list[int]], minutes: npt.NDArray[np.int64
     # A send counts at the minutes in [sent, sent + window): one slice each.
     first = np.searchsorted(minutes, sent).tolist()
     past = np.searchsorted(minutes, sent + FATIGUE_WINDOW_MINUTES).tolist()
-    count = np.zeros((len(recent_sends), minutes.shape[0]), dtype=np.int32)
+    count = np.zeros((len(recent_sends), minutes.shape[0]), dtype=np.intp)  # the fast index
     j = 0
     for k, sends in enumerate(recent_sends):
         for _ in sends:
             count[k, first[j] : past[j]] += 1
             j += 1
-    omega: FloatArray = np.take(_FATIGUE_OMEGA, count, mode="clip")  # 3+ sends weigh as 3
+    np.minimum(count, len(FATIGUE_FACTORS) - 1, out=count)  # 3+ sends weigh as 3
+    omega: FloatArray = _FATIGUE_OMEGA[count]
     return omega
 
 

@@ -15,7 +15,9 @@ Times are epoch minutes (see ``grid``); arrays cover a window's candidates.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Final
 
 import numpy as np
@@ -32,8 +34,12 @@ __all__ = [
     "HOT_PATH_HORIZON_MINUTES",
     "Context",
     "Suppression",
+    "Weights",
     "apply_modifiers",
+    "batch_weights",
+    "breaker_weights",
     "fatigue_weights",
+    "hot_path_weights",
     "modifier_span",
     "raise_if_blocked",
     "suppression_block",
@@ -46,6 +52,8 @@ HOT_PATH_DECAY_MINUTES: Final = DEFAULT_PARAMS.hot_path_decay_minutes
 #: Engagement multiplier by the number of sends in the previous 24 h (the last applies to 3+).
 FATIGUE_FACTORS: Final = DEFAULT_PARAMS.fatigue_factors
 FATIGUE_WINDOW_MINUTES: Final = round(DEFAULT_PARAMS.fatigue_window_hours * 60)
+#: fatigue ω by the number of sends counted
+_FATIGUE_OMEGA: Final = np.asarray(FATIGUE_FACTORS) - 1.0
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -122,24 +130,130 @@ def apply_modifiers(
     return final, weights
 
 
+@dataclass(frozen=True)
+class Weights:
+    """One modifier's ω for some recipients of a batch, over one span of the window."""
+
+    name: str
+    #: the recipients with this kind of context (indices into the batch's contexts)
+    rows: npt.NDArray[np.intp]
+    #: the candidates ``[start, end)`` the ω cover; every ω is 0 outside them
+    start: int
+    end: int
+    #: ``(len(rows), end − start)``; a row may be all 0 (no ω of this kind applies there)
+    omega: FloatArray
+
+
+def batch_weights(contexts: Sequence[Context], minutes: npt.NDArray[np.int64]) -> list[Weights]:
+    """The ω of many recipients' modifiers at once, in ``apply_modifiers``' order.
+
+    ``minutes``: ascending (a window's candidates). Row k of a kind's ω is the ω
+    ``apply_modifiers`` gives ``contexts[rows[k]]`` over ``minutes[start:end]`` (0
+    where it gives none); ``P *= 1 + ω`` kind by kind, in float32 as there, gives its
+    ``P_final``. Each kind's span is the union of its recipients' ``modifier_span`` parts.
+    """
+    out: list[Weights] = []
+    hot = [k for k, c in enumerate(contexts) if c.hot_paths]
+    if hot:
+        events = [contexts[k].hot_paths for k in hot]
+        reach = math.floor(HOT_PATH_HORIZON_MINUTES) + 1
+        start, end = _covering(minutes, min(map(min, events)), max(map(max, events)) + reach)
+        omega = hot_path_weights(events, minutes[start:end])
+        out.append(Weights("hot_path", np.asarray(hot, dtype=np.intp), start, end, omega))
+    sent = [k for k, c in enumerate(contexts) if c.recent_sends]
+    if sent:
+        sends = [contexts[k].recent_sends for k in sent]
+        if FATIGUE_FACTORS[0] != 1.0:  # even no send in the last 24 h would weigh
+            start, end = 0, minutes.shape[0]
+        else:
+            last = max(map(max, sends)) + FATIGUE_WINDOW_MINUTES
+            start, end = _covering(minutes, min(map(min, sends)), last)
+        omega = fatigue_weights(sends, minutes[start:end])
+        out.append(Weights("fatigue", np.asarray(sent, dtype=np.intp), start, end, omega))
+    held = [k for k, c in enumerate(contexts) if c.suppressions]
+    if held:
+        breakers = [contexts[k].suppressions for k in held]
+        first = min(s.start for b in breakers for s in b)
+        last = max(_FOREVER if s.end is None else s.end for b in breakers for s in b)
+        start, end = _covering(minutes, first, last)
+        omega = breaker_weights(breakers, minutes[start:end])
+        out.append(Weights("circuit_breaker", np.asarray(held, dtype=np.intp), start, end, omega))
+    return out
+
+
+def _covering(minutes: npt.NDArray[np.int64], first: int, end: int) -> tuple[int, int]:
+    """The candidates ``[start, stop)`` of ascending ``minutes`` inside ``[first, end)``."""
+    start, stop = np.searchsorted(minutes, [first, end]).tolist()
+    return int(start), max(int(start), int(stop))
+
+
+def hot_path_weights(hot_paths: list[list[int]], minutes: npt.NDArray[np.int64]) -> FloatArray:
+    """Hot-path ω of several recipients over ``minutes`` ``(len(hot_paths), len(minutes))``.
+
+    Row ``k`` equals the ω ``apply_modifiers`` gives for hot paths ``hot_paths[k]``
+    (0 where none applies): the same e^(−minutes/decay), read from a table by whole
+    minutes since the event.
+    """
+    table = _hot_path_table()
+    at = _padded(hot_paths, -_FOREVER)  # a padding event no minute follows closely
+    omega = np.zeros((len(hot_paths), minutes.shape[0]))
+    for j in range(at.shape[1]):
+        since = minutes - at[:, j : j + 1]
+        live = (since >= 0) & (since < table.shape[0])
+        omega = np.maximum(omega, np.where(live, table[np.where(live, since, 0)], 0.0))
+    return omega
+
+
+def _hot_path_table() -> FloatArray:
+    """Hot-path ω by whole minutes since the event (0 … horizon), as ``apply_modifiers``
+    computes it."""
+    since = np.arange(math.floor(HOT_PATH_HORIZON_MINUTES) + 1).astype(np.float64)
+    table: FloatArray = np.exp(-since / HOT_PATH_DECAY_MINUTES)
+    return table
+
+
 def fatigue_weights(recent_sends: list[list[int]], minutes: npt.NDArray[np.int64]) -> FloatArray:
     """Fatigue ω of several recipients over ``minutes`` ``(len(recent_sends), len(minutes))``.
 
     Row ``k`` equals the ω ``apply_modifiers`` gives for sends ``recent_sends[k]``
-    (0 where no send counts).
+    (0 where no send counts). ``minutes`` ascending (a window's candidates).
     """
-    width = max((len(s) for s in recent_sends), default=0)
-    never = -_FOREVER  # a padding send that no minute counts
-    sends = np.full((len(recent_sends), width), never, dtype=np.int64)
-    for k, s in enumerate(recent_sends):
-        sends[k, : len(s)] = s
-    count = np.zeros((len(recent_sends), minutes.shape[0]), dtype=np.int64)
-    for j in range(width):  # sends in (minute − window, minute]
-        sent = sends[:, j : j + 1]
-        count += (minutes >= sent) & (minutes < sent + FATIGUE_WINDOW_MINUTES)
-    factors = np.asarray(FATIGUE_FACTORS)[np.minimum(count, len(FATIGUE_FACTORS) - 1)]
-    omega: FloatArray = factors - 1.0
+    sent = np.fromiter(chain.from_iterable(recent_sends), np.int64)
+    # A send counts at the minutes in [sent, sent + window): one slice each.
+    first = np.searchsorted(minutes, sent).tolist()
+    past = np.searchsorted(minutes, sent + FATIGUE_WINDOW_MINUTES).tolist()
+    count = np.zeros((len(recent_sends), minutes.shape[0]), dtype=np.intp)  # the fast index
+    j = 0
+    for k, sends in enumerate(recent_sends):
+        for _ in sends:
+            count[k, first[j] : past[j]] += 1
+            j += 1
+    np.minimum(count, len(FATIGUE_FACTORS) - 1, out=count)  # 3+ sends weigh as 3
+    omega: FloatArray = _FATIGUE_OMEGA[count]
     return omega
+
+
+def breaker_weights(
+    suppressions: list[list[Suppression]], minutes: npt.NDArray[np.int64]
+) -> FloatArray:
+    """Circuit-breaker ω of several recipients over ``minutes``: −1 where any of theirs covers."""
+    start = _padded([[s.start for s in ss] for ss in suppressions], _FOREVER)  # never covers
+    ends = [[_FOREVER if s.end is None else s.end for s in ss] for ss in suppressions]
+    end = _padded(ends, _FOREVER)
+    blocked = np.zeros((len(suppressions), minutes.shape[0]), dtype=bool)
+    for j in range(start.shape[1]):
+        blocked |= (minutes >= start[:, j : j + 1]) & (minutes < end[:, j : j + 1])
+    omega: FloatArray = np.where(blocked, -1.0, 0.0)
+    return omega
+
+
+def _padded(lists: list[list[int]], fill: int) -> npt.NDArray[np.int64]:
+    """``lists`` as one ``(len(lists), longest)`` array, short rows padded with ``fill``."""
+    width = max((len(v) for v in lists), default=0)
+    out = np.full((len(lists), width), fill, dtype=np.int64)
+    for k, v in enumerate(lists):
+        out[k, : len(v)] = v
+    return out
 
 
 def modifier_span(context: Context) -> tuple[int, int] | None:

@@ -38,8 +38,9 @@ from sendflowr.timing.audience import (
 from sendflowr.timing.confidence import ConfidenceScorer
 from sendflowr.timing.context import (
     Context,
+    Weights,
     apply_modifiers,
-    fatigue_weights,
+    batch_weights,
     modifier_span,
     suppression_block,
 )
@@ -452,80 +453,106 @@ def _context_picks(
 
     The same picks as evaluating each recipient over the whole window (``_evaluate``)
     and taking its best allowed minute: the base curves come as (chunk × window)
-    float32 arrays, the modifiers are applied on each recipient's span only (P_final
-    equals the base elsewhere), and the argmax, maximum and mean run on the chunk.
+    float32 arrays, the modifiers of the whole chunk are applied kind by kind on the
+    span their recipients touch (``batch_weights``; P_final equals the base elsewhere),
+    and the argmax, maximum and mean run on the chunk.
     """
     n = batch.cand.shape[0]
     chunk = max(1, _CONTEXT_CELLS_PER_CHUNK // max(n, 1))
     for lo in range(0, len(ctxs), chunk):
         part, who = rows[lo : lo + chunk], ctxs[lo : lo + chunk]
-        final = batch.runs.values(*batch.curves.factors(part))
+        factors = batch.curves.factors(part)
+        final = batch.runs.values(*factors)
         r = np.arange(part.shape[0])
         peak = final.argmax(axis=1)
         base_peak = final[r, peak].tolist()
-        spans = _fatigue_only(batch, final, who)
-        for k, ctx in enumerate(who):
-            if k in spans:
-                continue
-            a, b = _span(batch, ctx)
-            base = final[k, a:b].copy()
-            final[k, a:b], omegas = apply_modifiers(cast(FloatArray, base), batch.cand[a:b], ctx)
-            spans[k] = (a, b, base, omegas)
+        kinds = batch_weights(who, batch.cand)
+        _apply(final, kinds)
         best = final.argmax(axis=1)
         top = final[r, best]
-        clean = np.all(final > 0, axis=1).tolist()
+        clean = _positive(final, factors, kinds).tolist()
         # Row-major rows: each row's mean is summed as that row alone would be (pairwise).
         mean = final.mean(axis=1).tolist()
+        base_best = batch.runs.value_at(*factors, best).tolist()
+        weights, eligible = _weights_at(kinds, best, n)
+        top_of, best_of, peak_of = top.tolist(), best.tolist(), peak.tolist()
+        evidence_of, cold_of = evidence[lo : lo + chunk].tolist(), (part < 0).tolist()
         for k, ctx in enumerate(who):
-            a, b, base, omegas = spans[k]
-            at, value = int(best[k]), float(top[k])
-            inside = a <= at < b
+            value = top_of[k]
             if clean[k]:  # every value positive: the positive values' mean is the row's
                 sharp = 1.0 - mean[k] / value
             else:
                 positive = final[k][final[k] > 0]
                 sharp = 1.0 - float(positive.mean()) / value if positive.size else 0.0
-            breaker = omegas.get("circuit_breaker")
-            eligible = 1.0 if breaker is None else (n - int((breaker != 0).sum())) / n
             pick = _Pick(
-                best=at,
-                peak=int(peak[k]),
+                best=best_of[k],
+                peak=peak_of[k],
                 sharpness=sharp,
-                base_best=float(base[at - a]) if inside else value,
+                base_best=base_best[k] if weights[k] else value,
                 final_best=value,
                 base_peak=base_peak[k],
-                weights={name: float(w[at - a]) if inside else 0.0 for name, w in omegas.items()},
-                evidence=float(evidence[lo + k]),
-                cold=bool(part[k] < 0),
+                weights=weights[k],
+                evidence=evidence_of[k],
+                cold=cold_of[k],
                 ctx=ctx,
-                eligible_share=eligible,
+                eligible_share=eligible[k],
             )
             yield pick, clean[k] or bool(final[k].any())
 
 
-#: (first candidate, end, base values there, each non-zero ω there) of one recipient's span
-_Span = tuple[int, int, npt.NDArray[np.float32], dict[str, FloatArray]]
+def _apply(final: npt.NDArray[np.float32], kinds: list[Weights]) -> None:
+    """``final *= 1 + ω`` kind by kind, in place: float32 after each, as ``apply_modifiers``."""
+    for w in kinds:
+        if w.rows.shape[0] == final.shape[0]:  # every row (ascending, distinct): no gather
+            block = final[:, w.start : w.end]
+            block[...] = block * (1.0 + w.omega)
+        else:
+            final[w.rows, w.start : w.end] = final[w.rows, w.start : w.end] * (1.0 + w.omega)
 
 
-def _fatigue_only(
-    batch: _Batch, final: npt.NDArray[np.float32], who: list[Context]
-) -> dict[int, _Span]:
-    """Apply the fatigue of the rows of ``final`` whose context is recent sends alone, at once.
+def _positive(
+    final: npt.NDArray[np.float32],
+    factors: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]],
+    kinds: list[Weights],
+) -> npt.NDArray[np.bool_]:
+    """Whether each row of ``final`` is > 0 everywhere, reading only what may not be.
 
-    In place, with the same float32 rounding as ``apply_modifiers`` (one factor per
-    minute); the rows share one span of candidates, the union of theirs.
+    A base curve ``hours × minutes + floor`` with no negative factor and a positive
+    floor is ≥ its floor everywhere (float32 rounding is monotone); P_final equals it
+    outside the modifiers' spans, so only those (and other rows in full) are read.
     """
-    ks = [k for k, c in enumerate(who) if c.recent_sends and not (c.hot_paths or c.suppressions)]
-    spans = [_span(batch, who[k]) for k in ks]
-    if not ks:
-        return {}
-    a, b = min(lo for lo, _ in spans), max(hi for _, hi in spans)
-    omega = fatigue_weights([who[k].recent_sends for k in ks], batch.cand[a:b])
-    at = np.asarray(ks)
-    base = final[at, a:b]
-    final[at, a:b] = base * (1.0 + omega)
-    any_ = np.any(omega, axis=1).tolist()
-    return {k: (a, b, base[n], {"fatigue": omega[n]} if any_[n] else {}) for n, k in enumerate(ks)}
+    hours, minutes, floor = factors
+    out: npt.NDArray[np.bool_] = (hours.min(axis=1) >= 0) & (minutes.min(axis=1) >= 0)
+    out &= floor > 0
+    for k in np.flatnonzero(~out).tolist():
+        out[k] = final[k].min() > 0
+    for w in kinds:
+        if w.end > w.start:
+            out[w.rows] &= final[w.rows, w.start : w.end].min(axis=1) > 0
+    return out
+
+
+def _weights_at(
+    kinds: list[Weights], index: npt.NDArray[np.int64], n: int
+) -> tuple[list[dict[str, float]], list[float]]:
+    """Each row's ω at its candidate ``index``, by the kinds that apply to it (as
+    ``apply_modifiers`` names them), and its eligible share of the ``n`` candidates."""
+    weights: list[dict[str, float]] = [{} for _ in range(index.shape[0])]
+    eligible = [1.0] * index.shape[0]
+    for w in kinds:
+        applies = np.flatnonzero(w.omega.any(axis=1))
+        who = w.rows[applies]
+        at = index[who] - w.start
+        inside = (at >= 0) & (at < w.end - w.start)
+        here = np.zeros(applies.shape[0])
+        here[inside] = w.omega[applies[inside], at[inside]]
+        for k, value in zip(who.tolist(), here.tolist(), strict=True):
+            weights[k][w.name] = value
+        if w.name == "circuit_breaker":
+            left = (n - np.count_nonzero(w.omega[applies], axis=1)) / n
+            for k, share in zip(who.tolist(), left.tolist(), strict=True):
+                eligible[k] = share
+    return weights, eligible
 
 
 def _values(batch: _Batch, row: int, ctx: Context | None) -> npt.NDArray[np.float64]:
@@ -549,30 +576,80 @@ def _explore(
     at = sorted(picks)
     drawn = draws([req.universal_ids[i] for i in at], req.explore_seed, salt)
     prior = batch.curves.window(np.asarray([-1], dtype=np.int64), batch.slots)[0]
-    out: dict[int, _Pick] = {}
+    draw = drawn.tolist()
+    chosen = [(i, d[1]) for i, d in zip(at, draw, strict=True) if d[0] < req.explore_share]
+    live = [(i, where) for i, where in chosen if picks[i].ctx is not None]
+    out = _explore_live(batch, picks, rows, live, prior)
     plain: dict[int, tuple[FloatArray, npt.NDArray[np.int64]]] = {}  # by curve row
-    for i, (u, where) in zip(at, drawn.tolist(), strict=True):
-        if u >= req.explore_share:
-            continue
+    for i, where in chosen:
         pick, row = picks[i], int(rows[i])
-        if pick.ctx is None and row in plain:
-            values, choices = plain[row]
-        else:
-            values = _values(batch, row, pick.ctx)
-            choices = exploration_choices(values, prior)
-            if pick.ctx is None:
-                plain[row] = values, choices
+        if pick.ctx is not None:
+            continue
+        if row not in plain:
+            values = _values(batch, row, None)
+            plain[row] = values, exploration_choices(values, prior)
+        values, choices = plain[row]
         if not choices.size:
             continue
         index = int(choices[min(int(where * choices.size), choices.size - 1)])
-        note = {
-            "explored": True,
-            "share": req.explore_share,
-            "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
-            "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
-        }
+        note = _exploration(batch, pick, values, index)
         out[i] = _at(batch, pick, index, row, float(values[index]), exploration=note)
     return out
+
+
+def _explore_live(
+    batch: _Batch,
+    picks: dict[int, _Pick],
+    rows: npt.NDArray[np.int64],
+    chosen: list[tuple[int, float]],
+    prior: FloatArray,
+) -> dict[int, _Pick]:
+    """The exploration picks of ``chosen`` (recipient, draw) with context, in chunks.
+
+    What ``_values`` and ``_at`` give one by one: the windows of a chunk as in
+    ``_context_picks``, the base value and weights read at each exploration minute.
+    """
+    n = batch.cand.shape[0]
+    chunk = max(1, _CONTEXT_CELLS_PER_CHUNK // max(n, 1))
+    out: dict[int, _Pick] = {}
+    for lo in range(0, len(chosen), chunk):
+        part = chosen[lo : lo + chunk]
+        who = [cast(Context, picks[i].ctx) for i, _ in part]
+        factors = batch.curves.factors(rows[[i for i, _ in part]])
+        final = batch.runs.values(*factors)
+        kinds = batch_weights(who, batch.cand)
+        _apply(final, kinds)
+        index = np.zeros(len(part), dtype=np.int64)
+        notes: dict[int, dict[str, Any]] = {}
+        for k, (i, where) in enumerate(part):
+            values = final[k].astype(np.float64)
+            choices = exploration_choices(values, prior)
+            if choices.size:
+                index[k] = choices[min(int(where * choices.size), choices.size - 1)]
+                notes[k] = _exploration(batch, picks[i], values, int(index[k]))
+        base = batch.runs.value_at(*factors, index).tolist()
+        weights, _ = _weights_at(kinds, index, n)
+        for k, note in notes.items():
+            i, at = part[k][0], int(index[k])
+            out[i] = replace(
+                picks[i],
+                best=at,
+                base_best=base[k],
+                final_best=float(final[k, at]),
+                weights=weights[k],
+                exploration=note,
+            )
+    return out
+
+
+def _exploration(batch: _Batch, pick: _Pick, values: FloatArray, index: int) -> dict[str, Any]:
+    """The explanation's note on ``pick`` explored at candidate ``index``."""
+    return {
+        "explored": True,
+        "share": batch.req.explore_share,
+        "greedy_target_utc": from_epoch_minute(int(batch.cand[pick.best])).isoformat(),
+        "relative_expected_response": round(float(values[index] / values[pick.best]), 4),
+    }
 
 
 def _at(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,19 +134,37 @@ def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> 
     assert engine.explanations.get("not-a-uuid") is None
 
 
-def test_inference_role_serves_over_the_shared_store(
+#: The inference role's own threads: live context, schedule firing, explanation writer.
+LIVE_THREADS = {"sendflowr-live", "sendflowr-schedules", "sendflowr-explanations"}
+
+
+def _live_threads_since(before: set[threading.Thread]) -> set[str]:
+    """The live threads started after ``before`` was taken and still running."""
+    alive = {t.name for t in threading.enumerate() if t not in before and t.is_alive()}
+    return alive & LIVE_THREADS
+
+
+def _role_resources(
     loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
-) -> None:
+) -> Resources:
     # the session broker and a fresh topic: the role follows the stream as in production
     # (with no broker it would retry its live context for minutes, then use the store)
     settings = make_settings(clickhouse_database=loaded.database,
                              kafka_bootstrap_servers=kafka_bootstrap,
                              topic=topic, dlq_topic=f"{topic}-dlq")  # fmt: skip
-    resources = Resources(settings)
+    return Resources(settings)
+
+
+def test_inference_role_serves_over_the_shared_store(
+    loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
+) -> None:
+    resources = _role_resources(loaded, make_settings, kafka_bootstrap, topic)
     handle = build(resources)
-    assert handle.name == "inference" and handle.port == settings.inference_port
+    assert handle.name == "inference" and handle.port == resources.settings.inference_port
+    before = set(threading.enumerate())
     client = AppClient(handle.app)
     try:
+        assert _live_threads_since(before) == LIVE_THREADS
         uid = str(loaded.query(f"SELECT any(universal_id) FROM {loaded.events_table}").scalar())  # noqa: S608
         r = client.post("/timing-decision", json={"universal_id": uid, "channel": "sms"})
         assert r.status_code == 200, r.text
@@ -158,6 +177,9 @@ def test_inference_role_serves_over_the_shared_store(
         assert len(f.json()["peak_windows"]) == 3 and "click_count_30d" in f.json()
     finally:
         client.close()
+        # the app's shutdown stops its live consumer, schedule producer and explanation
+        # writer (without the handle's stop): left running, they retried a stopped broker
+        assert _live_threads_since(before) == set()
         resources.close()
 
 

@@ -183,6 +183,24 @@ def test_inference_role_serves_over_the_shared_store(
         resources.close()
 
 
+def test_a_second_lifespan_of_the_inference_app_leaves_nothing_running(
+    loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
+) -> None:
+    # A lifespan run while another holds the app (schemathesis' from_asgi does this): the
+    # second start stops the first's live parts, else their consumer, producer and threads
+    # ran on with no owner until the process exited.
+    resources = _role_resources(loaded, make_settings, kafka_bootstrap, topic)
+    app = build(resources).app
+    before = set(threading.enumerate())
+    first = AppClient(app)
+    try:
+        AppClient(app).close()
+    finally:
+        first.close()
+        resources.close()
+    assert _live_threads_since(before) == set()
+
+
 def test_click_stats_count_a_recipients_clicks_in_clickhouse(store: ClickHouseStore) -> None:
     events = [
         _event("clicked", "sf_c", NOW - timedelta(days=1), message_id="c1"),

@@ -162,9 +162,10 @@ def test_stopping_the_stack_stops_the_inference_roles_own_threads(
     })  # fmt: skip
     stack = Stack(settings, ManualClock.at_ms(0))
     names = {"sendflowr-live", "sendflowr-schedules", "sendflowr-explanations"}
+    before = set(threading.enumerate())  # another test's leftovers are not this stack's
 
     def running() -> set[str]:
-        return {t.name for t in threading.enumerate() if t.is_alive()} & names
+        return {t.name for t in threading.enumerate() if t not in before and t.is_alive()} & names
 
     try:
         stack.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -133,19 +134,37 @@ def test_engine_decides_and_explanations_round_trip(loaded: ClickHouseStore) -> 
     assert engine.explanations.get("not-a-uuid") is None
 
 
-def test_inference_role_serves_over_the_shared_store(
+#: The inference role's own threads: live context, schedule firing, explanation writer.
+LIVE_THREADS = {"sendflowr-live", "sendflowr-schedules", "sendflowr-explanations"}
+
+
+def _live_threads_since(before: set[threading.Thread]) -> set[str]:
+    """The live threads started after ``before`` was taken and still running."""
+    alive = {t.name for t in threading.enumerate() if t not in before and t.is_alive()}
+    return alive & LIVE_THREADS
+
+
+def _role_resources(
     loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
-) -> None:
+) -> Resources:
     # the session broker and a fresh topic: the role follows the stream as in production
     # (with no broker it would retry its live context for minutes, then use the store)
     settings = make_settings(clickhouse_database=loaded.database,
                              kafka_bootstrap_servers=kafka_bootstrap,
                              topic=topic, dlq_topic=f"{topic}-dlq")  # fmt: skip
-    resources = Resources(settings)
+    return Resources(settings)
+
+
+def test_inference_role_serves_over_the_shared_store(
+    loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
+) -> None:
+    resources = _role_resources(loaded, make_settings, kafka_bootstrap, topic)
     handle = build(resources)
-    assert handle.name == "inference" and handle.port == settings.inference_port
+    assert handle.name == "inference" and handle.port == resources.settings.inference_port
+    before = set(threading.enumerate())
     client = AppClient(handle.app)
     try:
+        assert _live_threads_since(before) == LIVE_THREADS
         uid = str(loaded.query(f"SELECT any(universal_id) FROM {loaded.events_table}").scalar())  # noqa: S608
         r = client.post("/timing-decision", json={"universal_id": uid, "channel": "sms"})
         assert r.status_code == 200, r.text
@@ -158,7 +177,28 @@ def test_inference_role_serves_over_the_shared_store(
         assert len(f.json()["peak_windows"]) == 3 and "click_count_30d" in f.json()
     finally:
         client.close()
+        # the app's shutdown stops its live consumer, schedule producer and explanation
+        # writer (without the handle's stop): left running, they retried a stopped broker
+        assert _live_threads_since(before) == set()
         resources.close()
+
+
+def test_a_second_lifespan_of_the_inference_app_leaves_nothing_running(
+    loaded: ClickHouseStore, make_settings: Any, kafka_bootstrap: str, topic: str
+) -> None:
+    # A lifespan run while another holds the app (schemathesis' from_asgi does this): the
+    # second start stops the first's live parts, else their consumer, producer and threads
+    # ran on with no owner until the process exited.
+    resources = _role_resources(loaded, make_settings, kafka_bootstrap, topic)
+    app = build(resources).app
+    before = set(threading.enumerate())
+    first = AppClient(app)
+    try:
+        AppClient(app).close()
+    finally:
+        first.close()
+        resources.close()
+    assert _live_threads_since(before) == set()
 
 
 def test_click_stats_count_a_recipients_clicks_in_clickhouse(store: ClickHouseStore) -> None:

@@ -97,6 +97,7 @@ class _Metrics:
 def create_app(
     make_engine: Callable[[], TimingEngine],
     *,
+    stop_engine: Callable[[], None] | None = None,
     make_resolver: Callable[[], IdentityResolver] | None = None,
     make_click_stats: Callable[[], compat.ClickStats] | None = None,
     api_key: str | None = None,
@@ -106,6 +107,10 @@ def create_app(
     explore_seed: int = 0,
 ) -> FastAPI:
     """The inference app; its lifespan builds the engine (and opens the identity store).
+
+    ``stop_engine`` is called when the lifespan ends: it stops what ``make_engine``
+    started (the role's live context, schedule firing and explanation writer), so an
+    app that was shut down leaves no Kafka client or thread behind.
 
     ``providers`` maps each known provider to its channel (default: the shipped
     world file's); a request naming another, or one of another channel, is a
@@ -130,6 +135,8 @@ def create_app(
         try:
             yield
         finally:
+            if stop_engine is not None:
+                await run_in_threadpool(stop_engine)
             if resolver is not None:
                 await run_in_threadpool(resolver.stop)
 

@@ -188,7 +188,9 @@ class LiveService:
     ) -> EventSource:
         """Start following and firing; return the engine's source. A Kafka error at start
         (a topic just created, a leader not elected yet) is retried ``attempts`` times,
-        a second apart, before falling back to the store source."""
+        a second apart, before falling back to the store source. Starting again (the app's
+        lifespan run a second time) first stops what the last start started."""
+        self.stop()  # else the last start's consumer, producer and threads would run on, unowned
         bootstrap = self.settings.kafka_bootstrap_servers
         topics = ScheduleTopics.for_events_topic(self.settings.topic)
         for attempt in range(1, attempts + 1):
@@ -217,13 +219,17 @@ class LiveService:
         return LiveSource(store_source, self.contexts, book)
 
     def explanations(self, inner: ExplanationStore) -> ExplanationStore:
-        """``inner`` behind a batching writer (started here)."""
+        """``inner`` behind a batching writer (started here; one made before is stopped)."""
+        if self.batched is not None:
+            self.batched.stop()
         self.batched = BatchedExplanations(inner)
         self.batched.start()
         return self.batched
 
     def stop(self) -> None:
-        """Stop following, firing and writing explanations."""
-        for part in (self.follower, self.book, self.batched):
+        """Stop following, firing and writing explanations (again: nothing left to stop)."""
+        parts = (self.follower, self.book, self.batched)
+        self.follower = self.book = self.batched = self.reviser = None
+        for part in parts:
             if part is not None:
                 part.stop()

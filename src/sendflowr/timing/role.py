@@ -54,6 +54,7 @@ def build(resources: Resources) -> RoleHandle:
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app = create_app(
         make_engine,
+        stop_engine=live.stop,  # the app's shutdown stops what its startup started
         make_resolver=make_resolver,
         make_click_stats=make_click_stats,
         api_key=api_key,
@@ -65,4 +66,6 @@ def build(resources: Resources) -> RoleHandle:
         explore_seed=settings.timing_explore_seed,
         readiness=resources.store_problem,
     )
+    # ``stop`` too: ``serve`` stops each role after its server, even one whose lifespan
+    # shutdown never ran (stopping twice is a no-op)
     return RoleHandle(name="inference", app=app, port=settings.inference_port, stop=live.stop)

@@ -106,11 +106,20 @@ def world_option(value: str) -> Path:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"1-20"``, ``"1,4,9"`` or ``"1-5,42"`` → the seeds."""
+    """``"1-20"``, ``"1,4,9"`` or ``"1-5,42"`` → the seeds (an argparse ``type``: a bad
+    list is a usage error saying what is wrong)."""
     out: list[int] = []
     for part in text.split(","):
         lo, _, hi = part.strip().partition("-")
-        out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+        try:
+            seeds = range(int(lo), int(hi) + 1) if hi else [int(lo)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part.strip()!r} is not a seed or a range like 1-20"
+            ) from None
+        if not seeds:
+            raise argparse.ArgumentTypeError(f"the range {part.strip()!r} is empty")
+        out.extend(seeds)
     return out
 
 

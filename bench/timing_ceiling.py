@@ -61,12 +61,14 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default=None, help="e.g. 1-20 or 1,2,42 (default 42)")
+    parser.add_argument(
+        "--seeds", type=parse_seeds, default=None, help="e.g. 1-20 or 1,2,42 (default 42)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     add_json_option(parser)
     args = parser.parse_args()
-    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed if args.seed else 42]
+    seeds = args.seeds or [args.seed if args.seed is not None else 42]
 
     per_seed: dict[str, Any] = {}
     pooled: dict[str, dict[str, dict[str, Any]]] = {}

@@ -125,7 +125,7 @@ _KEYS = (
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="1-20", help="e.g. 1-20 or 1,2,42")
+    parser.add_argument("--seeds", type=parse_seeds, default="1-20", help="e.g. 1-20 or 1,2,42")
     parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
@@ -133,7 +133,7 @@ def main() -> None:
     pairs: list[tuple[float, float]] = []
     print(f"{'seed':>5}{'confidence':>12}{'hour_known':>12}{'persona':>10}{'rand-min':>10}"
           f"{'peak-min hits':>17}")  # fmt: skip
-    for seed in parse_seeds(args.seeds):
+    for seed in args.seeds:
         h = load_history(seed, args.world)
         r = results[str(seed)] = measure(h)
         pairs.extend(r.pop("minute_pairs"))

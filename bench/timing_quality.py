@@ -65,7 +65,9 @@ IN_PEAK, ENGINE, RANDOM, HOURLY, ORACLE, ORACLE_HOUR, CONFIDENCE = range(7)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default=None, help="e.g. 1-20 or 1,2,42 (default 42)")
+    parser.add_argument(
+        "--seeds", type=parse_seeds, default=None, help="e.g. 1-20 or 1,2,42 (default 42)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
     parser.add_argument("--world", type=world_option, default=None, help="generator world file")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
@@ -90,7 +92,7 @@ def main() -> None:
         "history, e.g. 2025-10-22 for a window across Europe's DST change (Oct 26)",
     )
     args = parser.parse_args()
-    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed if args.seed else 42]
+    seeds = args.seeds or [args.seed if args.seed is not None else 42]
     baseline = _read_baseline(args.baseline) if args.baseline else None
     if not 0.0 <= args.explore <= 1.0:
         parser.error(f"--explore must be a share between 0 and 1, got {args.explore:g}")

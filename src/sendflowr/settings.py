@@ -96,7 +96,10 @@ class Settings(BaseSettings):
     )
     sink_dedup_lookup: bool = Field(
         default=True,
-        description="Before each insert, drop events whose event_id ClickHouse already holds.",
+        description=(
+            "Before each insert, drop events whose event_id ClickHouse already holds "
+            "(a chunk replayed after a crash is checked either way)."
+        ),
     )
     sink_recent_ids: int = Field(
         default=1_000_000,

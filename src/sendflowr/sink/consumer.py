@@ -222,14 +222,14 @@ class SinkConsumer:
     def _round_writer(self) -> RoundWriter:
         """The round writer (its id memory is read from the store: I/O, so not in __init__)."""
         settings, store = self._settings, self._store
+        # Replayed chunks are always checked id by id (``sink.writer``), even with the
+        # lookup of every chunk turned off.
+        lookup = StoreLookup(store, f"{settings.topic}/{settings.consumer_group}")
         writer = ChunkWriter(
             store,
             self.metrics,
-            lookup=(
-                StoreLookup(store, f"{settings.topic}/{settings.consumer_group}")
-                if settings.sink_dedup_lookup
-                else None
-            ),
+            lookup=lookup if settings.sink_dedup_lookup else None,
+            replay_lookup=lookup,
             recent=shared_recent_ids(store, settings.sink_recent_ids),
             stopping=self._stopping,
             verify=self._folder_problem,

@@ -41,6 +41,12 @@ class SinkMetrics:
             "Chunks re-cut at an announced boundary after a crash, restart or rebalance.",
             registry=r,
         )
+        self.replayed_rows = Counter(
+            "sendflowr_sink_replay_missing_rows",
+            "Rows of replayed chunks that the store turned out not to hold (written again "
+            "under a token of their own).",
+            registry=r,
+        )
         self.insert_failures = Counter(
             "sendflowr_sink_insert_failures", "Failed ClickHouse inserts (retried).", registry=r
         )

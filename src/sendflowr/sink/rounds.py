@@ -192,8 +192,9 @@ class RoundWriter:
         write = self._writer.write
         for part in prepared.parts:
             flight = self._flight[part.chunk.partition][-1]
+            chunk = part.chunk
             flight.future = self._pool.submit(
-                write, part.events, part.lines, part.chunk.token, part.chunk.partition
+                write, part.events, part.lines, chunk.token, chunk.partition, replay=chunk.replay
             )
         return committed
 

@@ -7,6 +7,14 @@ wait without writing, and the caller then commits nothing. Rows ClickHouse
 refuses as data (a value it cannot parse) are isolated by halving the chunk,
 each half under a token derived from the chunk's, and returned as rejected.
 
+A *replayed* chunk (announced before a crash, ``sink.batches``) is not trusted to its
+token. ClickHouse records a block's token in the table's deduplication log before it
+commits the block's part, so a process killed in between leaves the token without the
+rows, and a replay under that token would be dropped as a duplicate: rows acknowledged
+by Kafka, never stored. A replay is therefore checked id by id against the store (the
+complete id memory, or the lookup), and the rows still missing go under a token no
+earlier attempt used.
+
 An error ClickHouse does not name as a data error is an outage, unless it repeats
 (``REFUSALS_BEFORE_ISOLATING`` times, same message), is not about the system (read-only,
 disk, memory, network, …: ``_SYSTEM_ERROR_NAMES``) and the store answers a trivial
@@ -21,6 +29,7 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,11 +138,13 @@ class ChunkWriter:
         max_backoff: float = 10.0,
         verify: Callable[[], str | None] | None = None,
         ping: Callable[[], bool] | None = None,
+        replay_lookup: EventLookup | None = None,
     ) -> None:
         """``verify``: asked after each insert; a problem it names (e.g. the data folder was
         deleted) makes the insert count as failed, so its offsets are not committed and it
         is retried under the same token. ``ping``: whether the store answers a trivial query
-        (None = never assume so: every unnamed error is an outage)."""
+        (None = never assume so: every unnamed error is an outage). ``replay_lookup``: the
+        lookup that checks replayed chunks when ``lookup`` is off (None = ``lookup``)."""
         self._store = store
         self._metrics = metrics
         self._lookup = lookup
@@ -144,6 +155,7 @@ class ChunkWriter:
         self._max_backoff = max_backoff
         self._verify = verify
         self._ping = ping
+        self._replay_lookup = lookup if lookup is not None else replay_lookup
 
     def _retrying(self, attempt: Callable[[], Any], what: str, *, rows: bool = False) -> Any:
         """Run ``attempt`` until it succeeds; ``rows``: it writes rows, so an unnamed error that
@@ -177,10 +189,13 @@ class ChunkWriter:
         lines: Sequence[bytes],
         token: str,
         partition: int = 0,
+        *,
+        replay: bool = False,
     ) -> WriteResult:
         """Store ``events`` (one chunk of ``partition``; ``lines`` their JSON texts, a parallel
-        list) under ``token``; see the class docstring."""
-        lookup = self._lookup
+        list) under ``token``; ``replay``: the chunk was announced by a process that may have
+        died while writing it (see the module docstring)."""
+        lookup = self._replay_lookup if replay else self._lookup
         kept, duplicates = self._retrying(
             lambda: drop_duplicates(events, self._recent, lookup, partition),
             f"duplicate lookup {token}",
@@ -190,10 +205,15 @@ class ChunkWriter:
         if duplicates:
             keep = {id(e) for e in kept}
             lines = [line for e, line in zip(events, lines, strict=True) if id(e) in keep]
-            if lookup is not None:
-                # The rows differ from any earlier attempt's only because stored ids were
-                # dropped; the lookup guards this content, so give it a token of its own.
-                token = f"{token}:{_digest(kept)}"
+        if replay and (lookup is not None or self._recent.complete):
+            # Checked against the store: these rows are missing, whatever the token log
+            # says, so they go under a token of this attempt alone.
+            token = f"{token}:{_digest(kept)}:replay-{uuid.uuid4().hex[:12]}"
+            self._metrics.replayed_rows.inc(len(kept))
+        elif duplicates and lookup is not None:
+            # The rows differ from any earlier attempt's only because stored ids were
+            # dropped; the lookup guards this content, so give it a token of its own.
+            token = f"{token}:{_digest(kept)}"
         ingested_at = self._clock.now()
         try:
             self._insert(_block(lines), token, ingested_at)

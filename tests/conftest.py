@@ -125,6 +125,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: "tests/zz_privacy/" in str(item.fspath))
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Reap every child process the session started and nobody waited for, and name the
+    ones still running (without this, Python's exit only said "subprocess N is still
+    running", with no hint of which)."""
+    import gc
+    import subprocess
+
+    running = []
+    for obj in gc.get_objects():
+        if isinstance(obj, subprocess.Popen) and obj.returncode is None and obj.poll() is None:
+            running.append(obj)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not running:
+        return
+    reporter.ensure_newline()
+    for proc in running:
+        line = f"a child process outlived the tests: pid {proc.pid}, {proc.args!r}"[:400]
+        reporter.write_line(line, yellow=True)
+
+
 @pytest.fixture
 def store(make_settings: Any, privacy_findings: Findings) -> Iterator[ClickHouseStore]:
     """A started store on the session's chDB folder, with a database of its own."""

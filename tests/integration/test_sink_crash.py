@@ -35,9 +35,9 @@ TOTAL = 20_000
 def _env(
     settings: Settings, home: Path, fault: str | None = None, *, lookup: bool = False
 ) -> dict[str, str]:
-    """The consumer's environment. The duplicate checks (id memory and lookup) are off
-    unless asked for, so the kills prove the offset-range tokens and replayed boundaries
-    on their own."""
+    """The consumer's environment. The duplicate checks of every chunk (id memory and
+    lookup) are off unless asked for, so the kills prove the offset-range tokens, the
+    replayed boundaries and the check of replayed chunks (always on) on their own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDFLOWR_")}
     env.pop("CLICKHOUSE_URL", None)
     env.update(

@@ -20,6 +20,16 @@ from sendflowr.settings import Settings
 
 __all__ = ["ServeProcess", "ServeStatus"]
 
+# Popen handles of serves this process started, whichever ``ServeProcess`` stops them:
+# reaped once they exit, so none is left a zombie or garbage-collected while "running".
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def _reap() -> None:
+    for proc in list(_started):
+        if proc.poll() is not None:
+            _started.remove(proc)
+
 
 @dataclass(frozen=True, slots=True)
 class ServeStatus:
@@ -37,7 +47,6 @@ class ServeProcess:
         home = settings.home.resolve()
         self.pid_path = home / "serve.pid"
         self.log_path = home / "serve.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     def endpoints(self) -> dict[str, str]:
         """Health URL of each HTTP endpoint of a full serve."""
@@ -73,7 +82,7 @@ class ServeProcess:
             self.pid_path.parent.mkdir(parents=True, exist_ok=True)
             env = dict(os.environ, SENDFLOWR_HOME=str(self._settings.home.resolve()))
             with open(self.log_path, "ab") as log:
-                self._proc = subprocess.Popen(
+                proc = subprocess.Popen(
                     [sys.executable, "-m", "sendflowr", "serve"],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -81,7 +90,8 @@ class ServeProcess:
                     env=env,
                     start_new_session=True,
                 )
-            self.pid_path.write_text(str(self._proc.pid))
+            _started.append(proc)
+            self.pid_path.write_text(str(proc.pid))
             started = True
         deadline = time.monotonic() + timeout
         while True:
@@ -102,7 +112,9 @@ class ServeProcess:
             self.pid_path.unlink(missing_ok=True)
             return False
         terminate(pid, timeout)
-        if self._proc is not None:
-            self._proc.wait(timeout=10)
+        for proc in _started:
+            if proc.pid == pid:
+                proc.wait(timeout=10)
+        _reap()
         self.pid_path.unlink(missing_ok=True)
         return True

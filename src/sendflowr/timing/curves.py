@@ -16,7 +16,9 @@ Cohorts are behaviour segments: a user's prior is the mixture of segment
 profiles weighted by how well each explains all of the user's deliveries.
 A user's long-run rate re-weights the cohort's hour-of-week shape by the
 user's own day and hour rates (a day × hour factorisation needs far fewer
-exposures than 168 independent cells). The minute-of-hour factor is shrunk
+exposures than 168 independent cells); the day rates shrink toward the
+segment's with a strength set per segment from how much its users' days
+really differ (``segment_day_strengths``). The minute-of-hour factor is shrunk
 the same way. Users with no history get the global curve and are flagged cold.
 
 When people are around is read from their hot paths and from their opens and
@@ -47,6 +49,7 @@ __all__ = [
     "fit_curves",
     "pooled_profiles",
     "refit_curves",
+    "segment_day_strengths",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -62,6 +65,9 @@ class CurveConfig:
     long_half_life_hours: float = 2160.0
     open_weight: float = 1.0
     user_strength: float = 100.0
+    #: bounds of the strength (pseudo-exposures) that shrinks a user's day-of-week rates
+    #: toward its segment's, set per segment by ``segment_day_strengths``; equal bounds fix it
+    day_strength_bounds: tuple[float, float] = (20.0, 1000.0)
     segments: int = 12
     seed: int = 0
     cohort_strength: float = 5.0
@@ -225,6 +231,9 @@ class CurveModel:
     #: engagements per minute-of-hour bin behind each segment's minute factors (K,): their
     #: standard error (``CurveConfig.minute_ties``); empty = unknown (no tie spreading)
     segment_minute_evidence: FloatArray = field(default_factory=lambda: np.zeros(0))
+    #: strength of each segment's day rates against its users' own (K,): see
+    #: ``segment_day_strengths``; empty = ``CurveConfig.user_strength``
+    segment_day_strength: FloatArray = field(default_factory=lambda: np.zeros(0))
     _split: tuple[Any, Any, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -542,6 +551,7 @@ def _user_rows(
     sizes: FloatArray,
     config: CurveConfig,
     minute_evidence: FloatArray,
+    day_strength: FloatArray,
 ) -> dict[str, Any]:
     """``_rows_of`` block by block, straight into the model's compact arrays."""
     n = resp.shape[0]
@@ -558,7 +568,7 @@ def _user_rows(
     for start in range(0, n, _BLOCK):
         stop = min(start + _BLOCK, n)
         part = _rows_of(b.block(start, stop), resp[start:stop], profiles, segment_minute,
-                        sizes, config, minute_evidence)  # fmt: skip
+                        sizes, config, minute_evidence, day_strength)  # fmt: skip
         for key, values in part.items():
             out[key][start:stop] = values
     return out
@@ -572,6 +582,7 @@ def _rows_of(
     sizes: FloatArray,
     config: CurveConfig,
     minute_evidence: FloatArray,
+    day_strength: FloatArray,
 ) -> dict[str, Any]:
     """Each user's curve factors given the (frozen or just fitted) segments: the
     per-user half of the fit, the same for a full fit and an incremental refit."""
@@ -587,7 +598,9 @@ def _rows_of(
     c_day = cohort_hour.reshape(n, 7, 24).mean(axis=2)
     c_hod = cohort_hour.reshape(n, 7, 24).mean(axis=1)
     c_all = cohort_hour.mean(axis=1, keepdims=True)
-    u_day = (day_en + s * c_day) / (day_ex + s)
+    main = resp.argmax(axis=1) if resp.shape[1] else np.zeros(n, np.int64)
+    sd = day_strength[main][:, None] if day_strength.size == resp.shape[1] else s
+    u_day = (day_en + sd * c_day) / (day_ex + sd)
     u_hod = (hod_en + s * c_hod) / (hod_ex + s)
     u_all = (en.sum(axis=1, keepdims=True) + s * c_all) / (ex.sum(axis=1, keepdims=True) + s)
     ratio = (u_day / c_day.clip(1e-12))[:, :, None] * (u_hod / c_hod.clip(1e-12))[:, None, :]
@@ -613,7 +626,6 @@ def _rows_of(
         var = (1 - w_own) ** 2 / (resp @ minute_evidence).clip(1e-9)
         var += w_own**2 / own_bin.clip(1e-9)
         u_min = _spread_ties(u_min, 1.0 / var.clip(1e-12), b.keys, config.minute_ties)
-    main = resp.argmax(axis=1) if resp.shape[1] else np.zeros(n, np.int64)
     return {
         "hour_rate": hour_rate,
         "minute_factor": u_min,
@@ -622,6 +634,50 @@ def _rows_of(
         "recent_exposures": r_ex.sum(axis=1) / float(np.sum(k)),
         "cohort_size": np.rint(sizes[main]).astype(np.int64) if n else np.zeros(0, np.int64),
     }
+
+
+#: user-day cells with evidence a segment needs before its day strength is estimated
+_DAY_CELLS_MIN = 20
+
+
+def segment_day_strengths(
+    resp: FloatArray,
+    day_ex: FloatArray,
+    day_en: FloatArray,
+    profiles: FloatArray,
+    config: CurveConfig,
+) -> FloatArray:
+    """How strongly each segment's day-of-week rates hold its users' own (K,), in
+    pseudo-exposures: empirical Bayes on the users whose main segment it is.
+
+    A user's rate on a day (``day_en / day_ex``) differs from the segment's by sampling
+    noise (variance ≈ c(1 − c) / exposures, c the segment's rate) plus whatever really
+    sets the user apart (variance τ²). The strength that weighs the two is
+    c(1 − c) / τ²: a segment whose users share their days (one persona) lets a user's
+    forty-odd deliveries on a day move it little, so noise cannot carry a Sunday-only
+    user to Saturday; a segment that mixes days (two personas sharing hours) leaves
+    each user's days to its own evidence. Clipped to ``config.day_strength_bounds``;
+    ``config.user_strength`` where a segment has too little evidence to tell."""
+    k = resp.shape[1]
+    low, high = config.day_strength_bounds
+    if resp.shape[0] == 0 or k == 0:
+        return np.full(k, config.user_strength)
+    main = resp.argmax(axis=1)
+    c = (resp @ profiles.reshape(k, 7, 24).mean(axis=2)).clip(1e-6, 1 - 1e-6)
+    seen = day_ex > 1.0
+    ex = day_ex.clip(1e-9)
+    noise = np.where(seen, c * (1 - c), 0.0)
+    spread = np.where(seen, (day_en / ex - c) ** 2, 0.0)
+    sampling = np.where(seen, c * (1 - c) / ex, 0.0)
+
+    def per_segment(values: FloatArray) -> FloatArray:
+        return np.bincount(main, weights=values.sum(axis=1), minlength=k).astype(np.float64)
+
+    cells = per_segment(seen.astype(np.float64))
+    tau2 = (per_segment(spread) - per_segment(sampling)) / cells.clip(1)
+    strength = per_segment(noise) / cells.clip(1) / tau2.clip(1e-9)
+    strength = np.where(cells >= _DAY_CELLS_MIN, strength, config.user_strength)
+    return np.asarray(strength.clip(low, high), dtype=np.float64)
 
 
 def _one_blas_thread() -> threadpool_limits:
@@ -690,6 +746,7 @@ def _fit_curves(
     total_ex = max(float(ex.sum()), 1e-9)
     mean_rate = float(en.sum()) / total_ex if total_ex > 1e-9 else 0.0
     g_ex, g_en = ex.sum(axis=0), en.sum(axis=0)
+    day_ex, day_en = ex.reshape(n, 7, 24).sum(axis=2), en.reshape(n, 7, 24).sum(axis=2)
     del ex, en
     # With no evidence at all the prior is flat (every minute equally good), not zero.
     floor = mean_rate * config.unexplored_factor if mean_rate > 0 else 1.0
@@ -725,6 +782,7 @@ def _fit_curves(
     s_min = (sm_en + ms * g_min) / (sm_ex * s_rate + ms)
     s_evidence = sm_en.sum(axis=1) / 60.0 + ms
     sizes = resp.sum(axis=0)
+    s_day = segment_day_strengths(resp, day_ex, day_en, profiles, config)
 
     return CurveModel(
         config=config,
@@ -739,7 +797,8 @@ def _fit_curves(
         segment_minute=s_min,
         segment_sizes=sizes,
         segment_minute_evidence=s_evidence,
-        **_user_rows(b, resp, profiles, s_min, sizes, config, s_evidence),
+        segment_day_strength=s_day,
+        **_user_rows(b, resp, profiles, s_min, sizes, config, s_evidence, s_day),
     )
 
 
@@ -774,6 +833,7 @@ def _refit_curves(
             model.segment_sizes,
             config,
             model.segment_minute_evidence,
+            model.segment_day_strength,
         ),  # fmt: skip
     )
     return model.patched(fit, now_minute, version)

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
-import pytest
 
 from sendflowr.errors import StoreError
 from sendflowr.settings import Settings
 from sendflowr.sink import SinkConsumer
 from sendflowr.store import ClickHouseStore
-from tests.conftest import drop_database
 from tests.integration.sink_support import (
     event_records,
     lag,
@@ -22,19 +19,7 @@ from tests.integration.sink_support import (
     reset_group_to_earliest,
     wait_for,
 )
-from tests.privacy import Findings
 from tests.unit.sink.factory import make_event, make_events
-
-
-@pytest.fixture
-def sink_store(kafka_settings: Settings, privacy_findings: Findings) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(kafka_settings)
-    store.start()
-    try:
-        yield store
-    finally:
-        drop_database(store, privacy_findings)
-        store.stop()
 
 
 def _drain(settings: Settings, store: Any, produced: int, timeout: float = 120) -> SinkConsumer:

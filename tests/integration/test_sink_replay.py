@@ -10,10 +10,8 @@ the deduplication log alone), then the chunk is replayed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from sendflowr.settings import Settings
@@ -24,9 +22,7 @@ from sendflowr.sink.metrics import SinkMetrics
 from sendflowr.sink.records import decode_records
 from sendflowr.sink.writer import ChunkWriter
 from sendflowr.store import ClickHouseStore
-from tests.conftest import drop_database
 from tests.integration.sink_support import event_records, lag, produce, wait_for
-from tests.privacy import Findings
 from tests.unit.sink.factory import FakeRecord, make_events
 
 
@@ -102,17 +98,6 @@ class _RecordingStore:
         self._store.insert_select(*args, dedup_token=dedup_token, **kwargs)
         events = decode_records([FakeRecord(line, 0) for line in args[3].splitlines()]).events
         self.chunks.append((dedup_token or "", [e.event_id for e in events]))
-
-
-@pytest.fixture
-def sink_store(kafka_settings: Settings, privacy_findings: Findings) -> Iterator[ClickHouseStore]:
-    store = ClickHouseStore(kafka_settings)
-    store.start()
-    try:
-        yield store
-    finally:
-        drop_database(store, privacy_findings)
-        store.stop()
 
 
 def _drain(settings: Settings, store: Any, produced: int) -> SinkConsumer:
